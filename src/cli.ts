@@ -1,0 +1,162 @@
+import { Command, CommanderError, Option } from 'commander';
+import { SnapgovError, toSnapgovError } from './errors.js';
+import { printError, printOutcome, type GlobalOptions, type Outcome } from './output.js';
+import { releaseAllLocks } from './store/lock.js';
+import { parseDuration } from './util/duration.js';
+import { runInterruptHooks } from './util/cleanup.js';
+import { collect } from './commands/common.js';
+import { TOOL_VERSION } from './store/snapshots.js';
+
+interface RawGlobals {
+  cwd?: string;
+  json?: boolean;
+  quiet?: boolean;
+  color?: boolean;
+  lockWait?: string;
+}
+
+let globals: GlobalOptions = { json: process.argv.includes('--json'), quiet: false, color: true, lockWaitMs: 0 };
+
+function toGlobals(raw: RawGlobals): GlobalOptions {
+  return { cwd: raw.cwd, json: !!raw.json, quiet: !!raw.quiet, color: raw.color !== false, lockWaitMs: raw.lockWait ? parseDuration(raw.lockWait, '--lock-wait') : 0 };
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- commander hands over untyped arguments */
+type Run = (positional: any[], opts: any, g: GlobalOptions) => Promise<Outcome<any>>;
+
+/** Wraps a command module: parse globals, run it (lazily imported), print its outcome, set the exit status. */
+function action(run: Run) {
+  return async (...args: unknown[]) => {
+    const cmd = args[args.length - 1] as Command;
+    const opts = args[args.length - 2];
+    globals = toGlobals(cmd.optsWithGlobals() as RawGlobals);
+    const o = await run(args.slice(0, -2), opts, globals);
+    printOutcome(globals, o);
+    process.exitCode = o.exitCode;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('snapgov')
+    .description('Governed, content-addressed snapshots of an artifact index.')
+    .version(TOOL_VERSION, '-V, --version')
+    .option('-C, --cwd <dir>', 'run as if started in DIR (the workspace is found by walking up from it)')
+    .option('--json', 'print one JSON document on stdout (errors as JSON on stderr)')
+    .option('-q, --quiet', 'print nothing on success')
+    .option('--no-color', 'no colours (also NO_COLOR=1; colours are off when stdout is not a terminal)')
+    .option('--lock-wait <duration>', 'wait up to DURATION (30s, 5m) for a locked store instead of failing with exit 11')
+    .showHelpAfterError('(run snapgov --help for usage)')
+    .exitOverride();
+
+  program
+    .command('init')
+    .description('write snapgov.json and the store folders')
+    .option('--index <path>', 'the artifact index file (default: artifacts/index.json or index.json when present)')
+    .option('--no-index', 'the workspace has no artifact index')
+    .option('--include <glob>', 'managed files (repeatable; default **)', collect)
+    .option('--exclude <glob>', 'excluded files (repeatable; default .git/**)', collect)
+    .option('--force', 'overwrite an existing snapgov.json')
+    .action(action(async (_p, opts, g) => (await import('./commands/init.js')).init(opts, g)));
+
+  program
+    .command('create')
+    .description('snapshot the managed tree')
+    .addOption(new Option('--trigger <trigger>', 'why the snapshot is taken').choices(['manual', 'cron', 'ci', 'promotion']).default('manual'))
+    .option('--env <name>', 'environment name recorded in the metadata')
+    .option('--tag <tag>', 'tag (repeatable)', collect)
+    .option('--label <key=value>', 'label (repeatable)', collect)
+    .option('-m, --message <text>', 'message recorded in the metadata and the audit log')
+    .option('--time <iso8601>', 'recorded creation time (backfills, imports, tests)')
+    .option('--allow-partial', 'skip files that cannot be read; the snapshot is marked incomplete (exit 3)')
+    .option('--allow-inconsistent-index', 'snapshot even when the artifact index does not match the tree')
+    .action(action(async (_p, opts, g) => (await import('./commands/create.js')).create(opts, g)));
+
+  program
+    .command('list')
+    .description('list snapshots, newest first')
+    .action(action(async (_p, opts, g) => (await import('./commands/list.js')).list(opts, g)));
+
+  program
+    .command('info <ref>')
+    .description('show a snapshot: metadata, stats, index summary')
+    .action(action(async ([ref], opts, g) => (await import('./commands/info.js')).info(ref, opts, g)));
+
+  program
+    .command('diff <a> [b]')
+    .description('compare snapshot A with B, or with the live tree when B is omitted')
+    .action(action(async ([a, b], opts, g) => (await import('./commands/diff.js')).diff(a, b, opts, g)));
+
+  program
+    .command('status')
+    .description('which snapshot the live tree is at, and what changed since')
+    .action(action(async (_p, opts, g) => (await import('./commands/status.js')).status(opts, g)));
+
+  program
+    .command('verify [refs...]')
+    .description('check snapshots: structure, --read-data, --worktree (default: the latest snapshot)')
+    .option('--all', 'every snapshot in the store')
+    .option('--read-data', 're-hash every object')
+    .option('--worktree', 'compare the live tree with the snapshot (default: the one the live tree is at)')
+    .action(action(async ([refs], opts, g) => (await import('./commands/verify.js')).verify(refs, opts, g)));
+
+  const audit = program
+    .command('audit')
+    .description('show the audit log')
+    .option('--limit <n>', 'only the newest N entries')
+    .action(action(async (_p, opts, g) => (await import('./commands/audit.js')).auditList(opts, g)));
+  audit
+    .command('verify')
+    .description("check the audit log's hash chain")
+    .action(action(async (_p, opts, g) => (await import('./commands/audit.js')).auditVerify(opts, g)));
+
+  program
+    .command('export <ref>')
+    .description('write a snapshot with its metadata and objects as one tar archive')
+    .option('-o, --output <file>', 'archive to write (- for stdout)')
+    .action(action(async ([ref], opts, g) => (await import('./commands/export.js')).exportCmd(ref, opts, g)));
+
+  program
+    .command('import <file>')
+    .description('import a snapshot archive written by export, verifying every byte')
+    .action(action(async ([file], opts, g) => (await import('./commands/import.js')).importCmd(file, opts, g)));
+
+  return program;
+}
+
+function fail(err: unknown): void {
+  const e = toSnapgovError(err);
+  printError(globals, e);
+  process.exitCode = e.exitStatus;
+}
+
+function interrupted(): void {
+  runInterruptHooks();
+  releaseAllLocks();
+  printError(globals, new SnapgovError('INTERRUPTED', 'interrupted', 'nothing was half-written: temporary files were removed and the store is unchanged'));
+  process.exit(130);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  process.on('SIGINT', interrupted);
+  process.on('SIGTERM', interrupted);
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+        process.exitCode = 0;
+        return;
+      }
+      // commander already printed its message (and help hint) in human mode
+      if (globals.json) printError(globals, new SnapgovError('USAGE', err.message.replace(/^error: /, ''), 'run snapgov --help for usage'));
+      process.exitCode = 2;
+      return;
+    }
+    fail(err);
+  } finally {
+    releaseAllLocks();
+  }
+}
+
+await main(process.argv);

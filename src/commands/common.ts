@@ -1,0 +1,63 @@
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { onInterrupt } from '../util/cleanup.js';
+import { loadWorkspace, type Workspace } from '../config/config.js';
+import { resolveRef } from '../core/ref.js';
+import { SnapgovError } from '../errors.js';
+import type { GlobalOptions } from '../output.js';
+import { storeLayout, type StoreLayout } from '../store/layout.js';
+import { acquireLock, type LockKind, type StoreLock } from '../store/lock.js';
+import { loadHistory, type SnapshotRecord } from '../store/snapshots.js';
+
+export interface Store {
+  ws: Workspace;
+  layout: StoreLayout;
+}
+
+export async function openStore(g: GlobalOptions): Promise<Store> {
+  const ws = await loadWorkspace(g.cwd);
+  const layout = storeLayout(ws);
+  onInterrupt(() => removeOwnTemps(layout.tmp));
+  return { ws, layout };
+}
+
+/** Temp files carry the writer's PID, so an interrupted run removes exactly its own. */
+export function removeOwnTemps(tmpDir: string): void {
+  const tag = `-${process.pid}-`;
+  let names: string[];
+  try {
+    names = readdirSync(tmpDir);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.includes(tag)) rmSync(join(tmpDir, n), { force: true });
+}
+
+/** Runs `fn` holding the store lock; the lock is released however `fn` ends. */
+export async function withLock<T>(g: GlobalOptions, layout: StoreLayout, kind: LockKind, command: string, fn: (lock: StoreLock) => Promise<T>): Promise<T> {
+  const lock = await acquireLock(layout.locks, kind, { waitMs: g.lockWaitMs, command });
+  try {
+    return await fn(lock);
+  } finally {
+    lock.release();
+  }
+}
+
+export async function resolveSnapshot(layout: StoreLayout, ref: string): Promise<SnapshotRecord> {
+  const { snapshots } = await loadHistory(layout);
+  return resolveRef(ref, snapshots);
+}
+
+export function parseLabels(labels: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of labels) {
+    const eq = l.indexOf('=');
+    if (eq <= 0) throw new SnapgovError('USAGE', `invalid label ${JSON.stringify(l)}`, 'write labels as KEY=VALUE, for example --label ticket=INC-42');
+    out[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  return out;
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,47 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { readExport } from '../archive/import.js';
+import { shortId } from '../core/ref.js';
+import { SnapgovError } from '../errors.js';
+import { outcome, type GlobalOptions, type Outcome } from '../output.js';
+import { appendAudit } from '../store/audit-log.js';
+import { ensureStoreDirs, manifestPath, metadataPath } from '../store/layout.js';
+import { commitStaged, discardStaged, ObjectIndex } from '../store/objects.js';
+import { writeMetadata } from '../store/snapshots.js';
+import { atomicWriteFile } from '../util/fsx.js';
+import { openStore, withLock } from './common.js';
+
+export interface ImportResult {
+  id: string;
+  imported: boolean;
+  objects: number;
+  newObjects: number;
+  newBytes: number;
+}
+
+export async function importCmd(file: string, _opts: object, g: GlobalOptions): Promise<Outcome<ImportResult>> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new SnapgovError('USAGE', `${file}: no such file`, 'pass the path of an archive written by `snapgov export`');
+  const { layout } = await openStore(g);
+  const result = await withLock(g, layout, 'exclusive', 'import', async (lock) => {
+    const objects = ObjectIndex.load(layout);
+    const a = await readExport(path, layout, objects);
+    if (existsSync(metadataPath(layout, a.id))) {
+      discardStaged(a.staged);
+      return { id: a.id, imported: false, objects: a.objectsInArchive, newObjects: 0, newBytes: 0 };
+    }
+    try {
+      lock.assertHeld();
+      ensureStoreDirs(layout);
+      commitStaged(layout, a.staged);
+      if (!existsSync(manifestPath(layout, a.id))) atomicWriteFile(manifestPath(layout, a.id), a.manifest, { mode: 0o444 });
+      writeMetadata(layout, a.metadata);
+    } catch (e) {
+      discardStaged(a.staged);
+      throw e;
+    }
+    await appendAudit(layout, { action: 'import', to: a.id, outcome: 'success', details: { file: path, objects: a.objectsInArchive, newObjects: a.staged.newObjects, newBytes: a.staged.newBytes } });
+    return { id: a.id, imported: true, objects: a.objectsInArchive, newObjects: a.staged.newObjects, newBytes: a.staged.newBytes };
+  });
+  return outcome(result, (r) => (r.imported ? `imported snapshot ${shortId(r.id)} (${r.newObjects} new object(s))` : `snapshot ${shortId(r.id)} is already in the store; nothing imported`));
+}

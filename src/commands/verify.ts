@@ -1,0 +1,99 @@
+import type { ChalkInstance } from 'chalk';
+import { diffEntries } from '../core/diff.js';
+import type { Problem } from '../core/index-check.js';
+import { resolveRef, shortId } from '../core/ref.js';
+import { SnapgovError } from '../errors.js';
+import { outcome, type GlobalOptions, type Outcome } from '../output.js';
+import { checkData, checkStructure, type SnapshotCheck } from '../store/check.js';
+import { ObjectIndex } from '../store/objects.js';
+import { listSnapshotIds, loadHistory, readLive } from '../store/snapshots.js';
+import { summarizeIndex } from '../scan/index-summary.js';
+import { liveEntries } from './diff.js';
+import { openStore, withLock, type Store } from './common.js';
+
+export interface VerifyOptions {
+  all?: boolean;
+  readData?: boolean;
+  worktree?: boolean;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  readData: boolean;
+  worktree: boolean;
+  snapshots: { id: string; ok: boolean; problems: Problem[] }[];
+}
+
+async function selectIds(store: Store, refs: string[], opts: VerifyOptions): Promise<string[]> {
+  if (opts.all) {
+    if (refs.length) throw new SnapgovError('USAGE', 'give snapshot references or --all, not both', 'snapgov verify --all, or snapgov verify REF...');
+    const ids = listSnapshotIds(store.layout).sort();
+    if (ids.length === 0) throw new SnapgovError('REF_UNKNOWN', 'the store has no snapshots yet', 'create one with `snapgov create`');
+    return ids;
+  }
+  const { snapshots } = await loadHistory(store.layout);
+  const all = listSnapshotIds(store.layout);
+  if (refs.length === 0) {
+    // With --worktree, the natural reference is the snapshot the live tree is at.
+    const live = opts.worktree ? await readLive(store.layout) : null;
+    return [live?.id ?? resolveRef('latest', snapshots).id];
+  }
+  return [
+    ...new Set(
+      refs.map((r) => {
+        // A full ID whose metadata is unreadable is still verifiable (and will be reported).
+        const full = r.startsWith('sha256:') && r.length === 71 && all.includes(r);
+        return full ? r : resolveRef(r, snapshots).id;
+      }),
+    ),
+  ];
+}
+
+async function checkWorktree(store: Store, c: SnapshotCheck): Promise<void> {
+  if (!c.entries) return;
+  const tree = await liveEntries(store);
+  const d = diffEntries(c.entries, tree.entries);
+  const kinds = new Map(d.changes.map((x) => [x.path, x.kind]));
+  for (const p of d.added) c.problems.push({ code: 'DRIFT_ADDED', path: p, message: 'in the live tree but not in the snapshot' });
+  for (const p of d.removed) c.problems.push({ code: 'DRIFT_REMOVED', path: p, message: 'in the snapshot but missing from the live tree' });
+  for (const p of d.modified) c.problems.push({ code: 'DRIFT_MODIFIED', path: p, message: `differs from the snapshot (${kinds.get(p)})` });
+  for (const s of tree.skipped) c.problems.push({ code: 'DRIFT_UNREADABLE', path: s.path, message: s.reason });
+  const index = await summarizeIndex(store.ws, tree.entries);
+  for (const p of index?.problems ?? []) c.problems.push(p);
+  c.ok = c.problems.length === 0;
+}
+
+export async function verify(refs: string[], opts: VerifyOptions, g: GlobalOptions): Promise<Outcome<VerifyResult>> {
+  const store = await openStore(g);
+  const ids = await selectIds(store, refs, opts);
+  // A shared lock: verify runs beside other readers but never while prune deletes.
+  const checks = await withLock(g, store.layout, 'shared', 'verify', async () => {
+    const objects = ObjectIndex.load(store.layout);
+    const out: SnapshotCheck[] = [];
+    for (const id of ids) out.push(await checkStructure(store.layout, id, objects));
+    for (const c of out) {
+      const packs = new Set(objects.damagedPacks.map((d) => d.message));
+      if (c.problems.some((p) => p.code === 'OBJECT_MISSING') && packs.size) {
+        for (const m of packs) c.problems.push({ code: 'PACK_DAMAGED', path: '', message: m });
+      }
+    }
+    if (opts.readData) await checkData(store.layout, out, objects);
+    return out;
+  });
+  if (opts.worktree) for (const c of checks) await checkWorktree(store, c);
+  const snapshots = checks.map((c) => ({ id: c.id, ok: c.problems.length === 0, problems: c.problems }));
+  const result: VerifyResult = { ok: snapshots.every((s) => s.ok), readData: !!opts.readData, worktree: !!opts.worktree, snapshots };
+  return outcome(result, renderVerify, result.ok ? 0 : 1);
+}
+
+function renderVerify(r: VerifyResult, s: ChalkInstance): string {
+  const what = ['structure', ...(r.readData ? ['data'] : []), ...(r.worktree ? ['live tree'] : [])].join(', ');
+  const lines: string[] = [];
+  for (const x of r.snapshots) {
+    lines.push(`${x.ok ? s.green('ok  ') : s.red('FAIL')} ${shortId(x.id)}${x.ok ? '' : `  ${x.problems.length} problem(s)`}`);
+    for (const p of x.problems.slice(0, 50)) lines.push(`     ${s.red(p.code)} ${p.path}: ${p.message}`);
+    if (x.problems.length > 50) lines.push(`     … and ${x.problems.length - 50} more (--json lists them all)`);
+  }
+  lines.push(r.ok ? s.green(`verified ${r.snapshots.length} snapshot(s): ${what}`) : s.red(`verification failed (${what})`));
+  return lines.join('\n');
+}

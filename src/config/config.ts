@@ -1,0 +1,142 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { SnapgovError } from '../errors.js';
+import { validate } from '../schema.js';
+import { pathProblem } from '../core/paths.js';
+
+export const CONFIG_FILE = 'snapgov.json';
+
+export interface IndexConfig {
+  path: string;
+  entries: string;
+  pathField: string;
+  digestField: string;
+  relativeTo: 'index' | 'workspace';
+  schema: string | null;
+}
+
+export interface SlaConfig {
+  snapshotSeconds: number;
+  rollbackSeconds: number;
+  verifySeconds: number;
+  recoverySeconds: number;
+}
+
+export interface Config {
+  include: string[];
+  exclude: string[];
+  index: IndexConfig | null;
+  store: { snapshots: string; metadata: string; rehearsal: string };
+  sla: SlaConfig;
+}
+
+/** The config file as written by `init` and edited by people: every field optional except version. */
+export interface ConfigFile {
+  version: 1;
+  include?: string[];
+  exclude?: string[];
+  index?: Partial<IndexConfig> & { path: string } | null;
+  store?: Partial<Config['store']>;
+  sla?: Partial<SlaConfig>;
+}
+
+export const DEFAULT_SLA: SlaConfig = { snapshotSeconds: 30, rollbackSeconds: 300, verifySeconds: 60, recoverySeconds: 300 };
+export const DEFAULT_EXCLUDE = ['.git/**'];
+
+export interface Workspace {
+  root: string;
+  configPath: string;
+  config: Config;
+  /** Absolute store folders. */
+  dirs: { snapshots: string; metadata: string; rehearsal: string };
+}
+
+/** Walks up from `start` to the first folder holding snapgov.json, like git does for `.git`. */
+export function findWorkspaceRoot(start: string): string | null {
+  let dir = resolve(start);
+  for (;;) {
+    if (existsSync(join(dir, CONFIG_FILE))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+export function resolveConfig(file: ConfigFile): Config {
+  const idx = file.index;
+  return {
+    include: file.include ?? ['**'],
+    exclude: file.exclude ?? [...DEFAULT_EXCLUDE],
+    index: idx
+      ? {
+          path: idx.path,
+          entries: idx.entries ?? '/artifacts',
+          pathField: idx.pathField ?? 'path',
+          digestField: idx.digestField ?? 'sha256',
+          relativeTo: idx.relativeTo ?? 'index',
+          schema: idx.schema ?? null,
+        }
+      : null,
+    store: {
+      snapshots: file.store?.snapshots ?? 'snapshots',
+      metadata: file.store?.metadata ?? 'metadata',
+      rehearsal: file.store?.rehearsal ?? 'rehearsal',
+    },
+    sla: { ...DEFAULT_SLA, ...file.sla },
+  };
+}
+
+function invalid(configPath: string, problem: string): SnapgovError {
+  return new SnapgovError('CONFIG_INVALID', `invalid config ${configPath}: ${problem}`, `fix ${CONFIG_FILE} (its schema is schemas/config.schema.json; see the README's config reference)`);
+}
+
+export async function parseConfig(configPath: string, text: string): Promise<Config> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw invalid(configPath, `not valid JSON (${(e as Error).message})`);
+  }
+  const res = await validate('config', doc);
+  if (!res.ok) throw invalid(configPath, res.errors.join('; '));
+  const config = resolveConfig(doc as ConfigFile);
+  if (config.index) {
+    const bad = pathProblem(config.index.path);
+    if (bad) throw invalid(configPath, `/index/path ${JSON.stringify(config.index.path)}: ${bad}`);
+    if (config.index.schema !== null && pathProblem(config.index.schema)) throw invalid(configPath, `/index/schema: ${pathProblem(config.index.schema)}`);
+  }
+  return config;
+}
+
+export function storeDirs(root: string, config: Config): Workspace['dirs'] {
+  const abs = (p: string) => (isAbsolute(p) ? p : join(root, p));
+  return { snapshots: abs(config.store.snapshots), metadata: abs(config.store.metadata), rehearsal: abs(config.store.rehearsal) };
+}
+
+/** Store folders that lie inside the workspace, as workspace-relative paths (always excluded from the managed set). */
+export function storeDirsInside(ws: Workspace): string[] {
+  const out: string[] = [];
+  for (const d of Object.values(ws.dirs)) {
+    const rel = relative(ws.root, d);
+    if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) out.push(rel.split(sep).join('/'));
+  }
+  return out;
+}
+
+export async function loadWorkspace(cwdOption: string | undefined): Promise<Workspace> {
+  const start = resolve(cwdOption ?? process.cwd());
+  if (cwdOption !== undefined && (!existsSync(start) || !statSync(start).isDirectory())) {
+    throw new SnapgovError('NO_WORKSPACE', `-C ${cwdOption}: no such directory`, 'pass an existing workspace folder to -C');
+  }
+  const root = findWorkspaceRoot(start);
+  if (!root) {
+    throw new SnapgovError('NO_WORKSPACE', `no ${CONFIG_FILE} found in ${start} or any parent folder`, 'run `snapgov init` in the workspace root, or pass -C DIR');
+  }
+  const configPath = join(root, CONFIG_FILE);
+  const config = await parseConfig(configPath, readFileSync(configPath, 'utf8'));
+  const ws: Workspace = { root, configPath, config, dirs: storeDirs(root, config) };
+  if (!existsSync(ws.dirs.snapshots) || !existsSync(ws.dirs.metadata)) {
+    throw new SnapgovError('NO_WORKSPACE', `the store folders of ${root} are missing (${config.store.snapshots}/, ${config.store.metadata}/)`, 'run `snapgov init --force` to create them again, or fix "store" in snapgov.json');
+  }
+  return ws;
+}

@@ -1,0 +1,90 @@
+import { posix } from 'node:path';
+import type { IndexConfig } from '../config/config.js';
+import type { Entry } from './manifest.js';
+import { pathProblem } from './paths.js';
+
+export interface Problem {
+  code: string;
+  path: string;
+  message: string;
+}
+
+export interface IndexCheck {
+  artifacts: number;
+  problems: Problem[];
+}
+
+/** RFC 6901 JSON pointer; undefined when it does not resolve. */
+export function resolvePointer(doc: unknown, pointer: string): unknown {
+  if (pointer === '') return doc;
+  let cur: unknown = doc;
+  for (const raw of pointer.slice(1).split('/')) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(cur)) {
+      if (!/^(0|[1-9]\d*)$/.test(key)) return undefined;
+      cur = cur[Number(key)];
+    } else if (typeof cur === 'object' && cur !== null && Object.hasOwn(cur, key)) {
+      cur = (cur as Record<string, unknown>)[key];
+    } else {
+      return undefined;
+    }
+  }
+  return cur;
+}
+
+/** Where an artifact path from the index lives in the workspace, or a reason it cannot. */
+export function artifactPath(cfg: IndexConfig, p: string): { path: string } | { problem: string } {
+  if (p.startsWith('/')) return { problem: 'absolute path' };
+  const base = cfg.relativeTo === 'index' ? posix.dirname(cfg.path) : '.';
+  const joined = posix.normalize(posix.join(base, p));
+  if (joined === '..' || joined.startsWith('../')) return { problem: 'path escapes the workspace' };
+  const bad = pathProblem(joined);
+  return bad ? { problem: bad } : { path: joined };
+}
+
+const DIGEST = /^(?:sha256:)?([0-9a-fA-F]{64})$/;
+
+/**
+ * Checks a parsed artifact index against a tree: the entry list exists, every entry names a safe
+ * path to a regular file of the tree, and matches its digest where one is given. Pure: the tree is
+ * given as a lookup function.
+ */
+export function checkIndex(doc: unknown, cfg: IndexConfig, lookup: (path: string) => Entry | undefined): IndexCheck {
+  const problems: Problem[] = [];
+  const list = resolvePointer(doc, cfg.entries);
+  if (!Array.isArray(list)) {
+    problems.push({ code: 'INDEX_NO_ENTRIES', path: cfg.path, message: `the index has no array at JSON pointer ${JSON.stringify(cfg.entries)}` });
+    return { artifacts: 0, problems };
+  }
+  list.forEach((item: unknown, i: number) => {
+    const where = `${cfg.path}#${cfg.entries}/${i}`;
+    const p = typeof item === 'object' && item !== null ? (item as Record<string, unknown>)[cfg.pathField] : undefined;
+    if (typeof p !== 'string' || p === '') {
+      problems.push({ code: 'INDEX_ENTRY_INVALID', path: where, message: `entry ${i} has no string "${cfg.pathField}"` });
+      return;
+    }
+    const resolved = artifactPath(cfg, p);
+    if ('problem' in resolved) {
+      problems.push({ code: 'INDEX_PATH_UNSAFE', path: p, message: `entry ${i} path ${JSON.stringify(p)}: ${resolved.problem}` });
+      return;
+    }
+    const e = lookup(resolved.path);
+    if (!e) {
+      problems.push({ code: 'ARTIFACT_MISSING', path: resolved.path, message: `listed in the index but not in the tree` });
+      return;
+    }
+    if (e.type !== 'file') {
+      problems.push({ code: 'ARTIFACT_NOT_FILE', path: resolved.path, message: 'listed in the index but is a symlink' });
+      return;
+    }
+    const d = (item as Record<string, unknown>)[cfg.digestField];
+    if (d === undefined || d === null) return;
+    const m = typeof d === 'string' ? DIGEST.exec(d) : null;
+    if (!m) {
+      problems.push({ code: 'INDEX_ENTRY_INVALID', path: resolved.path, message: `entry ${i} has a malformed "${cfg.digestField}"` });
+    } else if (m[1]!.toLowerCase() !== e.sha256) {
+      problems.push({ code: 'ARTIFACT_DIGEST_MISMATCH', path: resolved.path, message: `index says sha256 ${m[1]!.toLowerCase()}, the file has ${e.sha256}` });
+    }
+  });
+  return { artifacts: list.length, problems };
+}

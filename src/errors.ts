@@ -1,0 +1,86 @@
+/** One error type for the whole tool; the code decides the exit status (see EXIT_STATUS). */
+export type ErrorCode =
+  | 'USAGE'
+  | 'CONFIG_INVALID'
+  | 'CONFIG_EXISTS'
+  | 'REF_UNKNOWN'
+  | 'REF_AMBIGUOUS'
+  | 'NO_WORKSPACE'
+  | 'LOCKED'
+  | 'KEY_ERROR'
+  | 'INTERRUPTED'
+  | 'CHECK_FAILED'
+  | 'INDEX_INCONSISTENT'
+  | 'FILE_UNREADABLE'
+  | 'STORE_CORRUPT'
+  | 'ARCHIVE_INVALID'
+  | 'ARCHIVE_UNSAFE'
+  | 'NOT_AN_EXPORT'
+  | 'NO_SPACE'
+  | 'IO_ERROR'
+  | 'INTERNAL';
+
+/** The exit-code contract (README "Exit codes" must agree; a test checks it). */
+export const EXIT_STATUS: Record<ErrorCode, number> = {
+  USAGE: 2,
+  CONFIG_INVALID: 2,
+  CONFIG_EXISTS: 2,
+  REF_UNKNOWN: 2,
+  REF_AMBIGUOUS: 2,
+  NOT_AN_EXPORT: 2,
+  NO_WORKSPACE: 10,
+  LOCKED: 11,
+  KEY_ERROR: 12,
+  INTERRUPTED: 130,
+  CHECK_FAILED: 1,
+  INDEX_INCONSISTENT: 1,
+  FILE_UNREADABLE: 1,
+  STORE_CORRUPT: 1,
+  ARCHIVE_INVALID: 1,
+  ARCHIVE_UNSAFE: 1,
+  NO_SPACE: 1,
+  IO_ERROR: 1,
+  INTERNAL: 1,
+};
+
+export const EXIT_OK = 0;
+export const EXIT_PARTIAL = 3;
+
+export class SnapgovError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, hint = '', details?: unknown, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SnapgovError';
+    this.code = code;
+    this.hint = hint;
+    this.details = details;
+  }
+
+  get exitStatus(): number {
+    return EXIT_STATUS[this.code];
+  }
+}
+
+/** Turns an unexpected Node error into a SnapgovError with a useful code and hint. */
+export function toSnapgovError(err: unknown): SnapgovError {
+  if (err instanceof SnapgovError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const where = e?.path ? ` (${e.path})` : '';
+  switch (e?.code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new SnapgovError('NO_SPACE', `no space left on device${where}`, 'free some space (snapgov prune, or a larger disk) and run the command again; the store was left valid', undefined, { cause: err });
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new SnapgovError('IO_ERROR', `permission denied${where}`, 'check the ownership and permissions of the workspace and the store folders', undefined, { cause: err });
+    default:
+      if (e && typeof e.code === 'string' && e.code.startsWith('E')) {
+        return new SnapgovError('IO_ERROR', `${e.message}`, 'this is an operating-system error; check the path and try again', undefined, { cause: err });
+      }
+      return new SnapgovError('INTERNAL', e?.message ?? String(err), 'this is a bug in snapgov; please report it with the command you ran', undefined, { cause: err });
+  }
+}

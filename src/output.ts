@@ -1,0 +1,69 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+import { SnapgovError } from './errors.js';
+
+export interface GlobalOptions {
+  cwd?: string;
+  json: boolean;
+  quiet: boolean;
+  color: boolean;
+  lockWaitMs: number;
+}
+
+/** What every command returns: one result, rendered either as JSON or for people. */
+export interface Outcome<T = unknown> {
+  result: T;
+  exitCode: number;
+  human: (result: T, s: ChalkInstance) => string;
+  /** Lines for stderr in human mode (skipped files, notes); always included in JSON via the result. */
+  warnings?: string[];
+}
+
+export function outcome<T>(result: T, human: (result: T, s: ChalkInstance) => string, exitCode = 0, warnings: string[] = []): Outcome<T> {
+  return { result, human, exitCode, warnings };
+}
+
+function colorLevel(g: GlobalOptions, stream: NodeJS.WriteStream): 0 | 1 {
+  if (!g.color || 'NO_COLOR' in process.env) return 0;
+  if (process.env.FORCE_COLOR && process.env.FORCE_COLOR !== '0') return 1;
+  return stream.isTTY ? 1 : 0;
+}
+
+export function style(g: GlobalOptions, stream: NodeJS.WriteStream = process.stdout): ChalkInstance {
+  return new Chalk({ level: colorLevel(g, stream) });
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command's result type differs
+export function printOutcome(g: GlobalOptions, o: Outcome<any>): void {
+  if (g.json) {
+    process.stdout.write(JSON.stringify(o.result, null, 2) + '\n');
+    return;
+  }
+  const s = style(g, process.stderr);
+  for (const w of o.warnings ?? []) process.stderr.write(`${s.yellow('warning:')} ${w}\n`);
+  if (g.quiet && o.exitCode === 0) return;
+  const text = o.human(o.result, style(g));
+  if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}
+
+export function printError(g: Pick<GlobalOptions, 'json' | 'color'>, err: SnapgovError): void {
+  if (g.json) {
+    const doc: { error: { code: string; message: string; hint: string; details?: unknown } } = { error: { code: err.code, message: err.message, hint: err.hint } };
+    if (err.details !== undefined) doc.error.details = err.details;
+    process.stderr.write(JSON.stringify(doc) + '\n');
+    return;
+  }
+  const s = style({ ...g, quiet: false, lockWaitMs: 0 }, process.stderr);
+  process.stderr.write(`${s.red('snapgov: error:')} ${err.message}\n`);
+  if (err.hint) process.stderr.write(`${s.dim('hint:')} ${err.hint}\n`);
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}

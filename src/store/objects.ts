@@ -1,0 +1,342 @@
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { join } from 'node:path';
+import { decodePackIndex, decodePackTrailer, encodePackIndex, PACK_RECORD, PACK_TRAILER, type PackEntry } from './pack.js';
+import { looseObjectPath, type StoreLayout } from './layout.js';
+import { fsyncDir, writeAllSync } from '../util/fsx.js';
+
+/** Objects smaller than this go into pack files; larger ones are loose files named by their hash. */
+export const LOOSE_MIN = 1 << 20;
+/** A pack is closed once it holds this much data. */
+export const PACK_TARGET = 16 << 20;
+
+export interface ObjectLocation {
+  /** Pack file name (hash) or null for a loose object. */
+  pack: string | null;
+  offset: number;
+  /** Recorded length for packed objects; -1 for loose objects until stat-ed. */
+  size: number;
+}
+
+export interface DamagedPack {
+  pack: string;
+  message: string;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Every object in the store, loaded from the pack indexes and the loose object folders. */
+export class ObjectIndex {
+  readonly map = new Map<string, ObjectLocation>();
+  readonly damagedPacks: DamagedPack[] = [];
+  readonly packSizes = new Map<string, number>();
+
+  constructor(readonly layout: StoreLayout) {}
+
+  static load(layout: StoreLayout): ObjectIndex {
+    const idx = new ObjectIndex(layout);
+    idx.loadPacks();
+    idx.loadLoose();
+    return idx;
+  }
+
+  private loadPacks(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.layout.packs);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.pack') || !HEX64.test(name.slice(0, -5))) continue;
+      const pack = name.slice(0, -5);
+      const file = join(this.layout.packs, name);
+      const fd = openSync(file, 'r');
+      try {
+        const size = fstatSync(fd).size;
+        const trailer = Buffer.alloc(PACK_TRAILER);
+        const count = size >= PACK_TRAILER && readSync(fd, trailer, 0, PACK_TRAILER, size - PACK_TRAILER) === PACK_TRAILER ? decodePackTrailer(trailer, size) : null;
+        if (count === null) {
+          this.damagedPacks.push({ pack, message: `pack ${name} has no valid trailer (truncated or not a pack)` });
+          continue;
+        }
+        const indexStart = size - PACK_TRAILER - count * PACK_RECORD;
+        const index = Buffer.alloc(count * PACK_RECORD);
+        readSync(fd, index, 0, index.length, indexStart);
+        const entries = decodePackIndex(index, count, indexStart);
+        if (!entries) {
+          this.damagedPacks.push({ pack, message: `pack ${name} has an index pointing outside its data` });
+          continue;
+        }
+        this.packSizes.set(pack, size);
+        for (const e of entries) {
+          if (!this.map.has(e.hash)) this.map.set(e.hash, { pack, offset: e.offset, size: e.length });
+        }
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+
+  private loadLoose(): void {
+    let fans: string[];
+    try {
+      fans = readdirSync(this.layout.objects);
+    } catch {
+      return;
+    }
+    for (const fan of fans) {
+      if (!/^[0-9a-f]{2}$/.test(fan)) continue;
+      for (const name of readdirSync(join(this.layout.objects, fan))) {
+        // Loose objects win over packed copies: they are the ones written for large objects.
+        if (HEX64.test(name) && name.startsWith(fan)) this.map.set(name, { pack: null, offset: 0, size: -1 });
+      }
+    }
+  }
+
+  has(hash: string): boolean {
+    return this.map.has(hash);
+  }
+
+  get(hash: string): ObjectLocation | undefined {
+    return this.map.get(hash);
+  }
+
+  /** Actual size on disk of an object, or null when it is missing. */
+  sizeOf(hash: string): number | null {
+    const loc = this.map.get(hash);
+    if (!loc) return null;
+    if (loc.pack !== null) return loc.size;
+    try {
+      return statSync(looseObjectPath(this.layout, hash)).size;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Sorted 32-byte hashes, shared with worker threads so they can skip objects already stored. */
+  knownHashes(): SharedArrayBuffer {
+    const keys = [...this.map.keys()].sort();
+    const sab = new SharedArrayBuffer(keys.length * 32);
+    const buf = Buffer.from(sab);
+    keys.forEach((k, i) => buf.write(k, i * 32, 32, 'hex'));
+    return sab;
+  }
+}
+
+/** Binary search over the sorted hash table from ObjectIndex.knownHashes(). */
+export function makeKnownLookup(sab: SharedArrayBuffer): (hash: Buffer) => boolean {
+  const buf = Buffer.from(sab);
+  const n = buf.length / 32;
+  return (hash) => {
+    let lo = 0;
+    let hi = n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = buf.compare(hash, 0, 32, mid * 32, mid * 32 + 32);
+      if (c === 0) return true;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  };
+}
+
+export interface StagedPack {
+  tmp: string;
+  hash: string;
+  entries: PackEntry[];
+}
+
+export interface StagedLoose {
+  tmp: string;
+  hash: string;
+  size: number;
+}
+
+export interface StagedObjects {
+  packs: StagedPack[];
+  loose: StagedLoose[];
+  newBytes: number;
+  newObjects: number;
+}
+
+function openTemp(dir: string, label: string): { fd: number; path: string } {
+  const path = join(dir, `${label}-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  // Created read-only: the open descriptor may still write, and the final object is never writable.
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o444);
+  return { fd, path };
+}
+
+/**
+ * Stages new objects in the store's tmp/ folder: small ones appended to pack files, large ones as
+ * loose temporary files. Each staged file is fsynced when closed. Nothing becomes visible until
+ * commitStaged() renames them into place, so an interrupted writer leaves only temp files.
+ */
+export class ObjectWriter {
+  private pack: { fd: number; path: string; hash: Hash; entries: PackEntry[]; size: number } | null = null;
+  private readonly written = new Set<string>();
+  readonly staged: StagedObjects = { packs: [], loose: [], newBytes: 0, newObjects: 0 };
+
+  constructor(
+    private readonly tmpDir: string,
+    private readonly known: (hash: Buffer) => boolean,
+  ) {
+    mkdirSync(tmpDir, { recursive: true });
+  }
+
+  isStored(hashBytes: Buffer, hex: string): boolean {
+    return this.written.has(hex) || this.known(hashBytes);
+  }
+
+  /** Adds a small object (whole content in memory). Returns true when it was new. */
+  addSmall(hashBytes: Buffer, hex: string, data: Buffer): boolean {
+    if (this.isStored(hashBytes, hex)) return false;
+    if (!this.pack) {
+      const t = openTemp(this.tmpDir, 'pack');
+      this.pack = { ...t, hash: createHash('sha256'), entries: [], size: 0 };
+    }
+    const p = this.pack;
+    writeAllSync(p.fd, data);
+    p.hash.update(data);
+    p.entries.push({ hash: hex, offset: p.size, length: data.length });
+    p.size += data.length;
+    this.written.add(hex);
+    this.staged.newBytes += data.length;
+    this.staged.newObjects++;
+    if (p.size >= PACK_TARGET) this.closePack();
+    return true;
+  }
+
+  /** Opens a temporary file for a large object whose hash is not known until it has been read. */
+  beginLarge(): { fd: number; path: string } {
+    return openTemp(this.tmpDir, 'obj');
+  }
+
+  /** Keeps the temporary file as a new object, or discards it when the store already has that content. */
+  endLarge(t: { fd: number; path: string }, hashBytes: Buffer, hex: string, size: number): boolean {
+    if (this.isStored(hashBytes, hex)) {
+      closeSync(t.fd);
+      rmSync(t.path, { force: true });
+      return false;
+    }
+    fsyncSync(t.fd);
+    closeSync(t.fd);
+    this.staged.loose.push({ tmp: t.path, hash: hex, size });
+    this.written.add(hex);
+    this.staged.newBytes += size;
+    this.staged.newObjects++;
+    return true;
+  }
+
+  abortLarge(t: { fd: number; path: string }): void {
+    closeSync(t.fd);
+    rmSync(t.path, { force: true });
+  }
+
+  private closePack(): void {
+    const p = this.pack;
+    if (!p) return;
+    this.pack = null;
+    const index = encodePackIndex(p.entries);
+    writeAllSync(p.fd, index);
+    p.hash.update(index);
+    fsyncSync(p.fd);
+    closeSync(p.fd);
+    this.staged.packs.push({ tmp: p.path, hash: p.hash.digest('hex'), entries: p.entries });
+  }
+
+  finish(): StagedObjects {
+    this.closePack();
+    return this.staged;
+  }
+
+  /** Removes everything staged (after a failure or interruption). */
+  discard(): void {
+    if (this.pack) {
+      closeSync(this.pack.fd);
+      rmSync(this.pack.path, { force: true });
+      this.pack = null;
+    }
+    for (const f of [...this.staged.packs, ...this.staged.loose]) rmSync(f.tmp, { force: true });
+  }
+}
+
+export function discardStaged(staged: StagedObjects): void {
+  for (const f of [...staged.packs, ...staged.loose]) rmSync(f.tmp, { force: true });
+}
+
+/**
+ * Makes staged objects part of the store: rename into place, then fsync every folder touched, so
+ * the objects are durable before any manifest refers to them (the data itself was fsynced when
+ * each temp file was closed).
+ */
+export function commitStaged(layout: StoreLayout, staged: StagedObjects, index?: ObjectIndex): void {
+  const dirs = new Set<string>();
+  if (staged.packs.length > 0) {
+    mkdirSync(layout.packs, { recursive: true });
+    dirs.add(layout.packs);
+  }
+  for (const p of staged.packs) {
+    renameSync(p.tmp, join(layout.packs, `${p.hash}.pack`));
+    if (index) for (const e of p.entries) if (!index.has(e.hash)) index.map.set(e.hash, { pack: p.hash, offset: e.offset, size: e.length });
+  }
+  for (const o of staged.loose) {
+    const dest = looseObjectPath(layout, o.hash);
+    const dir = join(layout.objects, o.hash.slice(0, 2));
+    if (!dirs.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      dirs.add(dir);
+    }
+    renameSync(o.tmp, dest);
+    index?.map.set(o.hash, { pack: null, offset: 0, size: -1 });
+  }
+  if (staged.loose.length > 0) dirs.add(layout.objects);
+  for (const d of dirs) fsyncDir(d);
+}
+
+/**
+ * Streams one object's bytes to `onChunk` (synchronously, through a reused buffer) and checks
+ * that they hash to its name; throws STORE_CORRUPT-worthy errors as ObjectReadError.
+ */
+export class ObjectReadError extends Error {
+  constructor(
+    message: string,
+    readonly hash: string,
+  ) {
+    super(message);
+  }
+}
+
+const READ_CHUNK = 1 << 20;
+let readBuf: Buffer | null = null;
+
+export function readObject(layout: StoreLayout, hash: string, loc: ObjectLocation, onChunk: (chunk: Buffer) => void): number {
+  const file = loc.pack === null ? looseObjectPath(layout, hash) : join(layout.packs, `${loc.pack}.pack`);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    throw new ObjectReadError(`object ${hash} is missing (${file})`, hash);
+  }
+  readBuf ??= Buffer.allocUnsafe(READ_CHUNK);
+  const buf = readBuf;
+  try {
+    const start = loc.pack === null ? 0 : loc.offset;
+    const size = loc.pack === null ? fstatSync(fd).size : loc.size;
+    const h = createHash('sha256');
+    let pos = 0;
+    while (pos < size) {
+      const got = readSync(fd, buf, 0, Math.min(READ_CHUNK, size - pos), start + pos);
+      if (got === 0) throw new ObjectReadError(`object ${hash} is truncated`, hash);
+      const chunk = buf.subarray(0, got);
+      h.update(chunk);
+      onChunk(chunk);
+      pos += got;
+    }
+    if (h.digest('hex') !== hash) throw new ObjectReadError(`object ${hash} is corrupt: its content does not match its hash`, hash);
+    return size;
+  } finally {
+    closeSync(fd);
+  }
+}

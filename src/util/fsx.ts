@@ -1,0 +1,56 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync, constants } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+
+export function tempName(dir: string, base: string): string {
+  return join(dir, `.${base}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function writeAllSync(fd: number, data: Buffer, position: number | null = null): void {
+  let off = 0;
+  while (off < data.length) {
+    const n = writeSync(fd, data, off, data.length - off, position === null ? null : position + off);
+    off += n;
+  }
+}
+
+/**
+ * Crash-safe replace: write to a temporary name in the same directory, fsync, rename over the
+ * target, fsync the directory. A reader sees the old file or the new one, never a partial one.
+ * `durable: false` skips the fsyncs for caches that may be lost.
+ */
+export function atomicWriteFile(path: string, data: Buffer | string, opts: { mode?: number; durable?: boolean } = {}): void {
+  const dir = dirname(path);
+  const tmp = tempName(dir, basename(path));
+  const durable = opts.durable ?? true;
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, opts.mode ?? 0o644);
+  try {
+    writeAllSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    if (durable) fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  if (durable) fsyncDir(dir);
+}
+
+export function ensureDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+}

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { modeFromStat, parseManifest, serializeManifest, snapshotIdOf, sortEntries, type Entry } from '../../src/core/manifest.js';
+
+const H = (c: string) => c.repeat(64);
+const file = (path: string, extra: Partial<Entry> = {}): Entry => ({ path, type: 'file', mode: '0644', size: 1, sha256: H('a'), ...extra }) as Entry;
+
+describe('serializeManifest', () => {
+  it('is one entry per line, fixed key order, trailing newline', () => {
+    const bytes = serializeManifest([file('a'), { path: 'l', type: 'symlink', target: 'a' }]);
+    expect(bytes.toString()).toBe(
+      `{"format":"snapgov-manifest/1","entries":[\n{"path":"a","type":"file","mode":"0644","size":1,"sha256":"${H('a')}"},\n{"path":"l","type":"symlink","target":"a"}\n]}\n`,
+    );
+  });
+
+  it('gives an empty tree a stable ID', () => {
+    const bytes = serializeManifest([]);
+    expect(bytes.toString()).toBe('{"format":"snapgov-manifest/1","entries":[\n]}\n');
+    expect(snapshotIdOf(bytes)).toBe(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+  });
+
+  it('gives the same ID whatever the input order', () => {
+    const a = [file('b'), file('a/x'), file('a-y')];
+    const b = [file('a-y'), file('b'), file('a/x')];
+    expect(snapshotIdOf(serializeManifest(sortEntries(a)))).toBe(snapshotIdOf(serializeManifest(sortEntries(b))));
+  });
+
+  it('escapes awkward names as JSON', () => {
+    const bytes = serializeManifest([file('quote"and\\back\nline')]);
+    expect(parseManifest(bytes).entries[0]!.path).toBe('quote"and\\back\nline');
+  });
+});
+
+describe('sortEntries', () => {
+  it.each([
+    [['b', 'a'], ['a', 'b']],
+    [['a/b', 'a-b', 'a.b'], ['a-b', 'a.b', 'a/b']],
+    // code point order = UTF-8 byte order, not UTF-16: U+FFFD sorts before U+1F600
+    [['\u{1F600}', '\uFFFD'], ['\uFFFD', '\u{1F600}']],
+    [['é', 'z', 'E'], ['E', 'z', 'é']],
+  ])('%j sorts to %j', (input, expected) => {
+    expect(sortEntries(input.map((p) => file(p))).map((e) => e.path)).toEqual(expected);
+  });
+});
+
+describe('parseManifest', () => {
+  const good = serializeManifest([file('a'), file('b/c', { mode: '0755' })]);
+
+  it('round-trips canonical bytes', () => {
+    expect(serializeManifest(parseManifest(good).entries).equals(good)).toBe(true);
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['not JSON', 'nope', /not JSON/],
+    ['wrong format', '{"format":"x","entries":[]}', /not a snapgov-manifest/],
+    ['parent traversal', serializeManifest([file('../etc/passwd')]).toString(), /unsafe path.*".." path segment/],
+    ['absolute path', serializeManifest([file('/etc/passwd')]).toString(), /absolute path/],
+    ['dot segment', serializeManifest([file('a/./b')]).toString(), /"\." path segment/],
+    ['NUL in path', serializeManifest([file('a\u0000b')]).toString(), /NUL/],
+    ['empty segment', serializeManifest([file('a//b')]).toString(), /empty path segment/],
+    ['duplicate', serializeManifest([file('a'), file('a')]).toString(), /duplicate path/],
+    ['unsorted', serializeManifest([file('b'), file('a')]).toString(), /not sorted/],
+    ['below a file', serializeManifest([file('a'), file('a/b')]).toString(), /lies below/],
+    ['bad digest', serializeManifest([file('a', { sha256: 'xyz' } as Partial<Entry>)]).toString(), /bad sha256/],
+    ['negative size', serializeManifest([file('a', { size: -1 } as Partial<Entry>)]).toString(), /bad size/],
+    ['huge size', serializeManifest([file('a', { size: 2 ** 60 } as Partial<Entry>)]).toString(), /bad size/],
+    ['bad mode', serializeManifest([file('a', { mode: '0777' } as unknown as Partial<Entry>)]).toString(), /bad mode/],
+    ['unknown type', '{"format":"snapgov-manifest/1","entries":[\n{"path":"a","type":"fifo"}\n]}\n', /unknown type/],
+    ['extra whitespace', good.toString().replace('"entries":[', '"entries": ['), /not canonical/],
+    ['missing trailing newline', good.toString().trimEnd(), /not canonical/],
+    ['extra key', good.toString().replace('"type":"file"', '"type":"file","x":1'), /not canonical/],
+  ];
+  it.each(bad)('rejects %s', (_name, text, message) => {
+    expect(() => parseManifest(Buffer.from(text))).toThrow(message);
+  });
+});
+
+describe('modeFromStat', () => {
+  it.each([
+    [0o100644, '0644'],
+    [0o100600, '0644'],
+    [0o100755, '0755'],
+    [0o100700, '0755'],
+    [0o100655, '0644'],
+  ])('%o -> %s', (mode, expected) => expect(modeFromStat(mode)).toBe(expected));
+});

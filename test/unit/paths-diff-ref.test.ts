@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { pathProblem, parentDirs } from '../../src/core/paths.js';
+import { diffEntries } from '../../src/core/diff.js';
+import { resolveRef } from '../../src/core/ref.js';
+import type { Entry } from '../../src/core/manifest.js';
+import { parseDuration } from '../../src/util/duration.js';
+
+describe('pathProblem', () => {
+  it.each([
+    ['a', null],
+    ['a/b c/ü.txt', null],
+    ['.hidden', null],
+    ['a..b', null],
+    ['', 'empty path'],
+    ['/abs', 'absolute path'],
+    ['../x', '".." path segment'],
+    ['a/../../x', '".." path segment'],
+    ['./x', '"." path segment'],
+    ['a/', 'empty path segment (leading, trailing or double slash)'],
+    ['a\\b', null],
+    ['a\0b', 'path contains a NUL character'],
+    ['\uD800', 'path is not valid Unicode'],
+  ])('%j -> %j', (p, expected) => expect(pathProblem(p)).toBe(expected));
+
+  it('lists parent dirs', () => expect(parentDirs('a/b/c')).toEqual(['a', 'a/b']));
+});
+
+const f = (path: string, sha: string, mode: '0644' | '0755' = '0644'): Entry => ({ path, type: 'file', mode, size: 1, sha256: sha.repeat(64) });
+const l = (path: string, target: string): Entry => ({ path, type: 'symlink', target });
+
+describe('diffEntries', () => {
+  it.each([
+    { name: 'identical', from: [f('a', '1')], to: [f('a', '1')], added: [], removed: [], modified: [], kinds: [] },
+    { name: 'added and removed', from: [f('a', '1')], to: [f('b', '1')], added: ['b'], removed: ['a'], modified: [], kinds: [] },
+    { name: 'content', from: [f('a', '1')], to: [f('a', '2')], added: [], removed: [], modified: ['a'], kinds: ['content'] },
+    { name: 'mode', from: [f('a', '1')], to: [f('a', '1', '0755')], added: [], removed: [], modified: ['a'], kinds: ['mode'] },
+    { name: 'file to symlink', from: [f('a', '1')], to: [l('a', 'x')], added: [], removed: [], modified: ['a'], kinds: ['type'] },
+    { name: 'symlink target', from: [l('a', 'x')], to: [l('a', 'y')], added: [], removed: [], modified: ['a'], kinds: ['target'] },
+    { name: 'empty to tree', from: [], to: [f('a', '1'), f('b', '1')], added: ['a', 'b'], removed: [], modified: [], kinds: [] },
+    { name: 'interleaved', from: [f('a', '1'), f('c', '1'), f('e', '1')], to: [f('b', '1'), f('c', '2'), f('d', '1')], added: ['b', 'd'], removed: ['a', 'e'], modified: ['c'], kinds: ['content'] },
+  ])('$name', ({ from, to, added, removed, modified, kinds }) => {
+    const d = diffEntries(from, to);
+    expect(d.added).toEqual(added);
+    expect(d.removed).toEqual(removed);
+    expect(d.modified).toEqual(modified);
+    expect(d.changes.map((c) => c.kind)).toEqual(kinds);
+  });
+});
+
+describe('resolveRef', () => {
+  const snaps = [
+    { id: `sha256:aaaa1111${'0'.repeat(56)}`, time: '2026-01-01T00:00:00Z' },
+    { id: `sha256:aaaa2222${'0'.repeat(56)}`, time: '2026-01-02T00:00:00Z' },
+    { id: `sha256:bbbb3333${'0'.repeat(56)}`, time: '2026-01-03T00:00:00Z' },
+  ];
+  it.each([
+    ['latest', 2],
+    ['latest~0', 2],
+    ['latest~2', 0],
+    ['bbbb', 2],
+    ['sha256:aaaa2', 1],
+    ['AAAA1111', 0],
+    [snaps[1]!.id, 1],
+  ])('%s -> #%i', (ref, i) => expect(resolveRef(ref, snaps)).toBe(snaps[i]));
+
+  it.each([
+    ['latest~3', 'REF_UNKNOWN'],
+    ['aaaa', 'REF_AMBIGUOUS'],
+    ['cccc', 'REF_UNKNOWN'],
+    ['abc', 'REF_UNKNOWN'],
+    ['HEAD', 'REF_UNKNOWN'],
+  ])('%s fails with %s', (ref, code) => expect(() => resolveRef(ref, snaps)).toThrow(expect.objectContaining({ code })));
+
+  it('says the store is empty', () => expect(() => resolveRef('latest', [])).toThrow(/no snapshots yet/));
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['30s', 30_000],
+    ['5m', 300_000],
+    ['1h30m', 5_400_000],
+    ['250ms', 250],
+    ['2', 2000],
+    ['1d', 86_400_000],
+  ])('%s -> %i ms', (t, ms) => expect(parseDuration(t)).toBe(ms));
+  it.each(['', 'x', '5 minutes', '-1s', '1h 30m'])('rejects %j', (t) => expect(() => parseDuration(t)).toThrow(expect.objectContaining({ code: 'USAGE' })));
+});
