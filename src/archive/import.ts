@@ -132,6 +132,9 @@ export async function readExport(file: string, layout: StoreLayout, objects: Obj
 
   function onEntry(entry: ReadEntry): void {
     const name = entry.path;
+    if (seen.size === 0 && (name !== MEMBER.header || entry.type !== 'File')) {
+      throw notExport(`${file} is not a snapgov export (its first member is ${JSON.stringify(name)})`);
+    }
     if (entry.type !== 'File' && entry.type !== 'OldFile') {
       throw LINK_TYPES.includes(entry.type) ? unsafe(`archive member ${JSON.stringify(name)} is a ${entry.type}, not a regular file`) : invalid(`archive member ${JSON.stringify(name)} has unsupported type ${entry.type}`);
     }
@@ -140,10 +143,7 @@ export async function readExport(file: string, layout: StoreLayout, objects: Obj
     if (seen.has(name)) throw invalid(`archive member ${name} appears twice`);
     const first = seen.size === 0;
     seen.add(name);
-    if (first) {
-      if (name !== MEMBER.header) throw notExport(`${file} is not a snapgov export (its first member is ${JSON.stringify(name)})`);
-      return whole(entry, MAX_HEADER, onHeader);
-    }
+    if (first) return whole(entry, MAX_HEADER, onHeader);
     if (name === MEMBER.manifest) return whole(entry, MAX_MANIFEST, onManifest);
     if (name === MEMBER.metadata) return whole(entry, MAX_METADATA, onMetadata);
     if (name.startsWith(MEMBER.objectsDir) && HEX64.test(name.slice(MEMBER.objectsDir.length))) {
