@@ -5,7 +5,8 @@ import { SnapgovError } from '../errors.js';
 import { ManifestError, parseManifest, sha256Hex } from '../core/manifest.js';
 import { pathProblem } from '../core/paths.js';
 import { validatorFor } from '../schema.js';
-import { LOOSE_MIN, makeKnownLookup, ObjectWriter, type ObjectIndex, type StagedObjects } from '../store/objects.js';
+import { HashTable } from '../store/hash-table.js';
+import { LOOSE_MIN, ObjectWriter, type ObjectIndex, type StagedObjects } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
 import type { Metadata } from '../store/snapshots.js';
 import { writeAllSync } from '../util/fsx.js';
@@ -46,7 +47,8 @@ function parseJson(buf: Buffer, what: string, err: (m: string) => SnapgovError):
  */
 export async function readExport(file: string, layout: StoreLayout, objects: ObjectIndex): Promise<ImportedArchive> {
   const [checkHeader, checkMetadata] = await Promise.all([validatorFor('export-header'), validatorFor('metadata')]);
-  const writer = new ObjectWriter(layout.tmp, makeKnownLookup(objects.knownHashes()));
+  const known = HashTable.fromShared(objects.shared());
+  const writer = new ObjectWriter(layout.tmp, (h) => known.has(h));
   let header: { id: string } | null = null;
   let manifest: Buffer | null = null;
   let needed: Map<string, number> | null = null;

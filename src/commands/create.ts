@@ -69,7 +69,7 @@ export async function create(opts: CreateOptions, g: GlobalOptions): Promise<Out
 
   return withLock(g, layout, 'exclusive', 'create', async (lock) => {
     const objects = ObjectIndex.load(layout);
-    const scan = await scanTree(ws, { stage: true, objects, layout });
+    const scan = await scanTree(ws, { objects, layout });
     const staged = scan.staged;
     try {
       if (scan.skipped.length > 0 && !opts.allowPartial) {

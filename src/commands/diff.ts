@@ -3,7 +3,6 @@ import { diffEntries, type TreeDiff } from '../core/diff.js';
 import type { Entry } from '../core/manifest.js';
 import { shortId } from '../core/ref.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
-import { ObjectIndex } from '../store/objects.js';
 import { loadManifest } from '../store/snapshots.js';
 import { scanTree, type Skipped } from '../scan/scan.js';
 import { openStore, resolveSnapshot, type Store } from './common.js';
@@ -16,7 +15,7 @@ export interface DiffResult extends TreeDiff {
 
 /** The live tree as entries, read without writing anything to the store. */
 export async function liveEntries(store: Store): Promise<{ entries: Entry[]; skipped: Skipped[] }> {
-  const scan = await scanTree(store.ws, { stage: false, objects: new ObjectIndex(store.layout), layout: store.layout });
+  const scan = await scanTree(store.ws, { objects: null, layout: store.layout });
   return { entries: scan.entries, skipped: scan.skipped };
 }
 

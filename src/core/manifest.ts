@@ -32,7 +32,11 @@ export function modeFromStat(mode: number): FileMode {
   return mode & 0o100 ? '0755' : '0644';
 }
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 export function sortEntries(entries: Entry[]): Entry[] {
+  // Without surrogate pairs, UTF-16 order is code point order and plain comparison is enough.
+  if (!entries.some((e) => SURROGATE.test(e.path))) return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return entries.sort((a, b) => comparePaths(a.path, b.path));
 }
 

@@ -1,33 +1,38 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { FileHasher, type FileResult, type FileTask, type ObjectCheck, type ObjectTask } from './hasher.js';
-import { discardStaged, makeKnownLookup, ObjectWriter, type StagedObjects } from '../store/objects.js';
+import { TreeScanner, type ObjectCheck, type ObjectTask, type ScanBatch } from './scanner.js';
+import { discardStaged, ObjectWriter, type StagedObjects } from '../store/objects.js';
+import { HashTable, type SharedHashTable } from '../store/hash-table.js';
+import { StatCache } from '../store/stat-cache.js';
 import type { StoreLayout } from '../store/layout.js';
 
 export interface WorkerInit {
+  root: string;
   layout: StoreLayout;
-  known: SharedArrayBuffer;
-  stage: boolean;
+  /** Objects already in the store, when new content is to be staged; null for read-only scans. */
+  known: SharedHashTable | null;
+  cache: SharedArrayBuffer;
 }
 
-export type WorkerRequest =
-  | { type: 'files'; batch: number; tasks: FileTask[] }
-  | { type: 'objects'; batch: number; tasks: ObjectTask[] }
-  | { type: 'finish' }
-  | { type: 'discard' };
+export type WorkerRequest = { type: 'scan'; batch: number; rels: string[] } | { type: 'objects'; batch: number; tasks: ObjectTask[] } | { type: 'finish' } | { type: 'discard' };
 
 export type WorkerReply =
-  | { type: 'files'; batch: number; results: FileResult[] }
+  | { type: 'scan'; batch: number; result: ScanBatch }
   | { type: 'objects'; batch: number; results: ObjectCheck[] }
   | { type: 'finished'; staged: StagedObjects | null }
   | { type: 'error'; message: string; code: string | null; path: string | null };
 
-/** Below this much work, starting threads costs more than it saves. */
-const PARALLEL_MIN_BYTES = 32 << 20;
-const PARALLEL_MIN_ITEMS = 4000;
-/** Work units handed to a thread at a time: enough to amortize a message, small enough to balance. */
-const BATCH_BYTES = 8 << 20;
-const BATCH_ITEMS = 256;
+/** Below this many paths, starting threads costs more than it saves. */
+const PARALLEL_MIN_PATHS = 2000;
+const SCAN_BATCH = 512;
+const OBJECT_BATCH_BYTES = 8 << 20;
+
+/** Builds the scanner a thread (or the main thread) uses, from the shared init data. */
+export function makeScanner(init: WorkerInit): { scanner: TreeScanner; writer: ObjectWriter | null } {
+  const known = init.known ? HashTable.fromShared(init.known) : null;
+  const writer = known ? new ObjectWriter(init.layout.tmp, (h) => known.has(h)) : null;
+  return { scanner: new TreeScanner(init.root, init.layout, writer, StatCache.fromShared(init.cache), known), writer };
+}
 
 function toError(r: Extract<WorkerReply, { type: 'error' }>): Error {
   const e = new Error(r.message) as NodeJS.ErrnoException;
@@ -36,55 +41,18 @@ function toError(r: Extract<WorkerReply, { type: 'error' }>): Error {
   return e;
 }
 
-function batches<T>(items: readonly T[], sizeOf: (t: T) => number): T[][] {
-  const out: T[][] = [];
-  let cur: T[] = [];
-  let bytes = 0;
-  for (const it of items) {
-    cur.push(it);
-    bytes += sizeOf(it);
-    if (cur.length >= BATCH_ITEMS || bytes >= BATCH_BYTES) {
-      out.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-  }
-  if (cur.length) out.push(cur);
-  return out;
-}
-
-function threadCount(totalBytes: number, items: number): number {
-  if (totalBytes < PARALLEL_MIN_BYTES && items < PARALLEL_MIN_ITEMS) return 0;
+function threadCount(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
 }
 
 /**
- * Runs file hashing (and staging of new objects) or object checks on worker threads, each doing
- * synchronous reads into its own buffer; small jobs run on the main thread with the same code.
+ * Hands requests to worker threads one at a time as each finishes the previous one (so uneven
+ * work balances), then asks each to finish and collects what they staged. On the first error the
+ * rest is abandoned and everything staged is discarded.
  */
-async function runParallel<T, R>(
-  kind: 'files' | 'objects',
-  items: readonly T[],
-  sizeOf: (t: T) => number,
-  init: WorkerInit,
-  onResult: (r: R) => void,
-): Promise<StagedObjects[]> {
-  const total = items.reduce((s, t) => s + sizeOf(t), 0);
-  const threads = threadCount(total, items.length);
-  if (threads === 0) {
-    const writer = init.stage ? new ObjectWriter(init.layout.tmp, makeKnownLookup(init.known)) : null;
-    const hasher = new FileHasher(writer, init.layout);
-    try {
-      for (const t of items) onResult((kind === 'files' ? hasher.hashFile(t as FileTask) : hasher.checkObject(t as ObjectTask)) as R);
-    } catch (e) {
-      writer?.discard();
-      throw e;
-    }
-    return writer ? [writer.finish()] : [];
-  }
-  const queue = batches(items, sizeOf);
+async function runOnWorkers(requests: WorkerRequest[], init: WorkerInit, onReply: (r: WorkerReply) => void): Promise<StagedObjects[]> {
   const workerUrl = new URL('./worker.js', import.meta.url);
-  const workers = Array.from({ length: Math.min(threads, queue.length) }, () => new Worker(workerUrl, { workerData: init }));
+  const workers = Array.from({ length: Math.min(threadCount(), requests.length) }, () => new Worker(workerUrl, { workerData: init }));
   const staged: StagedObjects[] = [];
   let next = 0;
   let failure: Error | null = null;
@@ -92,27 +60,18 @@ async function runParallel<T, R>(
     workers.map(
       (w) =>
         new Promise<void>((resolve) => {
-          const send = () => {
-            if (failure === null && next < queue.length) {
-              const batch = next++;
-              w.postMessage({ type: kind, batch, tasks: queue[batch] } as WorkerRequest);
-            } else {
-              w.postMessage({ type: failure ? 'discard' : 'finish' } as WorkerRequest);
-            }
-          };
+          const send = () => w.postMessage(failure === null && next < requests.length ? requests[next++]! : ({ type: failure ? 'discard' : 'finish' } as WorkerRequest));
           w.on('message', (msg: WorkerReply) => {
             if (msg.type === 'error') {
               failure ??= toError(msg);
               w.postMessage({ type: 'discard' } as WorkerRequest);
-              return;
-            }
-            if (msg.type === 'finished') {
+            } else if (msg.type === 'finished') {
               if (msg.staged) staged.push(msg.staged);
               void w.terminate().then(() => resolve());
-              return;
+            } else {
+              onReply(msg);
+              send();
             }
-            for (const r of msg.results) onResult(r as R);
-            send();
           });
           w.on('error', (e) => {
             failure ??= e;
@@ -129,13 +88,56 @@ async function runParallel<T, R>(
   return staged;
 }
 
-export async function hashFiles(tasks: readonly FileTask[], sizes: ReadonlyMap<string, number>, init: WorkerInit, onResult: (r: FileResult) => void): Promise<StagedObjects> {
-  const parts = await runParallel<FileTask, FileResult>('files', tasks, (t) => sizes.get(t.rel) ?? 0, init, onResult);
-  return mergeStaged(parts);
+function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-export async function checkObjects(tasks: readonly ObjectTask[], layout: StoreLayout, onResult: (r: ObjectCheck) => void): Promise<void> {
-  await runParallel<ObjectTask, ObjectCheck>('objects', tasks, (t) => Math.max(t.loc.size, 0) || 1 << 20, { layout, known: new SharedArrayBuffer(0), stage: false }, onResult);
+/** Scans paths (in batches, in order) on worker threads, or inline for small trees. */
+export async function scanPaths(rels: readonly string[], init: WorkerInit): Promise<{ batches: ScanBatch[]; batchSize: number; staged: StagedObjects }> {
+  const batches: ScanBatch[] = [];
+  if (rels.length < PARALLEL_MIN_PATHS) {
+    const { scanner, writer } = makeScanner(init);
+    try {
+      batches.push(scanner.scan(rels));
+    } catch (e) {
+      writer?.discard();
+      throw e;
+    }
+    return { batches, batchSize: rels.length, staged: mergeStaged(writer ? [writer.finish()] : []) };
+  }
+  const requests: WorkerRequest[] = [];
+  for (let i = 0; i * SCAN_BATCH < rels.length; i++) requests.push({ type: 'scan', batch: i, rels: rels.slice(i * SCAN_BATCH, (i + 1) * SCAN_BATCH) });
+  const parts = await runOnWorkers(requests, init, (r) => {
+    if (r.type !== 'scan') return;
+    r.result.records = asBuffer(r.result.records);
+    batches[r.batch] = r.result;
+  });
+  return { batches, batchSize: SCAN_BATCH, staged: mergeStaged(parts) };
+}
+
+export async function checkObjects(tasks: readonly ObjectTask[], init: WorkerInit, onResult: (r: ObjectCheck) => void): Promise<void> {
+  const total = tasks.reduce((s, t) => s + Math.max(t.loc.size, 1 << 20), 0);
+  if (total < 32 << 20) {
+    const { scanner } = makeScanner(init);
+    for (const t of tasks) onResult(scanner.checkObject(t));
+    return;
+  }
+  const requests: WorkerRequest[] = [];
+  let cur: ObjectTask[] = [];
+  let bytes = 0;
+  for (const t of tasks) {
+    cur.push(t);
+    bytes += Math.max(t.loc.size, 1 << 20);
+    if (bytes >= OBJECT_BATCH_BYTES || cur.length >= 1024) {
+      requests.push({ type: 'objects', batch: requests.length, tasks: cur });
+      cur = [];
+      bytes = 0;
+    }
+  }
+  if (cur.length) requests.push({ type: 'objects', batch: requests.length, tasks: cur });
+  await runOnWorkers(requests, init, (r) => {
+    if (r.type === 'objects') for (const x of r.results) onResult(x);
+  });
 }
 
 function mergeStaged(parts: StagedObjects[]): StagedObjects {

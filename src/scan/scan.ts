@@ -1,15 +1,14 @@
-import { readdirSync, readlinkSync, type Dirent, type Stats } from 'node:fs';
+import { readdirSync, type Dirent } from 'node:fs';
 import * as fsAll from 'node:fs';
-import { join } from 'node:path';
 import fg from 'fast-glob';
 import { CONFIG_FILE, storeDirsInside, type Workspace } from '../config/config.js';
-import { modeFromStat, sortEntries, type Entry, type FileEntry } from '../core/manifest.js';
+import { modeFromStat, sortEntries, type Entry } from '../core/manifest.js';
 import { pathProblem } from '../core/paths.js';
-import { cacheHit, loadStatCache, saveStatCache, type CachedFile } from '../store/stat-cache.js';
+import { StatCache, saveStatCache, STAT_RECORD, HASH_AT } from '../store/stat-cache.js';
 import type { ObjectIndex, StagedObjects } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
-import { describeErr, statOf, type FileTask } from './hasher.js';
-import { hashFiles } from './pool.js';
+import { describeErr, KIND_FILE, KIND_SYMLINK } from './scanner.js';
+import { scanPaths } from './pool.js';
 
 export interface Skipped {
   path: string;
@@ -27,22 +26,17 @@ export interface ScanResult {
 }
 
 export interface ScanOptions {
-  /** Stage new content in the store while reading (create); false for read-only comparisons. */
-  stage: boolean;
-  objects: ObjectIndex;
+  /** Stage new content in the store while reading (create); null for read-only comparisons. */
+  objects: ObjectIndex | null;
   layout: StoreLayout;
 }
 
-interface Walked {
-  rel: string;
-  stats: Stats;
-}
-
 /**
- * Lists the managed tree with fast-glob: never follows symlinks, never enters the store folders,
- * and records folders it cannot read instead of silently leaving them out.
+ * Lists the managed paths with fast-glob: never follows symlinks, never enters the store folders,
+ * and records folders it cannot read instead of silently leaving them out. No stat here: the
+ * scanner threads stat each path in parallel.
  */
-export function walkTree(ws: Workspace): { walked: Walked[]; unreadable: Skipped[] } {
+export function walkTree(ws: Workspace): { paths: string[]; unreadable: Skipped[] } {
   const unreadable: Skipped[] = [];
   const ignore = [...ws.config.exclude, CONFIG_FILE];
   for (const d of storeDirsInside(ws)) ignore.push(d, `${d}/**`);
@@ -63,78 +57,56 @@ export function walkTree(ws: Workspace): { walked: Walked[]; unreadable: Skipped
     dot: true,
     onlyFiles: false,
     followSymbolicLinks: false,
-    stats: true,
+    objectMode: true,
+    unique: ws.config.include.length > 1,
     ignore,
     fs: fsAdapter,
   });
-  const walked: Walked[] = [];
-  for (const e of found) {
-    if (e.stats!.isDirectory()) continue;
-    walked.push({ rel: e.path, stats: e.stats! });
-  }
-  return { walked, unreadable };
+  const paths: string[] = [];
+  for (const e of found) if (!e.dirent.isDirectory()) paths.push(e.path);
+  return { paths, unreadable };
 }
 
 export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanResult> {
   const scanStart = Date.now();
-  const { walked, unreadable } = walkTree(ws);
-  const cache = loadStatCache(opts.layout.cache);
-  const entries: Entry[] = [];
+  const { paths: walked, unreadable } = walkTree(ws);
   const skipped: Skipped[] = [...unreadable];
-  const tasks: FileTask[] = [];
-  const sizes = new Map<string, number>();
-  const nextCache = new Map<string, CachedFile>();
-  let bytes = 0;
-
-  for (const w of walked) {
-    const bad = pathProblem(w.rel);
-    if (bad) {
-      skipped.push({ path: w.rel, reason: `unsupported file name: ${bad}` });
-      continue;
-    }
-    const st = w.stats;
-    if (st.isSymbolicLink()) {
-      try {
-        entries.push({ path: w.rel, type: 'symlink', target: readlinkSync(join(ws.root, w.rel)) });
-      } catch (e) {
-        skipped.push({ path: w.rel, reason: describeErr(e) });
-      }
-      continue;
-    }
-    if (!st.isFile()) {
-      skipped.push({ path: w.rel, reason: 'not a regular file or symlink (socket, FIFO or device)' });
-      continue;
-    }
-    const fst = statOf(st);
-    const c = cache.get(w.rel);
-    // A cached hash is only trusted while the store still holds that object (a prune may have removed it).
-    if (cacheHit(c, fst) && (!opts.stage || opts.objects.has(c.sha256))) {
-      entries.push({ path: w.rel, type: 'file', mode: modeFromStat(st.mode), size: st.size, sha256: c.sha256 });
-      nextCache.set(w.rel, c);
-      bytes += st.size;
-      continue;
-    }
-    tasks.push({ rel: w.rel, abs: join(ws.root, w.rel) });
-    sizes.set(w.rel, st.size);
+  const paths: string[] = [];
+  for (const p of walked) {
+    const bad = pathProblem(p);
+    if (bad) skipped.push({ path: p, reason: `unsupported file name: ${bad}` });
+    else paths.push(p);
   }
+  const cache = StatCache.load(opts.layout.cache);
+  const { batches, batchSize, staged } = await scanPaths(paths, { root: ws.root, layout: opts.layout, known: opts.objects ? opts.objects.shared() : null, cache: cache.share() });
 
-  const staged = await hashFiles(tasks, sizes, { layout: opts.layout, known: opts.stage ? opts.objects.knownHashes() : new SharedArrayBuffer(0), stage: opts.stage }, (r) => {
-    if (!r.ok) {
-      skipped.push({ path: r.rel, reason: r.reason });
-      return;
+  const entries: Entry[] = [];
+  let bytes = 0;
+  let read = 0;
+  batches.forEach((b, n) => {
+    read += b.read;
+    let rec = 0;
+    for (let i = 0; i < b.kinds.length; i++) {
+      const path = paths[n * batchSize + i]!;
+      const kind = b.kinds[i];
+      if (kind === KIND_FILE) {
+        const at = rec++ * STAT_RECORD;
+        const size = b.records.readDoubleLE(at + 8);
+        entries.push({ path, type: 'file', mode: modeFromStat(b.records.readUInt32LE(at + 32)), size, sha256: b.records.toString('hex', at + HASH_AT, at + HASH_AT + 32) });
+        bytes += size;
+      } else if (kind === KIND_SYMLINK) {
+        entries.push({ path, type: 'symlink', target: b.targets[i]! });
+      } else {
+        skipped.push({ path, reason: b.errors[i] ?? 'unknown error' });
+      }
     }
-    const e: FileEntry = { path: r.rel, type: 'file', mode: modeFromStat(r.stat.mode), size: r.stat.size, sha256: r.sha256 };
-    entries.push(e);
-    nextCache.set(r.rel, { ...r.stat, sha256: r.sha256 });
-    bytes += r.stat.size;
   });
-
   try {
-    saveStatCache(opts.layout.cache, nextCache, scanStart);
+    saveStatCache(opts.layout.cache, batches.map((b) => b.records), scanStart);
   } catch {
     // Only a cache: a read-only or full store must not fail the scan over it.
   }
   sortEntries(entries);
   skipped.sort((a, b) => (a.path < b.path ? -1 : 1));
-  return { entries, staged, skipped, files: entries.length, bytes, read: tasks.length };
+  return { entries, staged, skipped, files: entries.length, bytes, read };
 }

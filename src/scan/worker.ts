@@ -1,12 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { FileHasher, type FileTask, type ObjectTask } from './hasher.js';
-import { makeKnownLookup, ObjectWriter } from '../store/objects.js';
-import type { StoreLayout } from '../store/layout.js';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './pool.js';
+import { makeScanner, type WorkerInit, type WorkerReply, type WorkerRequest } from './pool.js';
 
-const init = workerData as WorkerInit;
-const writer = init.stage ? new ObjectWriter(init.layout.tmp, makeKnownLookup(init.known)) : null;
-const hasher = new FileHasher(writer, init.layout as StoreLayout);
+const { scanner, writer } = makeScanner(workerData as WorkerInit);
 
 function reply(msg: WorkerReply): void {
   parentPort!.postMessage(msg);
@@ -15,11 +10,11 @@ function reply(msg: WorkerReply): void {
 parentPort!.on('message', (req: WorkerRequest) => {
   try {
     switch (req.type) {
-      case 'files':
-        reply({ type: 'files', batch: req.batch, results: req.tasks.map((t: FileTask) => hasher.hashFile(t)) });
+      case 'scan':
+        reply({ type: 'scan', batch: req.batch, result: scanner.scan(req.rels) });
         break;
       case 'objects':
-        reply({ type: 'objects', batch: req.batch, results: req.tasks.map((t: ObjectTask) => hasher.checkObject(t)) });
+        reply({ type: 'objects', batch: req.batch, results: req.tasks.map((t) => scanner.checkObject(t)) });
         break;
       case 'finish':
         reply({ type: 'finished', staged: writer ? writer.finish() : null });

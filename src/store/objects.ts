@@ -1,7 +1,8 @@
 import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { join } from 'node:path';
-import { decodePackIndex, decodePackTrailer, encodePackIndex, PACK_RECORD, PACK_TRAILER, type PackEntry } from './pack.js';
+import { HashTable, type SharedHashTable } from './hash-table.js';
+import { decodePackTrailer, encodePackIndex, packIndexValid, PACK_RECORD, PACK_TRAILER, type PackEntry } from './pack.js';
 import { looseObjectPath, type StoreLayout } from './layout.js';
 import { fsyncDir, writeAllSync } from '../util/fsx.js';
 
@@ -25,33 +26,67 @@ export interface DamagedPack {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** Every object in the store, loaded from the pack indexes and the loose object folders. */
+/**
+ * Every object in the store, loaded from the pack indexes and the loose object folders into flat
+ * typed arrays (see HashTable): no per-object JavaScript objects, so loading 100,000s is cheap.
+ */
 export class ObjectIndex {
-  readonly map = new Map<string, ObjectLocation>();
   readonly damagedPacks: DamagedPack[] = [];
-  readonly packSizes = new Map<string, number>();
+  readonly packs: string[] = [];
+  private table: HashTable = HashTable.create(0);
+  /** Per object: pack number (-1 for loose), offset and length inside the pack. */
+  private packOf = new Int32Array(0);
+  private offsets = new Float64Array(0);
+  private sizes = new Float64Array(0);
 
   constructor(readonly layout: StoreLayout) {}
 
   static load(layout: StoreLayout): ObjectIndex {
     const idx = new ObjectIndex(layout);
-    idx.loadPacks();
-    idx.loadLoose();
+    const loose = idx.looseNames();
+    const packs = idx.readPacks();
+    const total = loose.length + packs.reduce((n, p) => n + p.count, 0);
+    idx.table = HashTable.create(total);
+    idx.packOf = new Int32Array(total);
+    idx.offsets = new Float64Array(total);
+    idx.sizes = new Float64Array(total);
+    const key = Buffer.alloc(32);
+    // Loose objects first: when a packed copy also exists, the loose one is used.
+    for (const name of loose) {
+      key.write(name, 0, 32, 'hex');
+      idx.put(key, 0, -1, 0, -1);
+    }
+    packs.forEach((p, n) => {
+      idx.packs.push(p.pack);
+      for (let i = 0; i < p.count; i++) {
+        const at = i * PACK_RECORD;
+        idx.put(p.index, at, n, Number(p.index.readBigUInt64BE(at + 32)), Number(p.index.readBigUInt64BE(at + 40)));
+      }
+    });
     return idx;
   }
 
-  private loadPacks(): void {
+  private put(buf: Buffer, off: number, pack: number, offset: number, size: number): void {
+    const before = this.table.count;
+    const i = this.table.add(buf, off);
+    if (i < before) return;
+    this.packOf[i] = pack;
+    this.offsets[i] = offset;
+    this.sizes[i] = size;
+  }
+
+  private readPacks(): { pack: string; index: Buffer; count: number }[] {
     let names: string[];
     try {
       names = readdirSync(this.layout.packs);
     } catch {
-      return;
+      return [];
     }
+    const out: { pack: string; index: Buffer; count: number }[] = [];
     for (const name of names) {
       if (!name.endsWith('.pack') || !HEX64.test(name.slice(0, -5))) continue;
       const pack = name.slice(0, -5);
-      const file = join(this.layout.packs, name);
-      const fd = openSync(file, 'r');
+      const fd = openSync(join(this.layout.packs, name), 'r');
       try {
         const size = fstatSync(fd).size;
         const trailer = Buffer.alloc(PACK_TRAILER);
@@ -63,48 +98,55 @@ export class ObjectIndex {
         const indexStart = size - PACK_TRAILER - count * PACK_RECORD;
         const index = Buffer.alloc(count * PACK_RECORD);
         readSync(fd, index, 0, index.length, indexStart);
-        const entries = decodePackIndex(index, count, indexStart);
-        if (!entries) {
+        if (!packIndexValid(index, count, indexStart)) {
           this.damagedPacks.push({ pack, message: `pack ${name} has an index pointing outside its data` });
           continue;
         }
-        this.packSizes.set(pack, size);
-        for (const e of entries) {
-          if (!this.map.has(e.hash)) this.map.set(e.hash, { pack, offset: e.offset, size: e.length });
-        }
+        out.push({ pack, index, count });
       } finally {
         closeSync(fd);
       }
     }
+    return out;
   }
 
-  private loadLoose(): void {
+  private looseNames(): string[] {
+    const out: string[] = [];
     let fans: string[];
     try {
       fans = readdirSync(this.layout.objects);
     } catch {
-      return;
+      return out;
     }
     for (const fan of fans) {
       if (!/^[0-9a-f]{2}$/.test(fan)) continue;
-      for (const name of readdirSync(join(this.layout.objects, fan))) {
-        // Loose objects win over packed copies: they are the ones written for large objects.
-        if (HEX64.test(name) && name.startsWith(fan)) this.map.set(name, { pack: null, offset: 0, size: -1 });
-      }
+      for (const name of readdirSync(join(this.layout.objects, fan))) if (HEX64.test(name) && name.startsWith(fan)) out.push(name);
     }
+    return out;
+  }
+
+  get count(): number {
+    return this.table.count;
+  }
+
+  private indexOf(hash: string): number {
+    return HEX64.test(hash) ? this.table.find(Buffer.from(hash, 'hex')) : -1;
   }
 
   has(hash: string): boolean {
-    return this.map.has(hash);
+    return this.indexOf(hash) !== -1;
   }
 
   get(hash: string): ObjectLocation | undefined {
-    return this.map.get(hash);
+    const i = this.indexOf(hash);
+    if (i === -1) return undefined;
+    const p = this.packOf[i]!;
+    return { pack: p === -1 ? null : this.packs[p]!, offset: this.offsets[i]!, size: this.sizes[i]! };
   }
 
   /** Actual size on disk of an object, or null when it is missing. */
   sizeOf(hash: string): number | null {
-    const loc = this.map.get(hash);
+    const loc = this.get(hash);
     if (!loc) return null;
     if (loc.pack !== null) return loc.size;
     try {
@@ -114,32 +156,10 @@ export class ObjectIndex {
     }
   }
 
-  /** Sorted 32-byte hashes, shared with worker threads so they can skip objects already stored. */
-  knownHashes(): SharedArrayBuffer {
-    const keys = [...this.map.keys()].sort();
-    const sab = new SharedArrayBuffer(keys.length * 32);
-    const buf = Buffer.from(sab);
-    keys.forEach((k, i) => buf.write(k, i * 32, 32, 'hex'));
-    return sab;
+  /** The digest table, shared with worker threads so they can skip objects already stored. */
+  shared(): SharedHashTable {
+    return this.table.share();
   }
-}
-
-/** Binary search over the sorted hash table from ObjectIndex.knownHashes(). */
-export function makeKnownLookup(sab: SharedArrayBuffer): (hash: Buffer) => boolean {
-  const buf = Buffer.from(sab);
-  const n = buf.length / 32;
-  return (hash) => {
-    let lo = 0;
-    let hi = n - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = buf.compare(hash, 0, 32, mid * 32, mid * 32 + 32);
-      if (c === 0) return true;
-      if (c < 0) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return false;
-  };
 }
 
 export interface StagedPack {
@@ -271,7 +291,7 @@ export function discardStaged(staged: StagedObjects): void {
  * the objects are durable before any manifest refers to them (the data itself was fsynced when
  * each temp file was closed).
  */
-export function commitStaged(layout: StoreLayout, staged: StagedObjects, index?: ObjectIndex): void {
+export function commitStaged(layout: StoreLayout, staged: StagedObjects): void {
   const dirs = new Set<string>();
   if (staged.packs.length > 0) {
     mkdirSync(layout.packs, { recursive: true });
@@ -279,7 +299,6 @@ export function commitStaged(layout: StoreLayout, staged: StagedObjects, index?:
   }
   for (const p of staged.packs) {
     renameSync(p.tmp, join(layout.packs, `${p.hash}.pack`));
-    if (index) for (const e of p.entries) if (!index.has(e.hash)) index.map.set(e.hash, { pack: p.hash, offset: e.offset, size: e.length });
   }
   for (const o of staged.loose) {
     const dest = looseObjectPath(layout, o.hash);
@@ -289,7 +308,6 @@ export function commitStaged(layout: StoreLayout, staged: StagedObjects, index?:
       dirs.add(dir);
     }
     renameSync(o.tmp, dest);
-    index?.map.set(o.hash, { pack: null, offset: 0, size: -1 });
   }
   if (staged.loose.length > 0) dirs.add(layout.objects);
   for (const d of dirs) fsyncDir(d);

@@ -39,17 +39,20 @@ export function decodePackTrailer(trailer: Buffer, fileSize: number): number | n
   return n;
 }
 
-/** Decodes the index records; null when any record points outside the data area or objects overlap. */
-export function decodePackIndex(index: Buffer, count: number, dataEnd: number): PackEntry[] | null {
-  const out: PackEntry[] = [];
+export function packEntryAt(index: Buffer, i: number): PackEntry {
+  const at = i * PACK_RECORD;
+  return { hash: index.toString('hex', at, at + 32), offset: Number(index.readBigUInt64BE(at + 32)), length: Number(index.readBigUInt64BE(at + 40)) };
+}
+
+/** True when every record points inside the data area, in order, without overlaps. */
+export function packIndexValid(index: Buffer, count: number, dataEnd: number): boolean {
   let end = 0;
   for (let i = 0; i < count; i++) {
     const at = i * PACK_RECORD;
     const offset = Number(index.readBigUInt64BE(at + 32));
     const length = Number(index.readBigUInt64BE(at + 40));
-    if (offset < end || offset + length > dataEnd) return null;
+    if (offset < end || offset + length > dataEnd) return false;
     end = offset + length;
-    out.push({ hash: index.toString('hex', at, at + 32), offset, length });
   }
-  return out;
+  return true;
 }

@@ -1,53 +1,129 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FileStat } from '../scan/hasher.js';
 import { atomicWriteFile, ensureDir } from '../util/fsx.js';
 
-export interface CachedFile extends FileStat {
-  sha256: string;
-}
-
 /**
- * Remembers the hash of each file by (size, mtime, ctime, inode, mode) so an unchanged file is not
- * read again (git's index, borg's files cache). Format: one record per file, NUL-terminated:
- * `sha256 size mtimeMs ctimeMs ino mode path`. It is only a cache: any damage makes it empty.
+ * Remembers each file's SHA-256 by its inode and (size, mtime, ctime, mode), so an unchanged file
+ * is not read again (git's index, borg's files cache). Keyed by inode rather than path: a file
+ * whose inode and timestamps are unchanged has unchanged content, wherever it is linked. Binary,
+ * sorted by inode and searched in place: loading 100,000 entries allocates nothing per entry, and
+ * worker threads share it. It is only a cache: a damaged file is simply ignored.
+ *
+ * File: magic "SGSTAT01", then 72-byte records: ino, size, mtimeMs, ctimeMs (float64 LE),
+ * mode (uint32 LE), 4 reserved bytes, SHA-256 (32 bytes).
  */
+export const STAT_RECORD = 72;
+export const HASH_AT = 40;
+const MAGIC = Buffer.from('SGSTAT01');
 const FILE = 'stat-cache';
-/** Files touched this close to the scan are re-hashed next time: their timestamp cannot prove they did not change again. */
+/** Files touched this close to the scan are re-hashed next time: their timestamps cannot prove they did not change again within the clock's granularity. */
 const RACY_MS = 2000;
 
-export function loadStatCache(cacheDir: string): Map<string, CachedFile> {
-  const map = new Map<string, CachedFile>();
-  let text: string;
-  try {
-    text = readFileSync(join(cacheDir, FILE), 'utf8');
-  } catch {
-    return map;
-  }
-  for (const rec of text.split('\0')) {
-    if (!rec) continue;
-    const f = rec.split(' ', 6);
-    if (f.length < 6) return new Map();
-    const head = f.join(' ').length + 1;
-    const [sha256, size, mtimeMs, ctimeMs, ino, mode] = f as [string, string, string, string, string, string];
-    const entry: CachedFile = { sha256, size: Number(size), mtimeMs: Number(mtimeMs), ctimeMs: Number(ctimeMs), ino: Number(ino), mode: Number(mode) };
-    if (!/^[0-9a-f]{64}$/.test(sha256) || Object.values(entry).some((v) => typeof v === 'number' && !Number.isFinite(v))) return new Map();
-    map.set(rec.slice(head), entry);
-  }
-  return map;
+export interface FileStat {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  mode: number;
 }
 
-export function cacheHit(c: CachedFile | undefined, st: FileStat): c is CachedFile {
-  return c !== undefined && c.size === st.size && c.mtimeMs === st.mtimeMs && c.ctimeMs === st.ctimeMs && c.ino === st.ino && c.mode === st.mode;
+export function writeRecord(buf: Buffer, at: number, st: FileStat, hash: Buffer, hashAt = 0): void {
+  buf.writeDoubleLE(st.ino, at);
+  buf.writeDoubleLE(st.size, at + 8);
+  buf.writeDoubleLE(st.mtimeMs, at + 16);
+  buf.writeDoubleLE(st.ctimeMs, at + 24);
+  buf.writeUInt32LE(st.mode, at + 32);
+  buf.writeUInt32LE(0, at + 36);
+  hash.copy(buf, at + HASH_AT, hashAt, hashAt + 32);
 }
 
-export function saveStatCache(cacheDir: string, files: Iterable<[string, CachedFile]>, scanStartMs: number): void {
-  const parts: string[] = [];
+export class StatCache {
+  private readonly n: number;
+
+  constructor(readonly records: Buffer) {
+    this.n = Math.floor(records.length / STAT_RECORD);
+  }
+
+  static empty(): StatCache {
+    return new StatCache(Buffer.from(new SharedArrayBuffer(0)));
+  }
+
+  /** Reads the cache straight into shared memory for the worker threads. */
+  static load(cacheDir: string): StatCache {
+    let fd: number;
+    try {
+      fd = openSync(join(cacheDir, FILE), 'r');
+    } catch {
+      return StatCache.empty();
+    }
+    try {
+      const size = fstatSync(fd).size;
+      if (size < MAGIC.length || (size - MAGIC.length) % STAT_RECORD !== 0) return StatCache.empty();
+      const magic = Buffer.alloc(MAGIC.length);
+      readSync(fd, magic, 0, MAGIC.length, 0);
+      if (!magic.equals(MAGIC)) return StatCache.empty();
+      const records = Buffer.from(new SharedArrayBuffer(size - MAGIC.length));
+      let off = 0;
+      while (off < records.length) {
+        const got = readSync(fd, records, off, records.length - off, MAGIC.length + off);
+        if (got === 0) return StatCache.empty();
+        off += got;
+      }
+      return new StatCache(records);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  static fromShared(sab: SharedArrayBuffer): StatCache {
+    return new StatCache(Buffer.from(sab));
+  }
+
+  share(): SharedArrayBuffer {
+    return this.records.buffer as SharedArrayBuffer;
+  }
+
+  /** Byte offset of the record matching this stat exactly (its hash is at +HASH_AT), or -1. */
+  lookup(st: FileStat): number {
+    let lo = 0;
+    let hi = this.n - 1;
+    const r = this.records;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = mid * STAT_RECORD;
+      const ino = r.readDoubleLE(at);
+      if (ino < st.ino) lo = mid + 1;
+      else if (ino > st.ino) hi = mid - 1;
+      else {
+        const same = r.readDoubleLE(at + 8) === st.size && r.readDoubleLE(at + 16) === st.mtimeMs && r.readDoubleLE(at + 24) === st.ctimeMs && r.readUInt32LE(at + 32) === st.mode;
+        return same ? at : -1;
+      }
+    }
+    return -1;
+  }
+}
+
+/** Writes the records of one scan (any order), dropping racy ones, sorted by inode. */
+export function saveStatCache(cacheDir: string, parts: readonly Buffer[], scanStartMs: number): void {
   const limit = scanStartMs - RACY_MS;
-  for (const [path, c] of files) {
-    if (c.mtimeMs >= limit || c.ctimeMs >= limit) continue;
-    parts.push(`${c.sha256} ${c.size} ${c.mtimeMs} ${c.ctimeMs} ${c.ino} ${c.mode} ${path}\0`);
+  const refs: { buf: Buffer; at: number; ino: number }[] = [];
+  for (const buf of parts) {
+    for (let at = 0; at + STAT_RECORD <= buf.length; at += STAT_RECORD) {
+      if (buf.readDoubleLE(at + 16) >= limit || buf.readDoubleLE(at + 24) >= limit) continue;
+      refs.push({ buf, at, ino: buf.readDoubleLE(at) });
+    }
+  }
+  refs.sort((a, b) => a.ino - b.ino);
+  const out = Buffer.allocUnsafe(MAGIC.length + refs.length * STAT_RECORD);
+  MAGIC.copy(out, 0);
+  let w = MAGIC.length;
+  let lastIno = -1;
+  for (const r of refs) {
+    if (r.ino === lastIno) continue; // hard links: one record per inode
+    r.buf.copy(out, w, r.at, r.at + STAT_RECORD);
+    w += STAT_RECORD;
+    lastIno = r.ino;
   }
   ensureDir(cacheDir);
-  atomicWriteFile(join(cacheDir, FILE), parts.join(''), { durable: false });
+  atomicWriteFile(join(cacheDir, FILE), out.subarray(0, w), { durable: false });
 }

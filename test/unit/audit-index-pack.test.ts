@@ -3,7 +3,7 @@ import { lineHash, verifyChain } from '../../src/core/audit-chain.js';
 import { checkIndex, resolvePointer } from '../../src/core/index-check.js';
 import type { IndexConfig } from '../../src/config/config.js';
 import type { Entry } from '../../src/core/manifest.js';
-import { decodePackIndex, decodePackTrailer, encodePackIndex, PACK_TRAILER } from '../../src/store/pack.js';
+import { decodePackTrailer, encodePackIndex, packEntryAt, packIndexValid, PACK_TRAILER } from '../../src/store/pack.js';
 
 function chain(n: number): string[] {
   const lines: string[] = [];
@@ -89,13 +89,14 @@ describe('pack index', () => {
     const size = 15 + idx.length;
     const count = decodePackTrailer(idx.subarray(idx.length - PACK_TRAILER), size);
     expect(count).toBe(3);
-    expect(decodePackIndex(idx, 3, 15)).toEqual(entries);
+    expect(packIndexValid(idx, 3, 15)).toBe(true);
+    expect([0, 1, 2].map((i) => packEntryAt(idx, i))).toEqual(entries);
   });
   it('rejects an index pointing past the data or overlapping', () => {
     const idx = encodePackIndex(entries);
-    expect(decodePackIndex(idx, 3, 14)).toBeNull();
+    expect(packIndexValid(idx, 3, 14)).toBe(false);
     const overlap = encodePackIndex([entries[0]!, { hash: '4'.repeat(64), offset: 5, length: 1 }]);
-    expect(decodePackIndex(overlap, 2, 100)).toBeNull();
+    expect(packIndexValid(overlap, 2, 100)).toBe(false);
   });
   it('rejects a bad trailer', () => {
     expect(decodePackTrailer(Buffer.alloc(PACK_TRAILER), 100)).toBeNull();

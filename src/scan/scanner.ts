@@ -1,0 +1,247 @@
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { LOOSE_MIN, type ObjectLocation, type ObjectWriter } from '../store/objects.js';
+import { looseObjectPath, type StoreLayout } from '../store/layout.js';
+import type { HashTable } from '../store/hash-table.js';
+import { HASH_AT, STAT_RECORD, writeRecord, type FileStat, type StatCache } from '../store/stat-cache.js';
+import { writeAllSync } from '../util/fsx.js';
+
+export const KIND_FILE = 0;
+export const KIND_SYMLINK = 1;
+export const KIND_SKIPPED = 2;
+
+/**
+ * What one batch of paths turned out to be. Compact on purpose (typed arrays cross thread
+ * boundaries cheaply): one kind per path, and for each regular file, in order, a stat-cache
+ * record holding its stat and SHA-256.
+ */
+export interface ScanBatch {
+  kinds: Uint8Array;
+  records: Buffer;
+  targets: Record<number, string>;
+  errors: Record<number, string>;
+  /** Files actually read (not answered by the stat cache). */
+  read: number;
+}
+
+export interface ObjectTask {
+  hash: string;
+  loc: ObjectLocation;
+}
+
+export type ObjectCheck = { hash: string; ok: true } | { hash: string; ok: false; code: 'OBJECT_MISSING' | 'OBJECT_CORRUPT' | 'OBJECT_SIZE_MISMATCH'; message: string };
+
+const CHUNK = 1 << 20;
+const ATTEMPTS = 3;
+
+function statOf(st: Stats): FileStat {
+  return { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, mode: st.mode };
+}
+
+function sameStat(a: Stats, b: Stats): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
+}
+
+/** Errors that are the store's (or the system's), not the file's: they stop the command instead of skipping a file. */
+function isStoreFailure(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || code === 'EMFILE' || code === 'ENFILE';
+}
+
+export function describeErr(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err?.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOENT':
+      return 'the file disappeared while the tree was read';
+    case 'ELOOP':
+      return 'the file became a symlink while the tree was read';
+    case 'EISDIR':
+      return 'the file became a directory while the tree was read';
+    default:
+      return err?.message ?? String(e);
+  }
+}
+
+/**
+ * Stats, and where needed reads and hashes, the files of a tree with synchronous calls into one
+ * reused buffer (the fastest way from Node, see docs/performance.md). New content is staged in the
+ * store while it is read, so each file is read once. A file that changes while it is read is read
+ * again; after three tries it is reported. Used on worker threads and, for small jobs, inline.
+ */
+export class TreeScanner {
+  private readonly buf = Buffer.allocUnsafe(CHUNK + 1);
+  private readonly digest = Buffer.alloc(32);
+
+  constructor(
+    private readonly root: string,
+    private readonly layout: StoreLayout,
+    private readonly writer: ObjectWriter | null,
+    private readonly cache: StatCache,
+    /** When staging, a cached hash is only trusted while the store still has that object. */
+    private readonly known: HashTable | null,
+  ) {}
+
+  scan(rels: readonly string[]): ScanBatch {
+    const kinds = new Uint8Array(rels.length);
+    const records = Buffer.allocUnsafe(rels.length * STAT_RECORD);
+    const out: ScanBatch = { kinds, records, targets: {}, errors: {}, read: 0 };
+    let files = 0;
+    for (let i = 0; i < rels.length; i++) {
+      const abs = join(this.root, rels[i]!);
+      let st: Stats | undefined;
+      try {
+        st = lstatSync(abs, { throwIfNoEntry: false });
+      } catch (e) {
+        kinds[i] = KIND_SKIPPED;
+        out.errors[i] = describeErr(e);
+        continue;
+      }
+      if (!st) {
+        kinds[i] = KIND_SKIPPED;
+        out.errors[i] = 'the file disappeared while the tree was read';
+      } else if (st.isSymbolicLink()) {
+        try {
+          out.targets[i] = readlinkSync(abs);
+          kinds[i] = KIND_SYMLINK;
+        } catch (e) {
+          kinds[i] = KIND_SKIPPED;
+          out.errors[i] = describeErr(e);
+        }
+      } else if (!st.isFile()) {
+        kinds[i] = KIND_SKIPPED;
+        out.errors[i] = st.isDirectory() ? 'became a directory while the tree was read' : 'not a regular file or symlink (socket, FIFO or device)';
+      } else {
+        const fst = statOf(st);
+        const hit = this.cache.lookup(fst);
+        if (hit !== -1 && (!this.known || this.known.has(this.cache.records, hit + HASH_AT))) {
+          this.cache.records.copy(records, files * STAT_RECORD, hit, hit + STAT_RECORD);
+          kinds[i] = KIND_FILE;
+          files++;
+          continue;
+        }
+        const r = this.hashFile(abs);
+        out.read++;
+        if (typeof r === 'string') {
+          kinds[i] = KIND_SKIPPED;
+          out.errors[i] = r;
+        } else {
+          writeRecord(records, files * STAT_RECORD, r, this.digest);
+          kinds[i] = KIND_FILE;
+          files++;
+        }
+      }
+    }
+    out.records = records.subarray(0, files * STAT_RECORD);
+    return out;
+  }
+
+  /** Hashes (and stages) one file; its stat, or the reason it could not be read. */
+  private hashFile(abs: string): FileStat | string {
+    let lastReason = 'unknown error';
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      let fd: number;
+      try {
+        // O_NOFOLLOW: if the path became a symlink since the walk, refuse rather than read its target.
+        fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+      } catch (e) {
+        return describeErr(e);
+      }
+      try {
+        const r = this.readOnce(fd);
+        if (r) return r;
+        lastReason = 'the file kept changing while it was read';
+      } catch (e) {
+        if (isStoreFailure(e)) throw e;
+        return describeErr(e);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return lastReason;
+  }
+
+  /** One read of an open file into this.digest; null when it changed meanwhile. */
+  private readOnce(fd: number): FileStat | string | null {
+    const before = fstatSync(fd);
+    if (!before.isFile()) return 'no longer a regular file';
+    const h = createHash('sha256');
+    if (before.size < LOOSE_MIN) {
+      let n = 0;
+      for (;;) {
+        const got = readSync(fd, this.buf, n, this.buf.length - n, n);
+        if (got === 0) break;
+        n += got;
+        if (n >= this.buf.length) break;
+      }
+      if (n !== before.size || !sameStat(before, fstatSync(fd))) return null;
+      const data = this.buf.subarray(0, n);
+      h.update(data).digest().copy(this.digest);
+      this.writer?.addSmall(this.digest, this.digest.toString('hex'), data);
+      return statOf(before);
+    }
+    const temp = this.writer?.beginLarge() ?? null;
+    try {
+      let pos = 0;
+      for (;;) {
+        const got = readSync(fd, this.buf, 0, CHUNK, pos);
+        if (got === 0) break;
+        const chunk = this.buf.subarray(0, got);
+        h.update(chunk);
+        if (temp) writeAllSync(temp.fd, chunk);
+        pos += got;
+      }
+      if (pos !== before.size || !sameStat(before, fstatSync(fd))) {
+        if (temp) this.writer!.abortLarge(temp);
+        return null;
+      }
+      h.digest().copy(this.digest);
+      if (temp) this.writer!.endLarge(temp, this.digest, this.digest.toString('hex'), pos);
+      return statOf(before);
+    } catch (e) {
+      if (temp) this.writer!.abortLarge(temp);
+      throw e;
+    }
+  }
+
+  /** Re-hashes one stored object (verify --read-data); a read error is retried once before it counts. */
+  checkObject(task: ObjectTask): ObjectCheck {
+    const file = task.loc.pack === null ? looseObjectPath(this.layout, task.hash) : join(this.layout.packs, `${task.loc.pack}.pack`);
+    let last: ObjectCheck = { hash: task.hash, ok: false, code: 'OBJECT_MISSING', message: 'object missing' };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let fd: number;
+      try {
+        fd = openSync(file, constants.O_RDONLY);
+      } catch {
+        return { hash: task.hash, ok: false, code: 'OBJECT_MISSING', message: `object file missing: ${file}` };
+      }
+      try {
+        const start = task.loc.pack === null ? 0 : task.loc.offset;
+        const size = task.loc.pack === null ? fstatSync(fd).size : task.loc.size;
+        const h = createHash('sha256');
+        let pos = 0;
+        while (pos < size) {
+          const got = readSync(fd, this.buf, 0, Math.min(CHUNK, size - pos), start + pos);
+          if (got === 0) break;
+          h.update(this.buf.subarray(0, got));
+          pos += got;
+        }
+        if (pos !== size) {
+          last = { hash: task.hash, ok: false, code: 'OBJECT_SIZE_MISMATCH', message: `object is truncated (${pos} of ${size} bytes)` };
+          continue;
+        }
+        const got = h.digest('hex');
+        if (got === task.hash) return { hash: task.hash, ok: true };
+        last = { hash: task.hash, ok: false, code: 'OBJECT_CORRUPT', message: `object content hashes to ${got}` };
+      } catch (e) {
+        last = { hash: task.hash, ok: false, code: 'OBJECT_CORRUPT', message: `cannot read object: ${describeErr(e)}` };
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return last;
+  }
+}
