@@ -1,4 +1,5 @@
-import { readdirSync, type Dirent } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type Dirent, type Stats } from 'node:fs';
+import { join } from 'node:path';
 import * as fsAll from 'node:fs';
 import fg from 'fast-glob';
 import { CONFIG_FILE, storeDirsInside, type Workspace } from '../config/config.js';
@@ -7,8 +8,9 @@ import { pathProblem } from '../core/paths.js';
 import { StatCache, saveStatCache, STAT_RECORD, HASH_AT } from '../store/stat-cache.js';
 import type { ObjectIndex, StagedObjects } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
-import { describeErr, KIND_FILE, KIND_SYMLINK } from './scanner.js';
-import { scanPaths } from './pool.js';
+import { describeErr, KIND_FILE, statOf, type ScanBatch } from './scanner.js';
+import { asBuffer, makeScanner, WorkerPool, type WorkerInit } from './pool.js';
+import { HashTable } from '../store/hash-table.js';
 
 export interface Skipped {
   path: string;
@@ -33,8 +35,7 @@ export interface ScanOptions {
 
 /**
  * Lists the managed paths with fast-glob: never follows symlinks, never enters the store folders,
- * and records folders it cannot read instead of silently leaving them out. No stat here: the
- * scanner threads stat each path in parallel.
+ * and records folders it cannot read instead of silently leaving them out.
  */
 export function walkTree(ws: Workspace): { paths: string[]; unreadable: Skipped[] } {
   const unreadable: Skipped[] = [];
@@ -67,46 +68,136 @@ export function walkTree(ws: Workspace): { paths: string[]; unreadable: Skipped[
   return { paths, unreadable };
 }
 
+/** A batch of changed files goes to a thread once it holds this many files or bytes. */
+const BATCH_FILES = 256;
+const BATCH_BYTES = 16 << 20;
+
+/**
+ * Scans the managed tree. The main thread stats every path and answers unchanged files from the
+ * stat cache; changed files go, in batches, to worker threads that read, hash and stage them while
+ * the stat pass goes on. Threads start only once a full batch of changed files exists, so an
+ * unchanged tree never pays for them; a few changed files are hashed inline.
+ */
 export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanResult> {
   const scanStart = Date.now();
-  const { paths: walked, unreadable } = walkTree(ws);
+  const { paths, unreadable } = walkTree(ws);
   const skipped: Skipped[] = [...unreadable];
-  const paths: string[] = [];
-  for (const p of walked) {
-    const bad = pathProblem(p);
-    if (bad) skipped.push({ path: p, reason: `unsupported file name: ${bad}` });
-    else paths.push(p);
-  }
-  const cache = StatCache.load(opts.layout.cache);
-  const { batches, batchSize, staged } = await scanPaths(paths, { root: ws.root, layout: opts.layout, known: opts.objects ? opts.objects.shared() : null, cache: cache.share() });
-
   const entries: Entry[] = [];
+  const cache = StatCache.load(opts.layout.cache);
+  const init: WorkerInit = { root: ws.root, layout: opts.layout, known: opts.objects ? opts.objects.shared() : null };
+  const known = init.known ? HashTable.fromShared(init.known) : null;
+  const hits = Buffer.allocUnsafe(paths.length * STAT_RECORD);
+  let nHits = 0;
   let bytes = 0;
   let read = 0;
-  batches.forEach((b, n) => {
-    read += b.read;
+  let pool: WorkerPool | null = null;
+  const replies: Promise<void>[] = [];
+  const missRecords: Buffer[] = [];
+  let batch: string[] = [];
+  let batchBytes = 0;
+
+  const addHashed = (rels: readonly string[], r: ScanBatch) => {
+    const records = asBuffer(r.records);
+    missRecords.push(records);
     let rec = 0;
-    for (let i = 0; i < b.kinds.length; i++) {
-      const path = paths[n * batchSize + i]!;
-      const kind = b.kinds[i];
-      if (kind === KIND_FILE) {
+    for (let i = 0; i < rels.length; i++) {
+      if (r.kinds[i] === KIND_FILE) {
         const at = rec++ * STAT_RECORD;
-        const size = b.records.readDoubleLE(at + 8);
-        entries.push({ path, type: 'file', mode: modeFromStat(b.records.readUInt32LE(at + 32)), size, sha256: b.records.toString('hex', at + HASH_AT, at + HASH_AT + 32) });
+        const size = records.readDoubleLE(at + 8);
+        entries.push({ path: rels[i]!, type: 'file', mode: modeFromStat(records.readUInt32LE(at + 32)), size, sha256: records.toString('hex', at + HASH_AT, at + HASH_AT + 32) });
         bytes += size;
-      } else if (kind === KIND_SYMLINK) {
-        entries.push({ path, type: 'symlink', target: b.targets[i]! });
       } else {
-        skipped.push({ path, reason: b.errors[i] ?? 'unknown error' });
+        skipped.push({ path: rels[i]!, reason: r.errors[i] ?? 'unknown error' });
       }
     }
-  });
+  };
+  const flush = () => {
+    const rels = batch;
+    batch = [];
+    batchBytes = 0;
+    read += rels.length;
+    pool ??= new WorkerPool(init);
+    replies.push(pool.request({ type: 'hash', rels }).then((r) => (r.type === 'hash' ? addHashed(rels, r.result) : undefined)));
+  };
+
   try {
-    saveStatCache(opts.layout.cache, batches.map((b) => b.records), scanStart);
+    for (const rel of paths) {
+      const bad = pathProblem(rel);
+      if (bad) {
+        skipped.push({ path: rel, reason: `unsupported file name: ${bad}` });
+        continue;
+      }
+      const abs = join(ws.root, rel);
+      let st: Stats | undefined;
+      try {
+        st = lstatSync(abs, { throwIfNoEntry: false });
+        if (!st) throw Object.assign(new Error('gone'), { code: 'ENOENT' });
+        if (st.isSymbolicLink()) {
+          entries.push({ path: rel, type: 'symlink', target: readlinkSync(abs) });
+          continue;
+        }
+      } catch (e) {
+        skipped.push({ path: rel, reason: describeErr(e) });
+        continue;
+      }
+      if (!st.isFile()) {
+        skipped.push({ path: rel, reason: st.isDirectory() ? 'became a directory while the tree was read' : 'not a regular file or symlink (socket, FIFO or device)' });
+        continue;
+      }
+      const hit = cache.lookup(statOf(st));
+      // When staging, a cached hash is only trusted while the store still has that object.
+      if (hit !== -1 && (!known || known.has(cache.records, hit + HASH_AT))) {
+        cache.records.copy(hits, nHits++ * STAT_RECORD, hit, hit + STAT_RECORD);
+        entries.push({ path: rel, type: 'file', mode: modeFromStat(st.mode), size: st.size, sha256: cache.records.toString('hex', hit + HASH_AT, hit + HASH_AT + 32) });
+        bytes += st.size;
+        continue;
+      }
+      batch.push(rel);
+      batchBytes += st.size;
+      if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) flush();
+    }
+  } catch (e) {
+    await (pool as WorkerPool | null)?.close(true).catch(() => undefined);
+    throw e;
+  }
+
+  let staged: StagedObjects;
+  if (pool === null) {
+    // Few changes: hash them here rather than start threads.
+    const { scanner, writer } = makeScanner(init);
+    try {
+      if (batch.length) addHashed(batch, scanner.hashPaths(batch));
+      read += batch.length;
+    } catch (e) {
+      writer?.discard();
+      throw e;
+    }
+    staged = mergeStaged(writer ? [writer.finish()] : []);
+  } else {
+    if (batch.length) flush();
+    const p: WorkerPool = pool;
+    const settled = await Promise.allSettled(replies);
+    const parts = await p.close(settled.some((s) => s.status === 'rejected'));
+    staged = mergeStaged(parts);
+  }
+
+  try {
+    saveStatCache(opts.layout.cache, [hits.subarray(0, nHits * STAT_RECORD), ...missRecords], scanStart);
   } catch {
     // Only a cache: a read-only or full store must not fail the scan over it.
   }
   sortEntries(entries);
   skipped.sort((a, b) => (a.path < b.path ? -1 : 1));
   return { entries, staged, skipped, files: entries.length, bytes, read };
+}
+
+function mergeStaged(parts: StagedObjects[]): StagedObjects {
+  const out: StagedObjects = { packs: [], loose: [], newBytes: 0, newObjects: 0 };
+  for (const p of parts) {
+    out.packs.push(...p.packs);
+    out.loose.push(...p.loose);
+    out.newBytes += p.newBytes;
+    out.newObjects += p.newObjects;
+  }
+  return out;
 }

@@ -1,28 +1,23 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { LOOSE_MIN, type ObjectLocation, type ObjectWriter } from '../store/objects.js';
 import { looseObjectPath, type StoreLayout } from '../store/layout.js';
-import type { HashTable } from '../store/hash-table.js';
-import { HASH_AT, STAT_RECORD, writeRecord, type FileStat, type StatCache } from '../store/stat-cache.js';
+import { STAT_RECORD, writeRecord, type FileStat } from '../store/stat-cache.js';
 import { writeAllSync } from '../util/fsx.js';
 
 export const KIND_FILE = 0;
-export const KIND_SYMLINK = 1;
-export const KIND_SKIPPED = 2;
+export const KIND_SKIPPED = 1;
 
 /**
- * What one batch of paths turned out to be. Compact on purpose (typed arrays cross thread
+ * What one batch of files turned out to be. Compact on purpose (typed arrays cross thread
  * boundaries cheaply): one kind per path, and for each regular file, in order, a stat-cache
  * record holding its stat and SHA-256.
  */
 export interface ScanBatch {
   kinds: Uint8Array;
   records: Buffer;
-  targets: Record<number, string>;
   errors: Record<number, string>;
-  /** Files actually read (not answered by the stat cache). */
-  read: number;
 }
 
 export interface ObjectTask {
@@ -35,7 +30,7 @@ export type ObjectCheck = { hash: string; ok: true } | { hash: string; ok: false
 const CHUNK = 1 << 20;
 const ATTEMPTS = 3;
 
-function statOf(st: Stats): FileStat {
+export function statOf(st: Stats): FileStat {
   return { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, mode: st.mode };
 }
 
@@ -67,10 +62,10 @@ export function describeErr(e: unknown): string {
 }
 
 /**
- * Stats, and where needed reads and hashes, the files of a tree with synchronous calls into one
- * reused buffer (the fastest way from Node, see docs/performance.md). New content is staged in the
- * store while it is read, so each file is read once. A file that changes while it is read is read
- * again; after three tries it is reported. Used on worker threads and, for small jobs, inline.
+ * Reads and hashes files with synchronous calls into one reused buffer (the fastest way from Node,
+ * see docs/performance.md). New content is staged in the store while it is read, so each file is
+ * read once. A file that changes while it is read is read again; after three tries it is
+ * reported. Used on worker threads and, for small jobs, inline.
  */
 export class TreeScanner {
   private readonly buf = Buffer.allocUnsafe(CHUNK + 1);
@@ -80,59 +75,22 @@ export class TreeScanner {
     private readonly root: string,
     private readonly layout: StoreLayout,
     private readonly writer: ObjectWriter | null,
-    private readonly cache: StatCache,
-    /** When staging, a cached hash is only trusted while the store still has that object. */
-    private readonly known: HashTable | null,
   ) {}
 
-  scan(rels: readonly string[]): ScanBatch {
+  /** Reads and hashes files the main thread found changed (stat-cache misses). */
+  hashPaths(rels: readonly string[]): ScanBatch {
     const kinds = new Uint8Array(rels.length);
-    const records = Buffer.allocUnsafe(rels.length * STAT_RECORD);
-    const out: ScanBatch = { kinds, records, targets: {}, errors: {}, read: 0 };
+    const records = Buffer.alloc(rels.length * STAT_RECORD);
+    const out: ScanBatch = { kinds, records, errors: {} };
     let files = 0;
     for (let i = 0; i < rels.length; i++) {
-      const abs = join(this.root, rels[i]!);
-      let st: Stats | undefined;
-      try {
-        st = lstatSync(abs, { throwIfNoEntry: false });
-      } catch (e) {
+      const r = this.hashFile(join(this.root, rels[i]!));
+      if (typeof r === 'string') {
         kinds[i] = KIND_SKIPPED;
-        out.errors[i] = describeErr(e);
-        continue;
-      }
-      if (!st) {
-        kinds[i] = KIND_SKIPPED;
-        out.errors[i] = 'the file disappeared while the tree was read';
-      } else if (st.isSymbolicLink()) {
-        try {
-          out.targets[i] = readlinkSync(abs);
-          kinds[i] = KIND_SYMLINK;
-        } catch (e) {
-          kinds[i] = KIND_SKIPPED;
-          out.errors[i] = describeErr(e);
-        }
-      } else if (!st.isFile()) {
-        kinds[i] = KIND_SKIPPED;
-        out.errors[i] = st.isDirectory() ? 'became a directory while the tree was read' : 'not a regular file or symlink (socket, FIFO or device)';
+        out.errors[i] = r;
       } else {
-        const fst = statOf(st);
-        const hit = this.cache.lookup(fst);
-        if (hit !== -1 && (!this.known || this.known.has(this.cache.records, hit + HASH_AT))) {
-          this.cache.records.copy(records, files * STAT_RECORD, hit, hit + STAT_RECORD);
-          kinds[i] = KIND_FILE;
-          files++;
-          continue;
-        }
-        const r = this.hashFile(abs);
-        out.read++;
-        if (typeof r === 'string') {
-          kinds[i] = KIND_SKIPPED;
-          out.errors[i] = r;
-        } else {
-          writeRecord(records, files * STAT_RECORD, r, this.digest);
-          kinds[i] = KIND_FILE;
-          files++;
-        }
+        writeRecord(records, files++ * STAT_RECORD, r, this.digest);
+        kinds[i] = KIND_FILE;
       }
     }
     out.records = records.subarray(0, files * STAT_RECORD);

@@ -10,11 +10,11 @@ function reply(msg: WorkerReply): void {
 parentPort!.on('message', (req: WorkerRequest) => {
   try {
     switch (req.type) {
-      case 'scan':
-        reply({ type: 'scan', batch: req.batch, result: scanner.scan(req.rels) });
+      case 'hash':
+        reply({ type: 'hash', result: scanner.hashPaths(req.rels) });
         break;
       case 'objects':
-        reply({ type: 'objects', batch: req.batch, results: req.tasks.map((t) => scanner.checkObject(t)) });
+        reply({ type: 'objects', results: req.tasks.map((t) => scanner.checkObject(t)) });
         break;
       case 'finish':
         reply({ type: 'finished', staged: writer ? writer.finish() : null });

@@ -3,7 +3,6 @@ import { ManifestError, parseManifest, sha256Hex, type Entry, type FileEntry } f
 import type { Problem } from '../core/index-check.js';
 import { validate } from '../schema.js';
 import { checkObjects } from '../scan/pool.js';
-import { StatCache } from './stat-cache.js';
 import { manifestPath, metadataPath, type StoreLayout } from './layout.js';
 import type { ObjectIndex } from './objects.js';
 
@@ -76,7 +75,7 @@ export async function checkData(l: StoreLayout, checks: SnapshotCheck[], objects
   const tasks = [...users.keys()].map((hash) => ({ hash, loc: objects.get(hash)! }));
   // Pack order then offset: sequential reads.
   tasks.sort((a, b) => (a.loc.pack ?? '').localeCompare(b.loc.pack ?? '') || a.loc.offset - b.loc.offset);
-  await checkObjects(tasks, { root: l.objects, layout: l, known: null, cache: StatCache.empty().share() }, (r) => {
+  await checkObjects(tasks, l, (r) => {
     if (r.ok) return;
     for (const u of users.get(r.hash) ?? []) {
       u.check.problems.push({ code: r.code, path: u.entry.path, message: `${r.message} (object ${r.hash})` });
