@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ValidateFunction } from 'ajv';
@@ -7,21 +6,16 @@ export type SchemaName = 'config' | 'metadata' | 'audit-record' | 'audit-head' |
 
 export const SCHEMA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'schemas');
 
-const compiled = new Map<string, ValidateFunction>();
-const instances = new Map<boolean, import('ajv').Ajv>();
+let userAjv: import('ajv').Ajv | undefined;
 
-/** Our schemas compile in strict mode; users' index schemas may use keywords ajv does not know. */
-async function ajv(strict: boolean): Promise<import('ajv').Ajv> {
-  let a = instances.get(strict);
-  if (!a) {
-    // Loaded on first use: commands that read no JSON document do not pay for it.
+/** Users' index schemas are compiled at run time, leniently: they may use keywords ajv does not know. */
+async function ajv(): Promise<import('ajv').Ajv> {
+  if (!userAjv) {
     const [{ Ajv }, formats] = await Promise.all([import('ajv'), import('ajv-formats')]);
-    const inst = new Ajv({ allErrors: true, strict, allowUnionTypes: true });
-    (formats.default as unknown as (x: unknown) => void)(inst);
-    a = inst;
-    instances.set(strict, a);
+    userAjv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
+    (formats.default as unknown as (x: unknown) => void)(userAjv);
   }
-  return a;
+  return userAjv;
 }
 
 export interface SchemaResult {
@@ -37,14 +31,16 @@ function describe(v: ValidateFunction): string[] {
   });
 }
 
-/** A synchronous validator for one of snapgov's own schemas in `schemas/` (for stream handlers). */
+type Generated = Record<string, ValidateFunction>;
+let generated: Generated | undefined;
+
+/** A synchronous validator for one of snapgov's own schemas (compiled at build time, see scripts/build-schemas.mjs). */
 export async function validatorFor(name: SchemaName): Promise<(doc: unknown) => SchemaResult> {
-  let v = compiled.get(name);
-  if (!v) {
-    v = (await ajv(true)).compile(JSON.parse(readFileSync(join(SCHEMA_DIR, `${name}.schema.json`), 'utf8')) as object);
-    compiled.set(name, v);
-  }
-  const fn = v;
+  // A variable specifier: the generated module exists only in dist/, not to the type checker.
+  const genPath = './schemas.gen.js';
+  generated ??= (await import(genPath)) as Generated;
+  const fn = generated[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())];
+  if (!fn) throw new Error(`no compiled validator for schema ${name}`);
   return (doc) => {
     const ok = fn(doc) as boolean;
     return { ok, errors: ok ? [] : describe(fn) };
@@ -59,7 +55,7 @@ export async function validate(name: SchemaName, doc: unknown): Promise<SchemaRe
 /** Validates against a user-supplied schema (the artifact index's). Throws when the schema itself is invalid. */
 export async function validateWith(schema: object, doc: unknown): Promise<SchemaResult> {
   const { $id: _ignored, ...rest } = schema as { $id?: unknown };
-  const v = (await ajv(false)).compile(rest);
+  const v = (await ajv()).compile(rest);
   const ok = v(doc) as boolean;
   return { ok, errors: ok ? [] : describe(v) };
 }
