@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+// snapgov benchmark: every figure beside its baselines, measured side by side in one run.
+//   npm run bench [-- --trees medium,small] [--scale 0.1] [--keep]
+// Baselines: restic and borg when installed (apt-get install restic borgbackup), sha256sum, tar,
+// rsync (apt-get install rsync); peak memory needs GNU time (apt-get install time).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { changeOnePercent, generate } from './gen.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BIN = join(here, '..', 'bin', 'snapgov');
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? def : args[i + 1];
+};
+const trees = opt('trees', 'medium,small').split(',');
+const scale = Number(opt('scale', '1'));
+const keep = args.includes('--keep');
+const WORK = join(here, 'work');
+
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const tools = { restic: has('restic'), borg: has('borg'), rsync: has('rsync'), gnuTime: existsSync('/usr/bin/time') };
+for (const [t, ok] of Object.entries(tools)) if (!ok) console.log(`note: ${t} is not installed; its figures are skipped (apt-get install ${t === 'borg' ? 'borgbackup' : t === 'gnuTime' ? 'time' : t})`);
+
+const env = { ...process.env, RESTIC_PASSWORD: 'bench', BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes', NO_COLOR: '1' };
+
+/** Runs a command, returns seconds (and peak RSS in MB when measured with GNU time). */
+function timed(cmd, argv, cwd, { rss = false } = {}) {
+  const full = rss && tools.gnuTime ? ['/usr/bin/time', ['-f', '__RSS__%M', cmd, ...argv]] : [cmd, argv];
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(full[0], full[1], { cwd, env, encoding: 'utf8', maxBuffer: 1 << 30 });
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  const m = /__RSS__(\d+)/.exec(r.stderr ?? '');
+  return { s, rssMb: m ? Number(m[1]) / 1024 : null, stdout: r.stdout };
+}
+
+/** Reads a folder so the next command starts from a warm page cache (the VM evicts idle pages). */
+function warm(dir) {
+  spawnSync('sh', ['-c', `tar -cf - . | cat > /dev/null`], { cwd: dir });
+}
+
+const sg = (argv, cwd, o) => timed(process.execPath, [BIN, ...argv], cwd, o);
+
+const rows = [];
+function row(tree, op, snapgov, base, target, note = '') {
+  rows.push({ tree, op, snapgov, ...base, target, note });
+}
+
+for (const tree of trees) {
+  const dir = join(WORK, tree);
+  const src = join(dir, 'tree');
+  const marker = join(dir, 'generated.json');
+  let gen;
+  if (existsSync(marker) && JSON.parse(readFileSync(marker, 'utf8')).scale === scale) gen = JSON.parse(readFileSync(marker, 'utf8'));
+  else {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(src, { recursive: true });
+    console.log(`generating ${tree} tree (scale ${scale}) ...`);
+    gen = { scale, ...generate(tree, src, scale) };
+    writeFileSync(marker, JSON.stringify(gen));
+  }
+  // Reset every store, and the tree to its generated state.
+  changeOnePercent(src, gen.paths, 'reset');
+  for (const d of ['sg', 'restic', 'borg', 'tar', 'rsync-copy', 'restic-cache']) rmSync(join(dir, d), { recursive: true, force: true });
+  const st = join(dir, 'sg');
+  for (const d of ['snapshots', 'metadata', 'rehearsal']) mkdirSync(join(st, d), { recursive: true });
+  writeFileSync(join(src, 'snapgov.json'), JSON.stringify({ version: 1, index: tree === 'medium' ? { path: 'artifacts/index.json' } : null, store: { snapshots: join(st, 'snapshots'), metadata: join(st, 'metadata'), rehearsal: join(st, 'rehearsal') } }));
+  const restic = ['-r', join(dir, 'restic'), '--cache-dir', join(dir, 'restic-cache'), '--quiet'];
+  const borgRepo = join(dir, 'borg');
+  if (tools.restic) timed('restic', [...restic, 'init'], dir);
+  if (tools.borg) timed('borg', ['init', '-e', 'none', borgRepo], dir);
+  let borgN = 0;
+  const baselines = () => {
+    const b = {};
+    if (tools.restic) (warm(src), (b.restic = timed('restic', [...restic, 'backup', '.'], src).s));
+    if (tools.borg) (warm(src), (b.borg = timed('borg', ['create', `${borgRepo}::s${borgN++}`, '.'], src).s));
+    return b;
+  };
+  console.log(`\n== ${tree}: ${gen.files} files, ${(gen.bytes / 2 ** 30).toFixed(2)} GiB`);
+
+  warm(src);
+  const first = sg(['create', '-q'], src, { rss: true });
+  const b1 = baselines();
+  warm(src);
+  mkdirSync(join(dir, 'tar'), { recursive: true });
+  b1.plain = timed('tar', ['-cf', join(dir, 'tar', 'tree.tar'), '.'], src).s;
+  b1.plainName = 'tar -cf';
+  rmSync(join(dir, 'tar'), { recursive: true, force: true });
+  row(tree, 'first create', first.s, b1, { ratio: 0.6, of: 'restic' }, `peak ${first.rssMb?.toFixed(0) ?? '?'} MB`);
+
+  warm(src);
+  const same = sg(['create', '-q'], src, { rss: true });
+  const b2 = baselines();
+  if (tools.rsync) {
+    timed('rsync', ['-a', '--delete', `${src}/`, join(dir, 'rsync-copy')], dir);
+    warm(src);
+    b2.plain = timed('rsync', ['-a', '--delete', `${src}/`, join(dir, 'rsync-copy')], dir).s;
+    b2.plainName = 'rsync no-op';
+    rmSync(join(dir, 'rsync-copy'), { recursive: true, force: true });
+  }
+  row(tree, 'create, unchanged', same.s, b2, { ratio: 0.5, of: 'min' }, `peak ${same.rssMb?.toFixed(0) ?? '?'} MB`);
+
+  const changed = changeOnePercent(src, gen.paths, 1);
+  warm(src);
+  const delta = sg(['create', '-q'], src, { rss: true });
+  const b3 = baselines();
+  row(tree, `create, 1% changed (${changed} files)`, delta.s, b3, { ratio: 0.5, of: 'min' }, `peak ${delta.rssMb?.toFixed(0) ?? '?'} MB`);
+
+  warm(join(st, 'snapshots'));
+  const ver = sg(['verify', '--all', '--read-data', '-q'], src, { rss: true });
+  const b4 = {};
+  if (tools.restic) (warm(join(dir, 'restic')), (b4.restic = timed('restic', [...restic, 'check', '--read-data'], dir).s));
+  warm(src);
+  b4.plain = timed('sh', ['-c', 'find . -type f -print0 | xargs -0 sha256sum > /dev/null'], src).s;
+  b4.plainName = 'sha256sum';
+  row(tree, 'verify --read-data', ver.s, b4, { ratio: 0.5, of: 'plain', also: { ratio: 0.7, of: 'restic' } }, `peak ${ver.rssMb?.toFixed(0) ?? '?'} MB`);
+  if (!keep) for (const d of ['sg', 'restic', 'borg', 'restic-cache']) rmSync(join(dir, d), { recursive: true, force: true });
+}
+
+// ---- report
+const f = (x) => (x === undefined ? '—' : `${x.toFixed(2)} s`);
+function check(r, t) {
+  const base = t.of === 'min' ? Math.min(...[r.restic, r.borg].filter((x) => x !== undefined)) : r[t.of];
+  if (base === undefined || !Number.isFinite(base)) return { text: `n/a (no ${t.of})`, ok: null };
+  const ratio = r.snapgov / base;
+  const name = t.of === 'min' ? 'faster of restic/borg' : t.of === 'plain' ? r.plainName : t.of;
+  return { text: `${ratio.toFixed(2)}× ${name} (target ≤ ${t.ratio}×)`, ok: ratio <= t.ratio };
+}
+console.log('\n| tree | operation | snapgov | restic | borg | plain tool | ratio vs target | ok | note |');
+console.log('|---|---|---:|---:|---:|---:|---|---|---|');
+const results = [];
+for (const r of rows) {
+  const checks = [check(r, r.target), ...(r.target.also ? [check(r, r.target.also)] : [])];
+  const ok = checks.every((c) => c.ok !== false);
+  results.push({ ...r, checks });
+  console.log(`| ${r.tree} | ${r.op} | ${f(r.snapgov)} | ${f(r.restic)} | ${f(r.borg)} | ${r.plain !== undefined ? `${r.plainName} ${f(r.plain)}` : '—'} | ${checks.map((c) => c.text).join('; ')} | ${ok ? 'yes' : 'NO'} | ${r.note} |`);
+}
+const small = rows.find((r) => r.tree === 'small' && r.op === 'first create');
+mkdirSync(WORK, { recursive: true });
+writeFileSync(join(WORK, 'results.json'), JSON.stringify({ date: new Date().toISOString(), scale, tools, results }, null, 2));
+console.log(`\npeak memory target (< 300 MB on the 100,000-file tree): ${small ? rows.filter((r) => r.tree === 'small').map((r) => r.note).join(', ') : 'small tree not run'}`);
+console.log(`results written to ${join(WORK, 'results.json')}`);
