@@ -4,7 +4,7 @@ import type { Problem } from '../core/index-check.js';
 import { resolveRef, shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
-import { checkData, checkStructure, type SnapshotCheck } from '../store/check.js';
+import { attachDataFailures, checkStructure, DataPlan, readData, type SnapshotCheck } from '../store/check.js';
 import { ObjectIndex } from '../store/objects.js';
 import { listSnapshotIds, loadHistory, readLive } from '../store/snapshots.js';
 import { summarizeIndex } from '../scan/index-summary.js';
@@ -70,14 +70,24 @@ export async function verify(refs: string[], opts: VerifyOptions, g: GlobalOptio
   const checks = await withLock(g, store.layout, 'shared', 'verify', async () => {
     const objects = ObjectIndex.load(store.layout);
     const out: SnapshotCheck[] = [];
-    for (const id of ids) out.push(await checkStructure(store.layout, id, objects));
+    // With --all every object is needed: the threads start re-reading while manifests are checked.
+    const early = opts.readData && opts.all ? readData(store.layout, objects, DataPlan.everything(objects)) : null;
+    early?.catch(() => undefined); // awaited below; keeps an early failure from being reported as unhandled
+    const plan = new DataPlan(objects);
+    for (const id of ids) {
+      const c = await checkStructure(store.layout, id, objects);
+      if (opts.readData && !early && c.entries) plan.add(c.entries);
+      // Keep entries only where the live tree is compared: memory holds one manifest at a time.
+      if (!opts.worktree) c.entries = null;
+      out.push(c);
+    }
     for (const c of out) {
       const packs = new Set(objects.damagedPacks.map((d) => d.message));
       if (c.problems.some((p) => p.code === 'OBJECT_MISSING') && packs.size) {
         for (const m of packs) c.problems.push({ code: 'PACK_DAMAGED', path: '', message: m });
       }
     }
-    if (opts.readData) await checkData(store.layout, out, objects);
+    if (opts.readData) attachDataFailures(store.layout, out, objects, await (early ?? readData(store.layout, objects, plan)));
     return out;
   });
   if (opts.worktree) for (const c of checks) await checkWorktree(store, c);

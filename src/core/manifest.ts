@@ -100,38 +100,88 @@ function checkEntry(raw: unknown, index: number): Entry {
   throw new ManifestError(`entry ${JSON.stringify(path)} has unknown type ${JSON.stringify(o.type)}`, path);
 }
 
+const HEADER = `{"format":"${MANIFEST_FORMAT}","entries":[`;
+const FILE_LINE = /^\{"path":("(?:[^"\\]|\\.)*"),"type":"file","mode":"(0644|0755)","size":(0|[1-9]\d{0,15}),"sha256":"([0-9a-f]{64})"\}$/;
+const LINK_LINE = /^\{"path":("(?:[^"\\]|\\.)*"),"type":"symlink","target":("(?:[^"\\]|\\.)*")\}$/;
+const NEEDS_JSON = /[\\\u0000-\u001f]/;
+
+/** A JSON string literal's value, or null unless the literal is exactly how JSON.stringify writes it. */
+function literal(lit: string): string | null {
+  if (!NEEDS_JSON.test(lit)) return lit.slice(1, -1);
+  try {
+    const v = JSON.parse(lit) as string;
+    return JSON.stringify(v) === lit ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The common case, without a JSON parse per line: a canonical line matched by shape. */
+function fastEntry(line: string): Entry | null {
+  const f = FILE_LINE.exec(line);
+  if (f) {
+    const path = literal(f[1]!);
+    const size = Number(f[3]);
+    if (path === null || !Number.isSafeInteger(size)) return null;
+    const bad = pathProblem(path);
+    if (bad) throw new ManifestError(`unsafe path ${JSON.stringify(path)}: ${bad}`, path);
+    return { path, type: 'file', mode: f[2] as FileMode, size, sha256: f[4]! };
+  }
+  const l = LINK_LINE.exec(line);
+  if (!l) return null;
+  const path = literal(l[1]!);
+  const target = literal(l[2]!);
+  if (path === null || target === null) return null;
+  return checkEntry({ path, type: 'symlink', target }, 0);
+}
+
+/** Anything else: parse it for a precise error; if it parses fine it was not canonical. */
+function slowEntry(line: string, i: number): Entry {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch (e) {
+    throw new ManifestError(`line ${i + 1} is not JSON: ${(e as Error).message}`);
+  }
+  const e = checkEntry(raw, i - 1);
+  throw new ManifestError(`manifest bytes are not canonical (line ${i + 1})`, e.path);
+}
+
 /**
  * Parses manifest bytes and proves they are canonical: safe paths, sorted, unique, no entry below
- * another entry, and re-serialization gives the same bytes. Throws ManifestError otherwise.
+ * another entry, and each line exactly as serializeManifest would write it. Works line by line,
+ * so a manifest of a million entries never becomes one giant parse. Throws ManifestError.
  */
 export function parseManifest(bytes: Buffer): Manifest {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString('utf8'));
-  } catch (e) {
-    throw new ManifestError(`not JSON: ${(e as Error).message}`);
-  }
-  if (typeof doc !== 'object' || doc === null || (doc as { format?: unknown }).format !== MANIFEST_FORMAT) {
+  const text = bytes.toString('utf8');
+  const lines = text.split('\n');
+  if (lines[0] !== HEADER) {
+    if (!text.startsWith('{')) throw new ManifestError('not JSON');
+    if (lines[0]!.includes(`"${MANIFEST_FORMAT}"`)) throw new ManifestError('manifest bytes are not canonical (header)');
     throw new ManifestError(`not a ${MANIFEST_FORMAT} document`);
   }
-  const rawEntries = (doc as { entries?: unknown }).entries;
-  if (!Array.isArray(rawEntries)) throw new ManifestError('entries is not an array');
-  const entries = rawEntries.map(checkEntry);
+  if (lines.length < 3 || lines[lines.length - 1] !== '' || lines[lines.length - 2] !== ']}') throw new ManifestError('manifest bytes are not canonical (bad ending)');
+  const entries: Entry[] = [];
   const seen = new Set<string>();
-  for (let i = 0; i < entries.length; i++) {
-    const p = entries[i]!.path;
-    if (i > 0) {
-      const c = comparePaths(entries[i - 1]!.path, p);
-      if (c === 0) throw new ManifestError(`duplicate path ${JSON.stringify(p)}`, p);
-      if (c > 0) throw new ManifestError(`entries not sorted at ${JSON.stringify(p)}`, p);
+  const last = lines.length - 3;
+  for (let i = 1; i <= last; i++) {
+    const line = lines[i]!;
+    const body = i < last ? line.slice(0, -1) : line;
+    if (i < last && !line.endsWith(',')) throw new ManifestError(`manifest bytes are not canonical (line ${i + 1})`);
+    const e = fastEntry(body) ?? slowEntry(body, i);
+    const prev = entries[entries.length - 1];
+    if (prev) {
+      const c = comparePaths(prev.path, e.path);
+      if (c === 0) throw new ManifestError(`duplicate path ${JSON.stringify(e.path)}`, e.path);
+      if (c > 0) throw new ManifestError(`entries not sorted at ${JSON.stringify(e.path)}`, e.path);
     }
-    seen.add(p);
+    entries.push(e);
+    seen.add(e.path);
   }
   for (const e of entries) {
     for (const d of parentDirs(e.path)) {
       if (seen.has(d)) throw new ManifestError(`${JSON.stringify(e.path)} lies below the non-directory entry ${JSON.stringify(d)}`, e.path);
     }
   }
-  if (!serializeManifest(entries).equals(bytes)) throw new ManifestError('manifest bytes are not canonical');
   return { entries };
 }

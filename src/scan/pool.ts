@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { TreeScanner, type ObjectCheck, type ObjectTask, type ScanBatch } from './scanner.js';
+import { TreeScanner, type ScanBatch } from './scanner.js';
+import { ObjectChecker, type ObjectFailure, type ObjectTask } from '../store/object-check.js';
 import { discardStaged, ObjectWriter, type StagedObjects } from '../store/objects.js';
 import { HashTable, type SharedHashTable } from '../store/hash-table.js';
 import type { StoreLayout } from '../store/layout.js';
@@ -16,7 +17,7 @@ export type WorkerRequest = { type: 'hash'; rels: string[] } | { type: 'objects'
 
 export type WorkerReply =
   | { type: 'hash'; result: ScanBatch }
-  | { type: 'objects'; results: ObjectCheck[] }
+  | { type: 'objects'; failures: ObjectFailure[] }
   | { type: 'finished'; staged: StagedObjects | null }
   | { type: 'error'; message: string; code: string | null; path: string | null };
 
@@ -24,7 +25,7 @@ export type WorkerReply =
 export function makeScanner(init: WorkerInit): { scanner: TreeScanner; writer: ObjectWriter | null } {
   const known = init.known ? HashTable.fromShared(init.known) : null;
   const writer = known ? new ObjectWriter(init.layout.tmp, (h) => known.has(h)) : null;
-  return { scanner: new TreeScanner(init.root, init.layout, writer), writer };
+  return { scanner: new TreeScanner(init.root, writer), writer };
 }
 
 function toError(r: Extract<WorkerReply, { type: 'error' }>): Error {
@@ -108,34 +109,21 @@ export function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-const OBJECT_BATCH_BYTES = 8 << 20;
+/** Below this many bytes to re-read, threads cost more than they save. */
 const OBJECT_PARALLEL_MIN = 32 << 20;
 
-/** Re-hashes stored objects (verify --read-data) on worker threads, or inline for little data. */
-export async function checkObjects(tasks: readonly ObjectTask[], layout: StoreLayout, onResult: (r: ObjectCheck) => void): Promise<void> {
-  const init: WorkerInit = { root: layout.objects, layout, known: null };
-  const weight = (t: ObjectTask) => Math.max(t.loc.size, 1 << 20);
-  if (tasks.reduce((s, t) => s + weight(t), 0) < OBJECT_PARALLEL_MIN) {
-    const { scanner } = makeScanner(init);
-    for (const t of tasks) onResult(scanner.checkObject(t));
+/**
+ * Re-hashes stored objects (verify --read-data): one task per pack or loose object, on worker
+ * threads, or inline for little data. `weight` is each task's size in bytes.
+ */
+export async function checkObjects(tasks: readonly ObjectTask[], weight: number, layout: StoreLayout, onFailure: (f: ObjectFailure) => void): Promise<void> {
+  if (weight < OBJECT_PARALLEL_MIN) {
+    const checker = new ObjectChecker(layout);
+    for (const t of tasks) checker.check(t).forEach(onFailure);
     return;
   }
-  const pool = new WorkerPool(init);
-  const replies: Promise<void>[] = [];
-  let cur: ObjectTask[] = [];
-  let bytes = 0;
-  const flush = () => {
-    const req: WorkerRequest = { type: 'objects', tasks: cur };
-    replies.push(pool.request(req).then((r) => (r.type === 'objects' ? r.results.forEach(onResult) : undefined)));
-    cur = [];
-    bytes = 0;
-  };
-  for (const t of tasks) {
-    cur.push(t);
-    bytes += weight(t);
-    if (bytes >= OBJECT_BATCH_BYTES || cur.length >= 1024) flush();
-  }
-  if (cur.length) flush();
+  const pool = new WorkerPool({ root: layout.objects, layout, known: null });
+  const replies = tasks.map((t) => pool.request({ type: 'objects', tasks: [t] }).then((r) => (r.type === 'objects' ? r.failures.forEach(onFailure) : undefined)));
   const settled = await Promise.allSettled(replies);
   await pool.close();
   const failed = settled.find((s) => s.status === 'rejected');

@@ -1,8 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { LOOSE_MIN, type ObjectLocation, type ObjectWriter } from '../store/objects.js';
-import { looseObjectPath, type StoreLayout } from '../store/layout.js';
+import { LOOSE_MIN, type ObjectWriter } from '../store/objects.js';
 import { STAT_RECORD, writeRecord, type FileStat } from '../store/stat-cache.js';
 import { writeAllSync } from '../util/fsx.js';
 
@@ -19,13 +18,6 @@ export interface ScanBatch {
   records: Buffer;
   errors: Record<number, string>;
 }
-
-export interface ObjectTask {
-  hash: string;
-  loc: ObjectLocation;
-}
-
-export type ObjectCheck = { hash: string; ok: true } | { hash: string; ok: false; code: 'OBJECT_MISSING' | 'OBJECT_CORRUPT' | 'OBJECT_SIZE_MISMATCH'; message: string };
 
 const CHUNK = 1 << 20;
 const ATTEMPTS = 3;
@@ -73,7 +65,6 @@ export class TreeScanner {
 
   constructor(
     private readonly root: string,
-    private readonly layout: StoreLayout,
     private readonly writer: ObjectWriter | null,
   ) {}
 
@@ -163,43 +154,5 @@ export class TreeScanner {
       if (temp) this.writer!.abortLarge(temp);
       throw e;
     }
-  }
-
-  /** Re-hashes one stored object (verify --read-data); a read error is retried once before it counts. */
-  checkObject(task: ObjectTask): ObjectCheck {
-    const file = task.loc.pack === null ? looseObjectPath(this.layout, task.hash) : join(this.layout.packs, `${task.loc.pack}.pack`);
-    let last: ObjectCheck = { hash: task.hash, ok: false, code: 'OBJECT_MISSING', message: 'object missing' };
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let fd: number;
-      try {
-        fd = openSync(file, constants.O_RDONLY);
-      } catch {
-        return { hash: task.hash, ok: false, code: 'OBJECT_MISSING', message: `object file missing: ${file}` };
-      }
-      try {
-        const start = task.loc.pack === null ? 0 : task.loc.offset;
-        const size = task.loc.pack === null ? fstatSync(fd).size : task.loc.size;
-        const h = createHash('sha256');
-        let pos = 0;
-        while (pos < size) {
-          const got = readSync(fd, this.buf, 0, Math.min(CHUNK, size - pos), start + pos);
-          if (got === 0) break;
-          h.update(this.buf.subarray(0, got));
-          pos += got;
-        }
-        if (pos !== size) {
-          last = { hash: task.hash, ok: false, code: 'OBJECT_SIZE_MISMATCH', message: `object is truncated (${pos} of ${size} bytes)` };
-          continue;
-        }
-        const got = h.digest('hex');
-        if (got === task.hash) return { hash: task.hash, ok: true };
-        last = { hash: task.hash, ok: false, code: 'OBJECT_CORRUPT', message: `object content hashes to ${got}` };
-      } catch (e) {
-        last = { hash: task.hash, ok: false, code: 'OBJECT_CORRUPT', message: `cannot read object: ${describeErr(e)}` };
-      } finally {
-        closeSync(fd);
-      }
-    }
-    return last;
   }
 }

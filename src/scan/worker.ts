@@ -1,7 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { makeScanner, type WorkerInit, type WorkerReply, type WorkerRequest } from './pool.js';
+import { ObjectChecker } from '../store/object-check.js';
 
-const { scanner, writer } = makeScanner(workerData as WorkerInit);
+const init = workerData as WorkerInit;
+const { scanner, writer } = makeScanner(init);
+let checker: ObjectChecker | null = null;
 
 function reply(msg: WorkerReply): void {
   parentPort!.postMessage(msg);
@@ -14,7 +17,8 @@ parentPort!.on('message', (req: WorkerRequest) => {
         reply({ type: 'hash', result: scanner.hashPaths(req.rels) });
         break;
       case 'objects':
-        reply({ type: 'objects', results: req.tasks.map((t) => scanner.checkObject(t)) });
+        checker ??= new ObjectChecker(init.layout);
+        reply({ type: 'objects', failures: req.tasks.flatMap((t) => checker!.check(t)) });
         break;
       case 'finish':
         reply({ type: 'finished', staged: writer ? writer.finish() : null });

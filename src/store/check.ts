@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { ManifestError, parseManifest, sha256Hex, type Entry, type FileEntry } from '../core/manifest.js';
+import { ManifestError, parseManifest, sha256Hex, type Entry } from '../core/manifest.js';
 import type { Problem } from '../core/index-check.js';
 import { validate } from '../schema.js';
 import { checkObjects } from '../scan/pool.js';
 import { manifestPath, metadataPath, type StoreLayout } from './layout.js';
 import type { ObjectIndex } from './objects.js';
+import type { ObjectFailure, ObjectTask } from './object-check.js';
 
 export interface SnapshotCheck {
   id: string;
@@ -58,28 +59,69 @@ export async function checkStructure(l: StoreLayout, id: string, objects: Object
   return { id, ok: problems.length === 0, problems, entries };
 }
 
-/**
- * Re-hashes every object the given snapshots reference (each object once, on worker threads) and
- * adds a problem to each snapshot for each of its paths whose object is damaged.
- */
-export async function checkData(l: StoreLayout, checks: SnapshotCheck[], objects: ObjectIndex): Promise<void> {
-  const users = new Map<string, { check: SnapshotCheck; entry: FileEntry }[]>();
-  for (const c of checks) {
-    for (const e of c.entries ?? []) {
-      if (e.type !== 'file' || !objects.has(e.sha256)) continue; // missing ones are already reported
-      let u = users.get(e.sha256);
-      if (!u) users.set(e.sha256, (u = []));
-      u.push({ check: c, entry: e });
+/** Which packs and loose objects a set of snapshots needs re-read (verify --read-data). */
+export class DataPlan {
+  readonly packs = new Set<string>();
+  readonly loose = new Set<string>();
+
+  constructor(private readonly objects: ObjectIndex) {}
+
+  /** Every pack and loose object in the store (verify --all can start reading before any manifest is parsed). */
+  static everything(objects: ObjectIndex): DataPlan {
+    const plan = new DataPlan(objects);
+    for (const p of objects.packs) plan.packs.add(p);
+    for (const h of objects.looseHashes()) plan.loose.add(h);
+    return plan;
+  }
+
+  add(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.type !== 'file') continue;
+      const i = this.objects.indexOf(e.sha256);
+      if (i === -1) continue; // missing objects are reported by the structural check
+      const p = this.objects.packAt(i);
+      if (p === null) this.loose.add(e.sha256);
+      else this.packs.add(p);
     }
   }
-  const tasks = [...users.keys()].map((hash) => ({ hash, loc: objects.get(hash)! }));
-  // Pack order then offset: sequential reads.
-  tasks.sort((a, b) => (a.loc.pack ?? '').localeCompare(b.loc.pack ?? '') || a.loc.offset - b.loc.offset);
-  await checkObjects(tasks, l, (r) => {
-    if (r.ok) return;
-    for (const u of users.get(r.hash) ?? []) {
-      u.check.problems.push({ code: r.code, path: u.entry.path, message: `${r.message} (object ${r.hash})` });
-      u.check.ok = false;
+}
+
+export interface DataFailures {
+  objects: Map<string, ObjectFailure>;
+  packs: Map<string, ObjectFailure>;
+}
+
+/** Re-hashes what the plan lists, each pack read once, on worker threads. */
+export async function readData(l: StoreLayout, objects: ObjectIndex, plan: DataPlan): Promise<DataFailures> {
+  const tasks: ObjectTask[] = [...[...plan.packs].map((pack) => ({ kind: 'pack' as const, pack })), ...[...plan.loose].map((hash) => ({ kind: 'loose' as const, hash }))];
+  let weight = 0;
+  for (const p of plan.packs) weight += objects.packSize(p);
+  for (const h of plan.loose) weight += objects.sizeOf(h) ?? 0;
+  const out: DataFailures = { objects: new Map(), packs: new Map() };
+  await checkObjects(tasks, weight, l, (f) => (plan.packs.has(f.hash) ? out.packs.set(f.hash, f) : out.objects.set(f.hash, f)));
+  return out;
+}
+
+/**
+ * Adds a problem to each snapshot for each of its paths whose object is damaged. Manifests are
+ * read again only when something failed, so memory holds one manifest at a time however many
+ * snapshots are checked.
+ */
+export function attachDataFailures(l: StoreLayout, checks: SnapshotCheck[], objects: ObjectIndex, failures: DataFailures): void {
+  if (failures.objects.size === 0 && failures.packs.size === 0) return;
+  for (const c of checks) {
+    if (c.problems.some((p) => p.code.startsWith('MANIFEST_'))) continue;
+    const entries = c.entries ?? parseManifest(readFileSync(manifestPath(l, c.id))).entries;
+    const hitPacks = new Set<string>();
+    for (const e of entries) {
+      if (e.type !== 'file') continue;
+      const f = failures.objects.get(e.sha256);
+      if (f) c.problems.push({ code: f.code, path: e.path, message: `${f.message} (object ${f.hash})` });
+      const i = failures.packs.size ? objects.indexOf(e.sha256) : -1;
+      const p = i === -1 ? null : objects.packAt(i);
+      if (p && failures.packs.has(p)) hitPacks.add(p);
     }
-  });
+    for (const p of hitPacks) c.problems.push({ code: failures.packs.get(p)!.code, path: '', message: failures.packs.get(p)!.message });
+    c.ok = c.problems.length === 0;
+  }
 }

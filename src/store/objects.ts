@@ -26,6 +26,19 @@ export interface DamagedPack {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
+/** Reads and checks a pack's index from its open file; a message when the pack is damaged. */
+export function readPackIndex(fd: number, name: string): { index: Buffer; count: number; dataEnd: number } | string {
+  const size = fstatSync(fd).size;
+  const trailer = Buffer.alloc(PACK_TRAILER);
+  const count = size >= PACK_TRAILER && readSync(fd, trailer, 0, PACK_TRAILER, size - PACK_TRAILER) === PACK_TRAILER ? decodePackTrailer(trailer, size) : null;
+  if (count === null) return `pack ${name} has no valid trailer (truncated or not a pack)`;
+  const dataEnd = size - PACK_TRAILER - count * PACK_RECORD;
+  const index = Buffer.alloc(count * PACK_RECORD);
+  readSync(fd, index, 0, index.length, dataEnd);
+  if (!packIndexValid(index, count, dataEnd)) return `pack ${name} has an index pointing outside its data`;
+  return { index, count, dataEnd };
+}
+
 /**
  * Every object in the store, loaded from the pack indexes and the loose object folders into flat
  * typed arrays (see HashTable): no per-object JavaScript objects, so loading 100,000s is cheap.
@@ -33,6 +46,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
 export class ObjectIndex {
   readonly damagedPacks: DamagedPack[] = [];
   readonly packs: string[] = [];
+  private readonly packBytes = new Map<string, number>();
   private table: HashTable = HashTable.create(0);
   /** Per object: pack number (-1 for loose), offset and length inside the pack. */
   private packOf = new Int32Array(0);
@@ -75,6 +89,11 @@ export class ObjectIndex {
     this.sizes[i] = size;
   }
 
+  /** Bytes of a pack file's data area (for planning reads). */
+  packSize(pack: string): number {
+    return this.packBytes.get(pack) ?? 0;
+  }
+
   private readPacks(): { pack: string; index: Buffer; count: number }[] {
     let names: string[];
     try {
@@ -88,21 +107,12 @@ export class ObjectIndex {
       const pack = name.slice(0, -5);
       const fd = openSync(join(this.layout.packs, name), 'r');
       try {
-        const size = fstatSync(fd).size;
-        const trailer = Buffer.alloc(PACK_TRAILER);
-        const count = size >= PACK_TRAILER && readSync(fd, trailer, 0, PACK_TRAILER, size - PACK_TRAILER) === PACK_TRAILER ? decodePackTrailer(trailer, size) : null;
-        if (count === null) {
-          this.damagedPacks.push({ pack, message: `pack ${name} has no valid trailer (truncated or not a pack)` });
-          continue;
+        const r = readPackIndex(fd, name);
+        if (typeof r === 'string') this.damagedPacks.push({ pack, message: r });
+        else {
+          out.push({ pack, index: r.index, count: r.count });
+          this.packBytes.set(pack, r.dataEnd);
         }
-        const indexStart = size - PACK_TRAILER - count * PACK_RECORD;
-        const index = Buffer.alloc(count * PACK_RECORD);
-        readSync(fd, index, 0, index.length, indexStart);
-        if (!packIndexValid(index, count, indexStart)) {
-          this.damagedPacks.push({ pack, message: `pack ${name} has an index pointing outside its data` });
-          continue;
-        }
-        out.push({ pack, index, count });
       } finally {
         closeSync(fd);
       }
@@ -129,8 +139,34 @@ export class ObjectIndex {
     return this.table.count;
   }
 
-  private indexOf(hash: string): number {
-    return HEX64.test(hash) ? this.table.find(Buffer.from(hash, 'hex')) : -1;
+  private readonly scratch = Buffer.alloc(32);
+
+  /** The object's number in this index, or -1 (also for anything that is not 64 hex digits). */
+  indexOf(hash: string): number {
+    if (hash.length !== 64 || this.scratch.write(hash, 0, 32, 'hex') !== 32) return -1;
+    return this.table.find(this.scratch);
+  }
+
+  /** Size of object number i: recorded for packed objects, from the file for loose ones (null when gone). */
+  sizeAt(i: number, hash: string): number | null {
+    if (this.packOf[i] !== -1) return this.sizes[i]!;
+    try {
+      return statSync(looseObjectPath(this.layout, hash)).size;
+    } catch {
+      return null;
+    }
+  }
+
+  looseHashes(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.table.count; i++) if (this.packOf[i] === -1) out.push(this.table.hexAt(i));
+    return out;
+  }
+
+  /** The pack file holding object number i, or null when it is loose. */
+  packAt(i: number): string | null {
+    const p = this.packOf[i]!;
+    return p === -1 ? null : this.packs[p]!;
   }
 
   has(hash: string): boolean {
@@ -146,14 +182,8 @@ export class ObjectIndex {
 
   /** Actual size on disk of an object, or null when it is missing. */
   sizeOf(hash: string): number | null {
-    const loc = this.get(hash);
-    if (!loc) return null;
-    if (loc.pack !== null) return loc.size;
-    try {
-      return statSync(looseObjectPath(this.layout, hash)).size;
-    } catch {
-      return null;
-    }
+    const i = this.indexOf(hash);
+    return i === -1 ? null : this.sizeAt(i, hash);
   }
 
   /** The digest table, shared with worker threads so they can skip objects already stored. */

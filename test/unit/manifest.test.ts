@@ -84,3 +84,24 @@ describe('modeFromStat', () => {
     [0o100655, '0644'],
   ])('%o -> %s', (mode, expected) => expect(modeFromStat(mode)).toBe(expected));
 });
+
+describe('parseManifest line by line', () => {
+  const two = serializeManifest([file('a'), file('b')]).toString();
+  it.each([
+    ['two entries on one line', two.replace('},\n{', '},{'), /not canonical|not JSON/],
+    ['a missing comma', two.replace('},\n{', '}\n{'), /not canonical/],
+    ['a trailing comma on the last entry', two.replace('}\n]}', '},\n]}'), /not canonical|not JSON/],
+    ['an escaped character written differently', serializeManifest([file('a\u00e9')]).toString().replace('a\u00e9', 'a\\u00e9'), /not canonical/],
+    ['a raw control character in a path', serializeManifest([file('a')]).toString().replace('"path":"a"', '"path":"a\u0001"'), /not JSON|not canonical/],
+    ['uppercase hex digest', serializeManifest([file('a')]).toString().replace('a'.repeat(64), 'A'.repeat(64)), /bad sha256|not canonical/],
+    ['a size with a leading zero', serializeManifest([file('a')]).toString().replace('"size":1', '"size":01'), /not JSON/],
+  ])('rejects %s', (_n, text, message) => {
+    expect(() => parseManifest(Buffer.from(text))).toThrow(message);
+  });
+
+  it('accepts escaped quotes, backslashes and newlines in names', () => {
+    const names = ['q"uote', 'back\\slash', 'new\nline', 'tab\there', 'ünï ℂødé 😀'];
+    const bytes = serializeManifest(sortEntries(names.map((n) => file(n))));
+    expect(parseManifest(bytes).entries.map((e) => e.path).sort()).toEqual([...names].sort());
+  });
+});
