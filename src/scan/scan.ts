@@ -181,10 +181,13 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
     staged = mergeStaged(parts);
   }
 
-  try {
-    saveStatCache(opts.layout.cache, [hits.subarray(0, nHits * STAT_RECORD), ...missRecords], scanStart);
-  } catch {
-    // Only a cache: a read-only or full store must not fail the scan over it.
+  // Every file answered by the cache and every record used: the cache file is already right.
+  if (read > 0 || nHits !== cache.n) {
+    try {
+      saveStatCache(opts.layout.cache, [hits.subarray(0, nHits * STAT_RECORD), ...missRecords], scanStart);
+    } catch {
+      // Only a cache: a read-only or full store must not fail the scan over it.
+    }
   }
   sortEntries(entries);
   skipped.sort((a, b) => (a.path < b.path ? -1 : 1));

@@ -38,7 +38,8 @@ export function writeRecord(buf: Buffer, at: number, st: FileStat, hash: Buffer,
 }
 
 export class StatCache {
-  private readonly n: number;
+  /** Number of records. */
+  readonly n: number;
 
   constructor(readonly records: Buffer) {
     this.n = Math.floor(records.length / STAT_RECORD);
