@@ -9,7 +9,6 @@ export type ErrorCode =
   | 'LOCKED'
   | 'KEY_ERROR'
   | 'INTERRUPTED'
-  | 'CHECK_FAILED'
   | 'INDEX_INCONSISTENT'
   | 'FILE_UNREADABLE'
   | 'STORE_CORRUPT'
@@ -32,7 +31,6 @@ export const EXIT_STATUS: Record<ErrorCode, number> = {
   LOCKED: 11,
   KEY_ERROR: 12,
   INTERRUPTED: 130,
-  CHECK_FAILED: 1,
   INDEX_INCONSISTENT: 1,
   FILE_UNREADABLE: 1,
   STORE_CORRUPT: 1,

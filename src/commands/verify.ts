@@ -4,7 +4,7 @@ import type { Problem } from '../core/index-check.js';
 import { resolveRef, shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
-import { attachDataFailures, checkStructure, DataPlan, readData, type SnapshotCheck } from '../store/check.js';
+import { attachDataFailures, checkStructure, DataPlan, readData, StructureMemo, type SnapshotCheck } from '../store/check.js';
 import { ObjectIndex } from '../store/objects.js';
 import { listSnapshotIds, loadHistory, readLive } from '../store/snapshots.js';
 import { summarizeIndex } from '../scan/index-summary.js';
@@ -74,8 +74,10 @@ export async function verify(refs: string[], opts: VerifyOptions, g: GlobalOptio
     const early = opts.readData && opts.all ? readData(store.layout, objects, DataPlan.everything(objects)) : null;
     early?.catch(() => undefined); // awaited below; keeps an early failure from being reported as unhandled
     const plan = new DataPlan(objects);
+    // Only worth its memory when entries can repeat across snapshots.
+    const memo = ids.length > 1 ? new StructureMemo() : undefined;
     for (const id of ids) {
-      const c = await checkStructure(store.layout, id, objects);
+      const c = await checkStructure(store.layout, id, objects, memo);
       if (opts.readData && !early && c.entries) plan.add(c.entries);
       // Keep entries only where the live tree is compared: memory holds one manifest at a time.
       if (!opts.worktree) c.entries = null;

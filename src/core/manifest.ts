@@ -150,25 +150,37 @@ function slowEntry(line: string, i: number): Entry {
 /**
  * Parses manifest bytes and proves they are canonical: safe paths, sorted, unique, no entry below
  * another entry, and each line exactly as serializeManifest would write it. Works line by line,
- * so a manifest of a million entries never becomes one giant parse. Throws ManifestError.
+ * so a manifest of a million entries never becomes one giant parse. With a `memo` (line -> entry)
+ * shared across manifests, lines already seen in another snapshot are not parsed again and their
+ * entries are shared. Throws ManifestError.
  */
-export function parseManifest(bytes: Buffer): Manifest {
-  const text = bytes.toString('utf8');
-  const lines = text.split('\n');
-  if (lines[0] !== HEADER) {
-    if (!text.startsWith('{')) throw new ManifestError('not JSON');
-    if (lines[0]!.includes(`"${MANIFEST_FORMAT}"`)) throw new ManifestError('manifest bytes are not canonical (header)');
+export function parseManifest(bytes: Buffer, memo?: Map<string, Entry>): Manifest {
+  // Lines are decoded one at a time from the buffer: no giant string, no array of all lines.
+  let nl = bytes.indexOf(10);
+  const header = bytes.toString('utf8', 0, nl === -1 ? bytes.length : nl);
+  if (header !== HEADER) {
+    if (bytes[0] !== 0x7b) throw new ManifestError('not JSON');
+    if (header.includes(`"${MANIFEST_FORMAT}"`)) throw new ManifestError('manifest bytes are not canonical (header)');
     throw new ManifestError(`not a ${MANIFEST_FORMAT} document`);
   }
-  if (lines.length < 3 || lines[lines.length - 1] !== '' || lines[lines.length - 2] !== ']}') throw new ManifestError('manifest bytes are not canonical (bad ending)');
+  const footer = Buffer.from('\n]}\n');
+  if (bytes.length < HEADER.length + footer.length || !bytes.subarray(bytes.length - footer.length).equals(footer)) throw new ManifestError('manifest bytes are not canonical (bad ending)');
+  const end = bytes.length - footer.length + 1; // start of the "]}" line
   const entries: Entry[] = [];
   const seen = new Set<string>();
-  const last = lines.length - 3;
-  for (let i = 1; i <= last; i++) {
-    const line = lines[i]!;
-    const body = i < last ? line.slice(0, -1) : line;
-    if (i < last && !line.endsWith(',')) throw new ManifestError(`manifest bytes are not canonical (line ${i + 1})`);
-    const e = fastEntry(body) ?? slowEntry(body, i);
+  let start = nl + 1;
+  for (let i = 1; start < end; i++) {
+    nl = bytes.indexOf(10, start);
+    const line = bytes.toString('utf8', start, nl);
+    start = nl + 1;
+    const lastLine = start >= end;
+    if (!lastLine && !line.endsWith(',')) throw new ManifestError(`manifest bytes are not canonical (line ${i + 1})`);
+    const body = lastLine ? line : line.slice(0, -1);
+    let e = memo?.get(body);
+    if (!e) {
+      e = fastEntry(body) ?? slowEntry(body, i);
+      memo?.set(body, e);
+    }
     const prev = entries[entries.length - 1];
     if (prev) {
       const c = comparePaths(prev.path, e.path);

@@ -19,7 +19,14 @@ export interface SnapshotCheck {
  * Structural check of one snapshot: the manifest's bytes hash to the ID and are canonical, the
  * metadata is valid and names the same ID, and every object exists with the right size.
  */
-export async function checkStructure(l: StoreLayout, id: string, objects: ObjectIndex): Promise<SnapshotCheck> {
+/** State shared across the snapshots of one verify run, so entries common to many snapshots are checked once. */
+export class StructureMemo {
+  readonly lines = new Map<string, Entry>();
+  /** Entries whose object was found with the right size. */
+  readonly present = new Set<Entry>();
+}
+
+export async function checkStructure(l: StoreLayout, id: string, objects: ObjectIndex, memo = new StructureMemo()): Promise<SnapshotCheck> {
   const problems: Problem[] = [];
   const mpath = manifestPath(l, id);
   let entries: Entry[] | null = null;
@@ -35,7 +42,7 @@ export async function checkStructure(l: StoreLayout, id: string, objects: Object
       problems.push({ code: 'MANIFEST_DIGEST_MISMATCH', path: mpath, message: `the manifest bytes hash to ${got}` });
     } else {
       try {
-        entries = parseManifest(bytes).entries;
+        entries = parseManifest(bytes, memo.lines).entries;
       } catch (e) {
         problems.push({ code: 'MANIFEST_INVALID', path: (e as ManifestError).path ?? mpath, message: (e as ManifestError).message });
       }
@@ -51,10 +58,11 @@ export async function checkStructure(l: StoreLayout, id: string, objects: Object
     problems.push({ code: 'METADATA_INVALID', path: mdPath, message: `cannot be read: ${(e as Error).message}` });
   }
   for (const e of entries ?? []) {
-    if (e.type !== 'file') continue;
+    if (e.type !== 'file' || memo.present.has(e)) continue;
     const size = objects.sizeOf(e.sha256);
     if (size === null) problems.push({ code: 'OBJECT_MISSING', path: e.path, message: `object ${e.sha256} is missing` });
     else if (size !== e.size) problems.push({ code: 'OBJECT_SIZE_MISMATCH', path: e.path, message: `object ${e.sha256} has ${size} bytes, the manifest says ${e.size}` });
+    else memo.present.add(e);
   }
   return { id, ok: problems.length === 0, problems, entries };
 }
@@ -74,9 +82,15 @@ export class DataPlan {
     return plan;
   }
 
+  /** Entries already planned; shared Entry objects (see StructureMemo) are looked up once. */
+  private seen: Set<Entry> | null = null;
+
   add(entries: readonly Entry[]): void {
+    const first = this.seen === null;
+    this.seen ??= new Set();
     for (const e of entries) {
-      if (e.type !== 'file') continue;
+      if (e.type !== 'file' || (!first && this.seen.has(e))) continue;
+      this.seen.add(e);
       const i = this.objects.indexOf(e.sha256);
       if (i === -1) continue; // missing objects are reported by the structural check
       const p = this.objects.packAt(i);

@@ -14,6 +14,8 @@ export interface ObjectFailure {
 }
 
 const CHUNK = 1 << 20;
+/** Packs are read through a window this large (objects in packs are smaller than 1 MiB). */
+const WINDOW = 4 << 20;
 
 /**
  * Re-hashes stored objects for `verify --read-data`: a pack is read once, sequentially, and every
@@ -51,21 +53,27 @@ export class ObjectChecker {
     try {
       const idx = readPackIndex(fd, name);
       if (typeof idx === 'string') return [{ hash: pack, code: 'OBJECT_CORRUPT', message: idx }];
-      const got = this.readAll(fd, idx.dataEnd, 0);
       const out: ObjectFailure[] = [];
+      // Objects are in offset order: read the pack sequentially through a window of WINDOW bytes.
+      let winStart = 0;
+      let winEnd = 0;
       for (let i = 0; i < idx.count; i++) {
         const at = i * PACK_RECORD;
         const offset = Number(idx.index.readBigUInt64BE(at + 32));
         const length = Number(idx.index.readBigUInt64BE(at + 40));
-        const hash = idx.index.toString('hex', at, at + 32);
-        if (offset + length > got) {
-          out.push({ hash, code: 'OBJECT_SIZE_MISMATCH', message: `object is cut off in pack ${name}` });
+        if (offset + length > winEnd) {
+          winStart = offset;
+          winEnd = offset + this.readAll(fd, Math.min(Math.max(WINDOW, length), idx.dataEnd - offset), offset);
+        }
+        const hash = (): string => idx.index.toString('hex', at, at + 32);
+        if (offset + length > winEnd) {
+          out.push({ hash: hash(), code: 'OBJECT_SIZE_MISMATCH', message: `object is cut off in pack ${name}` });
           continue;
         }
-        const digest = createHash('sha256').update(this.buf.subarray(offset, offset + length)).digest();
+        const digest = createHash('sha256').update(this.buf.subarray(offset - winStart, offset - winStart + length)).digest();
         if (digest.compare(idx.index, at, at + 32) === 0) continue;
         const again = this.rehashRange(fd, offset, length);
-        if (again !== hash) out.push({ hash, code: 'OBJECT_CORRUPT', message: `object content hashes to ${again} (pack ${name} at ${offset})` });
+        if (again !== hash()) out.push({ hash: hash(), code: 'OBJECT_CORRUPT', message: `object content hashes to ${again} (pack ${name} at ${offset})` });
       }
       return out;
     } finally {
