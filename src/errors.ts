@@ -41,7 +41,6 @@ export const EXIT_STATUS: Record<ErrorCode, number> = {
   INTERNAL: 1,
 };
 
-export const EXIT_OK = 0;
 export const EXIT_PARTIAL = 3;
 
 export class SnapgovError extends Error {

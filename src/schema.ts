@@ -1,10 +1,6 @@
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ValidateFunction } from 'ajv';
 
 export type SchemaName = 'config' | 'metadata' | 'audit-record' | 'audit-head' | 'export-header' | 'live' | 'lock';
-
-export const SCHEMA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'schemas');
 
 let userAjv: import('ajv').Ajv | undefined;
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { comparePaths, parentDirs, pathProblem } from './paths.js';
+import { comparePaths, pathProblem } from './paths.js';
 
 export const MANIFEST_FORMAT = 'snapgov-manifest/1';
 
@@ -155,27 +155,28 @@ function slowEntry(line: string, i: number): Entry {
  * entries are shared. Throws ManifestError.
  */
 export function parseManifest(bytes: Buffer, memo?: Map<string, Entry>): Manifest {
-  // Lines are decoded one at a time from the buffer: no giant string, no array of all lines.
-  let nl = bytes.indexOf(10);
-  const header = bytes.toString('utf8', 0, nl === -1 ? bytes.length : nl);
+  const text = bytes.toString('utf8');
+  let nl = text.indexOf('\n');
+  const header = nl === -1 ? text : text.slice(0, nl);
   if (header !== HEADER) {
-    if (bytes[0] !== 0x7b) throw new ManifestError('not JSON');
+    if (!text.startsWith('{')) throw new ManifestError('not JSON');
     if (header.includes(`"${MANIFEST_FORMAT}"`)) throw new ManifestError('manifest bytes are not canonical (header)');
     throw new ManifestError(`not a ${MANIFEST_FORMAT} document`);
   }
-  const footer = Buffer.from('\n]}\n');
-  if (bytes.length < HEADER.length + footer.length || !bytes.subarray(bytes.length - footer.length).equals(footer)) throw new ManifestError('manifest bytes are not canonical (bad ending)');
-  const end = bytes.length - footer.length + 1; // start of the "]}" line
+  if (!text.endsWith('\n]}\n') || text.length < HEADER.length + 4) throw new ManifestError('manifest bytes are not canonical (bad ending)');
+  // Without 4-byte UTF-8 sequences there are no surrogate pairs, and plain string order is code point order.
+  const astral = [0xf0, 0xf1, 0xf2, 0xf3, 0xf4].some((b) => bytes.includes(b));
+  const order = astral ? comparePaths : (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const end = text.length - 3; // start of the "]}" line
   const entries: Entry[] = [];
   const seen = new Set<string>();
   let start = nl + 1;
   for (let i = 1; start < end; i++) {
-    nl = bytes.indexOf(10, start);
-    const line = bytes.toString('utf8', start, nl);
+    nl = text.indexOf('\n', start);
+    const lastLine = nl + 1 >= end;
+    const body = lastLine ? text.slice(start, nl) : text.slice(start, nl - 1);
+    if (!lastLine && text.charCodeAt(nl - 1) !== 0x2c) throw new ManifestError(`manifest bytes are not canonical (line ${i + 1})`);
     start = nl + 1;
-    const lastLine = start >= end;
-    if (!lastLine && !line.endsWith(',')) throw new ManifestError(`manifest bytes are not canonical (line ${i + 1})`);
-    const body = lastLine ? line : line.slice(0, -1);
     let e = memo?.get(body);
     if (!e) {
       e = fastEntry(body) ?? slowEntry(body, i);
@@ -183,7 +184,7 @@ export function parseManifest(bytes: Buffer, memo?: Map<string, Entry>): Manifes
     }
     const prev = entries[entries.length - 1];
     if (prev) {
-      const c = comparePaths(prev.path, e.path);
+      const c = order(prev.path, e.path);
       if (c === 0) throw new ManifestError(`duplicate path ${JSON.stringify(e.path)}`, e.path);
       if (c > 0) throw new ManifestError(`entries not sorted at ${JSON.stringify(e.path)}`, e.path);
     }
@@ -191,8 +192,10 @@ export function parseManifest(bytes: Buffer, memo?: Map<string, Entry>): Manifes
     seen.add(e.path);
   }
   for (const e of entries) {
-    for (const d of parentDirs(e.path)) {
-      if (seen.has(d)) throw new ManifestError(`${JSON.stringify(e.path)} lies below the non-directory entry ${JSON.stringify(d)}`, e.path);
+    const p = e.path;
+    for (let j = p.lastIndexOf('/'); j > 0; j = p.lastIndexOf('/', j - 1)) {
+      const d = p.slice(0, j);
+      if (seen.has(d)) throw new ManifestError(`${JSON.stringify(p)} lies below the non-directory entry ${JSON.stringify(d)}`, p);
     }
   }
   return { entries };

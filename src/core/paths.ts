@@ -8,16 +8,12 @@ export function pathProblem(p: string): string | null {
   if (p.length > 4096) return 'path longer than 4096 characters';
   if (p.includes('\0')) return 'path contains a NUL character';
   if (p.startsWith('/')) return 'absolute path';
-  for (const seg of p.split('/')) {
-    if (seg === '') return 'empty path segment (leading, trailing or double slash)';
-    if (seg === '.' || seg === '..') return `"${seg}" path segment`;
-  }
-  if (/[\uD800-\uDFFF]/.test(p) && !p.isWellFormed()) return 'path is not valid Unicode';
+  // Segment checks without splitting: this runs for every entry of every manifest read.
+  if (p.endsWith('/') || p.includes('//')) return 'empty path segment (leading, trailing or double slash)';
+  if (p === '..' || p.startsWith('../') || p.endsWith('/..') || p.includes('/../')) return '".." path segment';
+  if (p === '.' || p.startsWith('./') || p.endsWith('/.') || p.includes('/./')) return '"." path segment';
+  if (SURROGATE.test(p) && !p.isWellFormed()) return 'path is not valid Unicode';
   return null;
-}
-
-export function isSafeRelPath(p: string): boolean {
-  return pathProblem(p) === null;
 }
 
 const SURROGATE = /[\uD800-\uDFFF]/;
@@ -30,15 +26,4 @@ export function comparePaths(a: string, b: string): number {
   const n = Math.min(ca.length, cb.length);
   for (let i = 0; i < n; i++) if (ca[i] !== cb[i]) return ca[i]! - cb[i]!;
   return ca.length - cb.length;
-}
-
-/** Every proper ancestor directory of a relative path, shallowest first: "a/b/c" gives ["a", "a/b"]. */
-export function parentDirs(p: string): string[] {
-  const out: string[] = [];
-  let i = p.indexOf('/');
-  while (i !== -1) {
-    out.push(p.slice(0, i));
-    i = p.indexOf('/', i + 1);
-  }
-  return out;
 }

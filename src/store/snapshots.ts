@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { SnapgovError } from '../errors.js';
 import { ManifestError, parseManifest, sha256Hex, type Manifest } from '../core/manifest.js';
@@ -98,10 +98,6 @@ export async function readMetadata(l: StoreLayout, id: string): Promise<Metadata
 
 export function writeMetadata(l: StoreLayout, md: Metadata): void {
   atomicWriteFile(metadataPath(l, md.id), JSON.stringify(md, null, 2) + '\n');
-}
-
-export function hasManifest(l: StoreLayout, id: string): boolean {
-  return existsSync(manifestPath(l, id));
 }
 
 export interface SnapshotRecord {

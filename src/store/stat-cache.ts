@@ -27,14 +27,14 @@ export interface FileStat {
   mode: number;
 }
 
-export function writeRecord(buf: Buffer, at: number, st: FileStat, hash: Buffer, hashAt = 0): void {
+export function writeRecord(buf: Buffer, at: number, st: FileStat, hash: Buffer): void {
   buf.writeDoubleLE(st.ino, at);
   buf.writeDoubleLE(st.size, at + 8);
   buf.writeDoubleLE(st.mtimeMs, at + 16);
   buf.writeDoubleLE(st.ctimeMs, at + 24);
   buf.writeUInt32LE(st.mode, at + 32);
   buf.writeUInt32LE(0, at + 36);
-  hash.copy(buf, at + HASH_AT, hashAt, hashAt + 32);
+  hash.copy(buf, at + HASH_AT, 0, 32);
 }
 
 export class StatCache {

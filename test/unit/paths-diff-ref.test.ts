@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pathProblem, parentDirs } from '../../src/core/paths.js';
+import { pathProblem } from '../../src/core/paths.js';
 import { diffEntries } from '../../src/core/diff.js';
 import { resolveRef } from '../../src/core/ref.js';
 import type { Entry } from '../../src/core/manifest.js';
@@ -17,12 +17,19 @@ describe('pathProblem', () => {
     ['a/../../x', '".." path segment'],
     ['./x', '"." path segment'],
     ['a/', 'empty path segment (leading, trailing or double slash)'],
+    ['a//b', 'empty path segment (leading, trailing or double slash)'],
+    ['..', '".." path segment'],
+    ['a/..', '".." path segment'],
+    ['.', '"." path segment'],
+    ['a/./b', '"." path segment'],
+    ['a/.', '"." path segment'],
+    ['..a/b.', null],
+    ['a/.b/..c', null],
     ['a\\b', null],
     ['a\0b', 'path contains a NUL character'],
     ['\uD800', 'path is not valid Unicode'],
   ])('%j -> %j', (p, expected) => expect(pathProblem(p)).toBe(expected));
 
-  it('lists parent dirs', () => expect(parentDirs('a/b/c')).toEqual(['a', 'a/b']));
 });
 
 const f = (path: string, sha: string, mode: '0644' | '0755' = '0644'): Entry => ({ path, type: 'file', mode, size: 1, sha256: sha.repeat(64) });
