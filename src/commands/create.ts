@@ -87,16 +87,15 @@ export async function create(opts: CreateOptions, g: GlobalOptions): Promise<Out
       const base: Omit<CreateResult, 'created' | 'durationMs' | 'newBytes' | 'newObjects'> = { id, files: scan.files, bytes: scan.bytes, incomplete, skipped: scan.skipped, index };
       const live = await readLive(layout);
 
-      if (existsSync(metadataPath(layout, id))) {
-        discardStaged(staged);
-        if (live?.id !== id) writeLive(layout, { id, since: new Date().toISOString(), action: 'create' });
-        return finish({ ...base, created: false, newBytes: 0, newObjects: 0, durationMs: performance.now() - started });
-      }
-
       lock.assertHeld();
       ensureStoreDirs(layout);
       // Crash-safe order: objects, then the manifest, then the metadata that makes the snapshot visible.
+      // Staged objects are ones the store lacked, so committing them also repairs an existing snapshot.
       commitStaged(layout, staged);
+      if (existsSync(metadataPath(layout, id))) {
+        if (live?.id !== id) writeLive(layout, { id, since: new Date().toISOString(), action: 'create' });
+        return finish({ ...base, created: false, newBytes: staged.newBytes, newObjects: staged.newObjects, durationMs: performance.now() - started });
+      }
       if (!existsSync(manifestPath(layout, id))) atomicWriteFile(manifestPath(layout, id), bytes, { mode: 0o444 });
       const durationMs = performance.now() - started;
       const actor = currentActor();

@@ -169,7 +169,9 @@ export function parseManifest(bytes: Buffer, memo?: Map<string, Entry>): Manifes
   const order = astral ? comparePaths : (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   const end = text.length - 3; // start of the "]}" line
   const entries: Entry[] = [];
-  const seen = new Set<string>();
+  // Earlier paths that are string prefixes of the current one. In sorted order the paths sharing a
+  // prefix form one contiguous run, so a path that stops being a prefix never becomes one again.
+  const open: string[] = [];
   let start = nl + 1;
   for (let i = 1; start < end; i++) {
     nl = text.indexOf('\n', start);
@@ -188,15 +190,12 @@ export function parseManifest(bytes: Buffer, memo?: Map<string, Entry>): Manifes
       if (c === 0) throw new ManifestError(`duplicate path ${JSON.stringify(e.path)}`, e.path);
       if (c > 0) throw new ManifestError(`entries not sorted at ${JSON.stringify(e.path)}`, e.path);
     }
-    entries.push(e);
-    seen.add(e.path);
-  }
-  for (const e of entries) {
-    const p = e.path;
-    for (let j = p.lastIndexOf('/'); j > 0; j = p.lastIndexOf('/', j - 1)) {
-      const d = p.slice(0, j);
-      if (seen.has(d)) throw new ManifestError(`${JSON.stringify(p)} lies below the non-directory entry ${JSON.stringify(d)}`, p);
+    while (open.length > 0 && !e.path.startsWith(open[open.length - 1]!)) open.pop();
+    for (const d of open) {
+      if (e.path.charCodeAt(d.length) === 0x2f) throw new ManifestError(`${JSON.stringify(e.path)} lies below the non-directory entry ${JSON.stringify(d)}`, e.path);
     }
+    open.push(e.path);
+    entries.push(e);
   }
   return { entries };
 }

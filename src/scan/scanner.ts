@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { join } from 'node:path';
 import { LOOSE_MIN, type ObjectWriter } from '../store/objects.js';
 import { STAT_RECORD, writeRecord, type FileStat } from '../store/stat-cache.js';
@@ -117,7 +117,6 @@ export class TreeScanner {
   private readOnce(fd: number): FileStat | string | null {
     const before = fstatSync(fd);
     if (!before.isFile()) return 'no longer a regular file';
-    const h = createHash('sha256');
     if (before.size < LOOSE_MIN) {
       let n = 0;
       for (;;) {
@@ -128,10 +127,11 @@ export class TreeScanner {
       }
       if (n !== before.size || !sameStat(before, fstatSync(fd))) return null;
       const data = this.buf.subarray(0, n);
-      h.update(data).digest().copy(this.digest);
+      hash('sha256', data, 'buffer').copy(this.digest);
       this.writer?.addSmall(this.digest, this.digest.toString('hex'), data);
       return statOf(before);
     }
+    const h = createHash('sha256');
     const temp = this.writer?.beginLarge() ?? null;
     try {
       let pos = 0;

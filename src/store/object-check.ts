@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { join } from 'node:path';
 import { looseObjectPath, type StoreLayout } from './layout.js';
 import { readPackIndex } from './objects.js';
@@ -55,6 +55,7 @@ export class ObjectChecker {
       if (typeof idx === 'string') return [{ hash: pack, code: 'OBJECT_CORRUPT', message: idx }];
       const out: ObjectFailure[] = [];
       // Objects are in offset order: read the pack sequentially through a window of WINDOW bytes.
+      const nameAt = (at: number): string => idx.index.toString('hex', at, at + 32);
       let winStart = 0;
       let winEnd = 0;
       for (let i = 0; i < idx.count; i++) {
@@ -65,15 +66,14 @@ export class ObjectChecker {
           winStart = offset;
           winEnd = offset + this.readAll(fd, Math.min(Math.max(WINDOW, length), idx.dataEnd - offset), offset);
         }
-        const hash = (): string => idx.index.toString('hex', at, at + 32);
         if (offset + length > winEnd) {
-          out.push({ hash: hash(), code: 'OBJECT_SIZE_MISMATCH', message: `object is cut off in pack ${name}` });
+          out.push({ hash: nameAt(at), code: 'OBJECT_SIZE_MISMATCH', message: `object is cut off in pack ${name}` });
           continue;
         }
-        const digest = createHash('sha256').update(this.buf.subarray(offset - winStart, offset - winStart + length)).digest();
+        const digest = hash('sha256', this.buf.subarray(offset - winStart, offset - winStart + length), 'buffer');
         if (digest.compare(idx.index, at, at + 32) === 0) continue;
         const again = this.rehashRange(fd, offset, length);
-        if (again !== hash()) out.push({ hash: hash(), code: 'OBJECT_CORRUPT', message: `object content hashes to ${again} (pack ${name} at ${offset})` });
+        if (again !== nameAt(at)) out.push({ hash: nameAt(at), code: 'OBJECT_CORRUPT', message: `object content hashes to ${again} (pack ${name} at ${offset})` });
       }
       return out;
     } finally {
@@ -84,7 +84,7 @@ export class ObjectChecker {
   private rehashRange(fd: number, offset: number, length: number): string {
     const b = Buffer.allocUnsafe(length);
     readSync(fd, b, 0, length, offset);
-    return createHash('sha256').update(b).digest('hex');
+    return hash('sha256', b);
   }
 
   private checkLoose(hash: string): ObjectFailure[] {

@@ -93,6 +93,19 @@ describe('snapgov create', () => {
     expect(runJson<{ ok: boolean }>(ws, ['verify', '--all', '--read-data']).doc.ok).toBe(true);
   });
 
+  it('repairs an existing snapshot whose object went missing when the same tree is snapshotted again', () => {
+    const big = randomBytes(2 << 20);
+    const ws = sampleWorkspace({ 'model.bin': big });
+    const first = runJson<Created>(ws, ['create']).doc;
+    const h = sha256(big);
+    rmSync(join(ws, 'snapshots/objects', h.slice(0, 2), h));
+    expect(runJson(ws, ['verify']).code).toBe(1);
+    const again = runJson<Created>(ws, ['create']);
+    expect(again.code).toBe(0);
+    expect(again.doc).toMatchObject({ id: first.id, created: false, newObjects: 1, newBytes: big.length });
+    expect(runJson<{ ok: boolean }>(ws, ['verify', '--read-data']).doc.ok).toBe(true);
+  });
+
   it('records --time, rejects a bad time, trigger or label with exit 2', () => {
     const ws = sampleWorkspace();
     const r = runJson<Created>(ws, ['create', '--time', '2026-01-31T12:00:00+01:00']);

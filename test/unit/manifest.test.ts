@@ -105,3 +105,19 @@ describe('parseManifest line by line', () => {
     expect(parseManifest(bytes).entries.map((e) => e.path).sort()).toEqual([...names].sort());
   });
 });
+
+describe('parseManifest: entries below other entries', () => {
+  it.each([
+    [['a', 'a-b', 'a.c', 'a/x'], true],
+    [['a', 'a-b', 'a/b/c'], true],
+    [['a/b', 'a/b!', 'a/b/c'], true],
+    [['a/b', 'a/c', 'a/d/e'], false],
+    [['ab', 'a/b'].sort(), false],
+    [['a', 'ab/c', 'b'], false],
+    [['x/a', 'x/a b/c', 'x/a/b'], true],
+  ])('%j conflicts: %s', (paths, conflict) => {
+    const bytes = serializeManifest(sortEntries(paths.map((p) => file(p))));
+    if (conflict) expect(() => parseManifest(bytes)).toThrow(/lies below/);
+    else expect(parseManifest(bytes).entries).toHaveLength(paths.length);
+  });
+});
