@@ -38,9 +38,10 @@ export function printOutcome(g: GlobalOptions, o: Outcome<any>): void {
     process.stdout.write(JSON.stringify(o.result, null, 2) + '\n');
     return;
   }
+  // --quiet: nothing at all on success (cron mails only when something is wrong).
+  if (g.quiet && o.exitCode === 0) return;
   const s = style(g, process.stderr);
   for (const w of o.warnings ?? []) process.stderr.write(`${s.yellow('warning:')} ${w}\n`);
-  if (g.quiet && o.exitCode === 0) return;
   const text = o.human(o.result, style(g));
   if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
 }

@@ -3,7 +3,7 @@ import { createHash, hash } from 'node:crypto';
 import { join } from 'node:path';
 import { looseObjectPath, type StoreLayout } from './layout.js';
 import { readPackIndex } from './objects.js';
-import { PACK_RECORD } from './pack.js';
+import { PACK_RECORD, readU64 } from './pack.js';
 
 export type ObjectTask = { kind: 'pack'; pack: string } | { kind: 'loose'; hash: string };
 
@@ -60,8 +60,8 @@ export class ObjectChecker {
       let winEnd = 0;
       for (let i = 0; i < idx.count; i++) {
         const at = i * PACK_RECORD;
-        const offset = Number(idx.index.readBigUInt64BE(at + 32));
-        const length = Number(idx.index.readBigUInt64BE(at + 40));
+        const offset = readU64(idx.index, at + 32);
+        const length = readU64(idx.index, at + 40);
         if (offset + length > winEnd) {
           winStart = offset;
           winEnd = offset + this.readAll(fd, Math.min(Math.max(WINDOW, length), idx.dataEnd - offset), offset);

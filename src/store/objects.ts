@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdi
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { join } from 'node:path';
 import { HashTable, type SharedHashTable } from './hash-table.js';
-import { decodePackTrailer, encodePackIndex, packIndexValid, PACK_RECORD, PACK_TRAILER, type PackEntry } from './pack.js';
+import { decodePackTrailer, encodePackIndex, packIndexValid, PACK_RECORD, PACK_TRAILER, readU64, type PackEntry } from './pack.js';
 import { looseObjectPath, type StoreLayout } from './layout.js';
 import { fsyncDir, writeAllSync } from '../util/fsx.js';
 
@@ -74,7 +74,7 @@ export class ObjectIndex {
       idx.packs.push(p.pack);
       for (let i = 0; i < p.count; i++) {
         const at = i * PACK_RECORD;
-        idx.put(p.index, at, n, Number(p.index.readBigUInt64BE(at + 32)), Number(p.index.readBigUInt64BE(at + 40)));
+        idx.put(p.index, at, n, readU64(p.index, at + 32), readU64(p.index, at + 40));
       }
     });
     return idx;

@@ -39,9 +39,14 @@ export function decodePackTrailer(trailer: Buffer, fileSize: number): number | n
   return n;
 }
 
+/** A u64 big-endian field as a number (pack offsets and lengths stay far below 2^53); no BigInt on hot paths. */
+export function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at) * 0x1_0000_0000 + buf.readUInt32BE(at + 4);
+}
+
 export function packEntryAt(index: Buffer, i: number): PackEntry {
   const at = i * PACK_RECORD;
-  return { hash: index.toString('hex', at, at + 32), offset: Number(index.readBigUInt64BE(at + 32)), length: Number(index.readBigUInt64BE(at + 40)) };
+  return { hash: index.toString('hex', at, at + 32), offset: readU64(index, at + 32), length: readU64(index, at + 40) };
 }
 
 /** True when every record points inside the data area, in order, without overlaps. */
@@ -49,8 +54,8 @@ export function packIndexValid(index: Buffer, count: number, dataEnd: number): b
   let end = 0;
   for (let i = 0; i < count; i++) {
     const at = i * PACK_RECORD;
-    const offset = Number(index.readBigUInt64BE(at + 32));
-    const length = Number(index.readBigUInt64BE(at + 40));
+    const offset = readU64(index, at + 32);
+    const length = readU64(index, at + 40);
     if (offset < end || offset + length > dataEnd) return false;
     end = offset + length;
   }

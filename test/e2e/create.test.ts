@@ -59,6 +59,8 @@ describe('snapgov create', () => {
     expect(readdirSync(join(ws, 'snapshots/manifests'))).toHaveLength(1);
     const human = run(ws, ['create', '--tag', 'x']);
     expect(human.stderr).toMatch(/unchanged.*--tag/);
+    const quiet = run(ws, ['create', '--quiet', '--tag', 'x']);
+    expect([quiet.code, quiet.stdout, quiet.stderr]).toEqual([0, '', '']);
 
     writeFileSync(join(ws, 'artifacts/rules/c.yaml'), 'rule: c\n');
     const second = runJson<Created>(ws, ['create']).doc;
