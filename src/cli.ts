@@ -99,6 +99,17 @@ export function buildProgram(): Command {
     .option('--worktree', 'compare the live tree with the snapshot (default: the one the live tree is at)')
     .action(action(async ([refs], opts, g) => (await import('./commands/verify.js')).verify(refs, opts, g)));
 
+  program
+    .command('rollback [ref]')
+    .description('set the live tree to a snapshot (default: the last known good one), crash-safely')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('-y, --yes', 'do not ask for confirmation (never asked when stdin is not a terminal)')
+    .option('--reason <text>', 'why: recorded in the audit log')
+    .option('--no-safety-snapshot', 'do not snapshot the live tree first (no undo)')
+    .option('--resume', 'finish an interrupted rollback')
+    .option('--revert-on-gate-failure', 'restore the safety snapshot when a gate fails')
+    .action(action(async ([ref], opts, g) => (await import('./commands/rollback.js')).rollback(ref, opts, g)));
+
   const audit = program
     .command('audit')
     .description('show the audit log')

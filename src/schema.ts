@@ -1,6 +1,6 @@
 import type { ValidateFunction } from 'ajv';
 
-export type SchemaName = 'config' | 'metadata' | 'audit-record' | 'audit-head' | 'export-header' | 'live' | 'lock';
+export type SchemaName = 'config' | 'metadata' | 'audit-record' | 'audit-head' | 'export-header' | 'live' | 'lock' | 'journal';
 
 let userAjv: import('ajv').Ajv | undefined;
 

@@ -1,4 +1,4 @@
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { onInterrupt } from '../util/cleanup.js';
 import { loadWorkspace, type Workspace } from '../config/config.js';
@@ -14,10 +14,14 @@ export interface Store {
   layout: StoreLayout;
 }
 
-export async function openStore(g: GlobalOptions): Promise<Store> {
+export async function openStore(g: GlobalOptions, opts: { rollback?: boolean } = {}): Promise<Store> {
   const ws = await loadWorkspace(g.cwd);
   const layout = storeLayout(ws);
   onInterrupt(() => removeOwnTemps(layout.tmp));
+  // An interrupted rollback leaves the tree between two snapshots: every other command says so.
+  if (!opts.rollback && existsSync(layout.journal)) {
+    process.stderr.write(`warning: a rollback was interrupted; run \`snapgov rollback --resume\` to finish it (the journal is ${layout.journal})\n`);
+  }
   return { ws, layout };
 }
 

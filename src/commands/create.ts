@@ -1,18 +1,10 @@
-import { existsSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import type { ChalkInstance } from 'chalk';
-import { serializeManifest, snapshotIdOf } from '../core/manifest.js';
 import { shortId } from '../core/ref.js';
 import { EXIT_PARTIAL, SnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
-import { appendAudit } from '../store/audit-log.js';
-import { ensureStoreDirs, manifestPath, metadataPath } from '../store/layout.js';
-import { commitStaged, discardStaged, ObjectIndex } from '../store/objects.js';
-import { readLive, TOOL_VERSION, writeLive, writeMetadata, type IndexSummary, type Metadata, type Trigger } from '../store/snapshots.js';
-import { summarizeIndex } from '../scan/index-summary.js';
-import { scanTree, type Skipped } from '../scan/scan.js';
-import { currentActor } from '../util/actor.js';
-import { atomicWriteFile } from '../util/fsx.js';
+import type { IndexSummary, Trigger } from '../store/snapshots.js';
+import type { Skipped } from '../scan/scan.js';
+import { takeSnapshot } from '../snapshot/take.js';
 import { openStore, parseLabels, withLock } from './common.js';
 
 export const USER_TRIGGERS = ['manual', 'cron', 'ci', 'promotion'] as const;
@@ -42,12 +34,6 @@ export interface CreateResult {
 }
 
 /** The workspace's git commit, when it is inside a git work tree and git is installed. */
-function gitCommit(root: string): { commit: string } | null {
-  const r = spawnSync('git', ['-C', root, 'rev-parse', '--verify', '-q', 'HEAD'], { encoding: 'utf8' });
-  const c = r.status === 0 ? r.stdout.trim() : '';
-  return /^[0-9a-f]{40,64}$/.test(c) ? { commit: c } : null;
-}
-
 function parseTime(t: string | undefined): string {
   if (t === undefined) return new Date().toISOString();
   const ms = Date.parse(t);
@@ -66,73 +52,11 @@ export async function create(opts: CreateOptions, g: GlobalOptions): Promise<Out
   const tags = [...new Set(opts.tag ?? [])];
   if (tags.some((t) => t.trim() === '')) throw new SnapgovError('USAGE', 'empty --tag', 'give every tag a name');
   const { ws, layout } = await openStore(g);
-
-  return withLock(g, layout, 'exclusive', 'create', async (lock) => {
-    const objects = ObjectIndex.load(layout);
-    const scan = await scanTree(ws, { objects, layout });
-    const staged = scan.staged;
-    try {
-      if (scan.skipped.length > 0 && !opts.allowPartial) {
-        const list = scan.skipped.slice(0, 10).map((s) => `${s.path} (${s.reason})`).join('; ');
-        throw new SnapgovError('FILE_UNREADABLE', `${scan.skipped.length} file(s) could not be read: ${list}`, 'fix the permissions or exclude them in snapgov.json; --allow-partial takes an incomplete snapshot without them (exit 3)', { skipped: scan.skipped });
-      }
-      const bytes = serializeManifest(scan.entries);
-      const id = snapshotIdOf(bytes);
-      const index = await summarizeIndex(ws, scan.entries);
-      if (index && !index.consistent && !opts.allowInconsistentIndex) {
-        const list = (index.problems ?? []).slice(0, 10).map((p) => `${p.path}: ${p.message}`).join('; ');
-        throw new SnapgovError('INDEX_INCONSISTENT', `the artifact index ${index.path} is inconsistent: ${list}`, 'fix the index or the artifacts; --allow-inconsistent-index snapshots it anyway and records that it is inconsistent', { problems: index.problems });
-      }
-      const incomplete = scan.skipped.length > 0;
-      const base: Omit<CreateResult, 'created' | 'durationMs' | 'newBytes' | 'newObjects'> = { id, files: scan.files, bytes: scan.bytes, incomplete, skipped: scan.skipped, index };
-      const live = await readLive(layout);
-
-      lock.assertHeld();
-      ensureStoreDirs(layout);
-      // Crash-safe order: objects, then the manifest, then the metadata that makes the snapshot visible.
-      // Staged objects are ones the store lacked, so committing them also repairs an existing snapshot.
-      commitStaged(layout, staged);
-      if (existsSync(metadataPath(layout, id))) {
-        if (live?.id !== id) writeLive(layout, { id, since: new Date().toISOString(), action: 'create' });
-        return finish({ ...base, created: false, newBytes: staged.newBytes, newObjects: staged.newObjects, durationMs: performance.now() - started });
-      }
-      if (!existsSync(manifestPath(layout, id))) atomicWriteFile(manifestPath(layout, id), bytes, { mode: 0o444 });
-      const durationMs = performance.now() - started;
-      const actor = currentActor();
-      const md: Metadata = {
-        format: 'snapgov-metadata/1',
-        id,
-        time,
-        trigger,
-        env: opts.env ?? null,
-        tags,
-        labels,
-        message: opts.message ?? null,
-        host: actor.host,
-        user: actor.user,
-        toolVersion: TOOL_VERSION,
-        git: gitCommit(ws.root),
-        stats: { files: scan.files, bytes: scan.bytes, newBytes: staged.newBytes, newObjects: staged.newObjects, durationMs: Math.round(durationMs) },
-        incomplete,
-        ...(incomplete ? { skipped: scan.skipped } : {}),
-        index,
-        signatures: [],
-      };
-      writeMetadata(layout, md);
-      writeLive(layout, { id, since: new Date().toISOString(), action: 'create' });
-      await appendAudit(layout, {
-        action: 'create',
-        to: id,
-        outcome: incomplete ? 'partial' : 'success',
-        ...(opts.message ? { reason: opts.message } : {}),
-        details: { trigger, files: scan.files, bytes: scan.bytes, newBytes: staged.newBytes, incomplete },
-      });
-      return finish({ ...base, created: true, newBytes: staged.newBytes, newObjects: staged.newObjects, durationMs });
-    } catch (e) {
-      discardStaged(staged);
-      throw e;
-    }
-  });
+  const taken = await withLock(g, layout, 'exclusive', 'create', (lock) =>
+    takeSnapshot(ws, layout, lock, { trigger, env: opts.env, tags, labels, message: opts.message, time, allowPartial: opts.allowPartial, allowInconsistentIndex: opts.allowInconsistentIndex }),
+  );
+  const { entries: _entries, ...result } = taken;
+  return finish({ ...result, durationMs: performance.now() - started });
 
   function finish(r: CreateResult): Outcome<CreateResult> {
     r.durationMs = Math.round(r.durationMs);

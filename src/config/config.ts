@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { SnapgovError } from '../errors.js';
 import { validate } from '../schema.js';
 import { pathProblem } from '../core/paths.js';
+import { parseDuration } from '../util/duration.js';
 
 export const CONFIG_FILE = 'snapgov.json';
 
@@ -22,12 +23,21 @@ export interface SlaConfig {
   recoverySeconds: number;
 }
 
+export interface GateConfig {
+  name: string;
+  /** Shell command run in the workspace; absent for the built-in "index" gate. */
+  run?: string;
+  timeoutSeconds: number;
+}
+
 export interface Config {
   include: string[];
   exclude: string[];
   index: IndexConfig | null;
   store: { snapshots: string; metadata: string; rehearsal: string };
   sla: SlaConfig;
+  rollback: { safetyProtectionMs: number };
+  gates: GateConfig[];
 }
 
 /** The config file as written by `init` and edited by people: every field optional except version. */
@@ -38,6 +48,8 @@ export interface ConfigFile {
   index?: Partial<IndexConfig> & { path: string } | null;
   store?: Partial<Config['store']>;
   sla?: Partial<SlaConfig>;
+  rollback?: { safetyProtection?: string };
+  gates?: { name: string; run?: string; timeoutSeconds?: number }[];
 }
 
 export const DEFAULT_SLA: SlaConfig = { snapshotSeconds: 30, rollbackSeconds: 300, verifySeconds: 60, recoverySeconds: 300 };
@@ -83,6 +95,8 @@ export function resolveConfig(file: ConfigFile): Config {
       rehearsal: file.store?.rehearsal ?? 'rehearsal',
     },
     sla: { ...DEFAULT_SLA, ...file.sla },
+    rollback: { safetyProtectionMs: parseDuration(file.rollback?.safetyProtection ?? '7d', 'rollback.safetyProtection') },
+    gates: (file.gates ?? []).map((gate) => ({ name: gate.name, ...(gate.run ? { run: gate.run } : {}), timeoutSeconds: gate.timeoutSeconds ?? 300 })),
   };
 }
 
@@ -100,6 +114,9 @@ export async function parseConfig(configPath: string, text: string): Promise<Con
   const res = await validate('config', doc);
   if (!res.ok) throw invalid(configPath, res.errors.join('; '));
   const config = resolveConfig(doc as ConfigFile);
+  for (const gate of config.gates) {
+    if (!gate.run && gate.name !== 'index') throw invalid(configPath, `/gates: gate ${JSON.stringify(gate.name)} has no "run" command (only "index" is built in)`);
+  }
   if (config.index) {
     const bad = pathProblem(config.index.path);
     if (bad) throw invalid(configPath, `/index/path ${JSON.stringify(config.index.path)}: ${bad}`);

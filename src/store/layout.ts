@@ -14,6 +14,8 @@ export interface StoreLayout {
   auditLog: string;
   auditHead: string;
   live: string;
+  /** The journal of a rollback in progress. */
+  journal: string;
   rehearsal: string;
 }
 
@@ -31,6 +33,7 @@ export function storeLayout(ws: Pick<Workspace, 'dirs'>): StoreLayout {
     auditLog: join(m, 'audit.log'),
     auditHead: join(m, 'audit.head'),
     live: join(m, 'live.json'),
+    journal: join(s, 'rollback-journal.json'),
     rehearsal: ws.dirs.rehearsal,
   };
 }

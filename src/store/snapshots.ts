@@ -35,6 +35,8 @@ export interface Metadata {
   skipped?: { path: string; reason: string }[];
   index: IndexSummary | null;
   signatures: Record<string, unknown>[];
+  /** Not pruned before this time (safety snapshots taken by rollback). */
+  protectedUntil?: string;
 }
 
 export const TOOL_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;

@@ -1,0 +1,230 @@
+import { createInterface } from 'node:readline/promises';
+import type { ChalkInstance } from 'chalk';
+import { diffEntries } from '../core/diff.js';
+import type { Entry } from '../core/manifest.js';
+import { planIsEmpty, planRollback, type RollbackPlan } from '../core/rollback-plan.js';
+import { resolveRef, shortId } from '../core/ref.js';
+import { SnapgovError } from '../errors.js';
+import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
+import { appendAudit, REQUEST_ID } from '../store/audit-log.js';
+import { checkStructure, DataPlan, readData } from '../store/check.js';
+import type { StoreLayout } from '../store/layout.js';
+import type { StoreLock } from '../store/lock.js';
+import { ObjectIndex } from '../store/objects.js';
+import { loadHistory, loadManifest, readLive, writeLive, type SnapshotRecord } from '../store/snapshots.js';
+import { applyPlan, preflight, removeLeftoverTemps, type ApplyStats } from '../rollback/apply.js';
+import { runGates, type GateResult } from '../rollback/gates.js';
+import { clearJournal, readJournal, writeJournal, type Journal } from '../rollback/journal.js';
+import { takeSnapshot } from '../snapshot/take.js';
+import { liveEntries } from './diff.js';
+import { openStore, withLock, type Store } from './common.js';
+
+export interface RollbackOptions {
+  dryRun?: boolean;
+  yes?: boolean;
+  reason?: string;
+  /** commander's --no-safety-snapshot sets this to false */
+  safetySnapshot?: boolean;
+  resume?: boolean;
+  revertOnGateFailure?: boolean;
+}
+
+export interface RollbackResult {
+  dryRun: boolean;
+  from: string | null;
+  to: string;
+  chosen: { id: string; why: string; rejected: { id: string; problems: string[] }[] };
+  resumed: boolean;
+  safetySnapshot: string | null;
+  plan: { write: number; link: number; chmod: number; remove: number; bytes: number; paths?: { write: string[]; link: string[]; chmod: string[]; remove: string[] } };
+  written: number;
+  removed: number;
+  modeChanged: number;
+  bytesWritten: number;
+  verified: boolean;
+  drift: string[];
+  gates: Omit<GateResult, 'output'>[];
+  reverted: boolean;
+  durationMs: number;
+}
+
+/** No REF: the newest snapshot older than the one the live tree is at that passes the structural check (safety snapshots excluded). */
+async function lastKnownGood(layout: StoreLayout, objects: ObjectIndex, history: SnapshotRecord[]): Promise<RollbackResult['chosen']> {
+  const live = await readLive(layout);
+  if (!live) throw new SnapgovError('USAGE', 'no snapshot is recorded as live, so there is no "last known good" one to choose', 'name the snapshot: snapgov rollback REF (see snapgov list)');
+  const liveAt = history.findIndex((s) => s.id === live.id);
+  const older = (liveAt === -1 ? history : history.slice(0, liveAt)).slice().reverse();
+  const rejected: { id: string; problems: string[] }[] = [];
+  for (const s of older) {
+    if (s.meta.trigger === 'pre-rollback') {
+      // A safety snapshot records the state someone rolled away from: not a known-good one.
+      rejected.push({ id: s.id, problems: ['safety snapshot taken before a rollback'] });
+      continue;
+    }
+    const c = await checkStructure(layout, s.id, objects);
+    if (c.ok) return { id: s.id, why: `the newest snapshot older than the live one (${shortId(live.id)}) that verifies`, rejected };
+    rejected.push({ id: s.id, problems: c.problems.slice(0, 5).map((p) => `${p.code} ${p.path}`) });
+  }
+  throw new SnapgovError('TARGET_INVALID', `no snapshot older than the live one (${shortId(live.id)}) verifies${rejected.length ? `: ${rejected.map((r) => shortId(r.id)).join(', ')} failed` : ' (there is none)'}`, 'name a snapshot explicitly: snapgov rollback REF', { rejected });
+}
+
+async function confirm(text: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${text} Proceed? [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+function summarize(p: RollbackPlan, withPaths: boolean): RollbackResult['plan'] {
+  const out: RollbackResult['plan'] = { write: p.write.length, link: p.link.length, chmod: p.chmod.length, remove: p.remove.length, bytes: p.bytes };
+  if (withPaths) out.paths = { write: p.write.map((e) => e.path), link: p.link.map((e) => e.path), chmod: p.chmod.map((e) => e.path), remove: p.remove.map((e) => e.path) };
+  return out;
+}
+
+/** Re-hashes every object the plan will write: a damaged target is refused before anything changes. */
+async function verifyNeeded(store: Store, objects: ObjectIndex, plan: RollbackPlan, to: string): Promise<void> {
+  const need = new DataPlan(objects);
+  need.add(plan.write);
+  const failures = await readData(store.layout, objects, need);
+  const bad = plan.write.filter((e) => failures.objects.has(e.sha256) || [...failures.packs.keys()].some((p) => objects.packAt(objects.indexOf(e.sha256)) === p));
+  if (bad.length) {
+    throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} cannot be restored: ${bad.length} object(s) are damaged, for example ${bad[0]!.path}`, 'nothing was changed; run `snapgov verify --read-data` and roll back to another snapshot', { paths: bad.map((e) => e.path) });
+  }
+}
+
+/** Applies the plan from the live tree to `entries` and reports whether the tree now equals them. */
+async function applyAndCheck(store: Store, objects: ObjectIndex, plan: RollbackPlan, target: readonly Entry[]): Promise<{ stats: ApplyStats; drift: string[]; tree: Entry[] }> {
+  removeLeftoverTemps(store.ws.root, [...plan.write, ...plan.link].map((e) => e.path));
+  const stats = applyPlan(store.ws.root, store.layout, objects, plan);
+  const after = await liveEntries(store);
+  const d = diffEntries(target, after.entries);
+  const drift = [...d.added.map((p) => `+ ${p}`), ...d.removed.map((p) => `- ${p}`), ...d.modified.map((p) => `M ${p}`), ...after.skipped.map((s) => `? ${s.path}`)];
+  return { stats, drift, tree: after.entries };
+}
+
+export async function rollback(ref: string | undefined, opts: RollbackOptions, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
+  const started = performance.now();
+  const store = await openStore(g, { rollback: true });
+  const { ws, layout } = store;
+  const run = async (lock: StoreLock): Promise<RollbackResult> => {
+    let journal: Journal | null = null;
+    try {
+      journal = await readJournal(layout);
+    } catch (e) {
+      if (ref === undefined) throw e; // an explicit target replaces a damaged journal
+    }
+    if (opts.resume && !journal) throw new SnapgovError('USAGE', 'there is no interrupted rollback to resume', 'run snapgov rollback REF');
+    const objects = ObjectIndex.load(layout);
+    const { snapshots: history } = await loadHistory(layout);
+    let chosen: RollbackResult['chosen'];
+    const resumed = journal !== null && (opts.resume === true || ref === undefined);
+    if (resumed) chosen = { id: journal!.to, why: `finishing the interrupted rollback started ${journal!.startedAt}`, rejected: [] };
+    else if (ref !== undefined) chosen = { id: resolveRef(ref, history).id, why: `named on the command line (${ref})`, rejected: [] };
+    else chosen = await lastKnownGood(layout, objects, history);
+    const to = chosen.id;
+
+    const check = await checkStructure(layout, to, objects);
+    if (!check.ok || !check.entries) {
+      throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} fails verification: ${check.problems.slice(0, 5).map((p) => `${p.code} ${p.path}`).join('; ')}`, 'nothing was changed; roll back to another snapshot (snapgov list, snapgov verify --all)', { problems: check.problems });
+    }
+    const target = check.entries;
+    const live = await readLive(layout);
+    const from = resumed ? journal!.from : (live?.id ?? null);
+
+    // The live tree, read once: as the safety snapshot (which also stores its content) or, for a
+    // dry run or without a safety snapshot, read-only.
+    let safety: string | null = resumed ? journal!.safety : null;
+    let liveTree: Entry[];
+    if (!opts.dryRun && !resumed && opts.safetySnapshot !== false) {
+      const protectedUntil = new Date(Date.now() + ws.config.rollback.safetyProtectionMs).toISOString();
+      const s = await takeSnapshot(ws, layout, lock, { trigger: 'pre-rollback', message: `before rollback to ${shortId(to)}${opts.reason ? `: ${opts.reason}` : ''}`, allowInconsistentIndex: true, protectedUntil });
+      safety = s.id;
+      liveTree = s.entries;
+    } else {
+      const t = await liveEntries(store);
+      if (t.skipped.length) throw new SnapgovError('FILE_UNREADABLE', `${t.skipped.length} file(s) of the live tree cannot be read: ${t.skipped.slice(0, 5).map((x) => x.path).join(', ')}`, 'fix the permissions (or exclude them) and run the rollback again; nothing was changed');
+      liveTree = t.entries;
+    }
+    const plan = planRollback(liveTree, target);
+    const result: RollbackResult = {
+      dryRun: !!opts.dryRun,
+      from,
+      to,
+      chosen,
+      resumed,
+      safetySnapshot: safety,
+      plan: summarize(plan, !!opts.dryRun),
+      written: 0,
+      removed: 0,
+      modeChanged: 0,
+      bytesWritten: 0,
+      verified: false,
+      drift: [],
+      gates: [],
+      reverted: false,
+      durationMs: 0,
+    };
+    await verifyNeeded(store, objects, plan, to);
+    preflight(ws.root, plan);
+    if (opts.dryRun) {
+      result.verified = planIsEmpty(plan);
+      return result;
+    }
+    if (process.stdin.isTTY && !opts.yes && !g.json && !planIsEmpty(plan)) {
+      const ok = await confirm(`Roll back ${ws.root} to ${shortId(to)}: write ${plan.write.length + plan.link.length}, remove ${plan.remove.length}, re-mode ${plan.chmod.length} (${formatBytes(plan.bytes)}).`);
+      if (!ok) throw new SnapgovError('USAGE', 'rollback cancelled; nothing was changed', 'pass --yes to skip the question');
+    }
+
+    lock.assertHeld();
+    writeJournal(layout, { format: 'snapgov-rollback-journal/1', to, from, safety, reason: opts.reason ?? null, startedAt: new Date().toISOString(), requestId: REQUEST_ID });
+    let applied = await applyAndCheck(store, objects, plan, target);
+    Object.assign(result, { written: applied.stats.written + applied.stats.linked, removed: applied.stats.removed, modeChanged: applied.stats.modeChanged, bytesWritten: applied.stats.bytesWritten });
+    result.verified = applied.drift.length === 0;
+    result.drift = applied.drift;
+    const gates = result.verified ? await runGates(ws, applied.tree) : [];
+    result.gates = gates.map(({ output: _o, ...rest }) => rest);
+    let finalId = to;
+    if (result.verified && gates.some((x) => !x.ok) && opts.revertOnGateFailure && safety) {
+      const back = loadManifest(layout, safety).entries;
+      applied = await applyAndCheck(store, objects, planRollback(applied.tree, back), back);
+      result.reverted = applied.drift.length === 0;
+      if (result.reverted) finalId = safety;
+    }
+    const outcomeOk = result.verified && gates.every((x) => x.ok);
+    if (result.verified) writeLive(layout, { id: finalId, since: new Date().toISOString(), action: result.reverted ? 'rollback-reverted' : 'rollback' });
+    await appendAudit(layout, {
+      action: 'rollback',
+      ...(from ? { from } : {}),
+      to,
+      ...(opts.reason ? { reason: opts.reason } : {}),
+      outcome: outcomeOk ? 'success' : 'failure',
+      details: { safetySnapshot: safety, resumed, chosen: chosen.why, written: result.written, removed: result.removed, modeChanged: result.modeChanged, bytesWritten: result.bytesWritten, verified: result.verified, drift: result.drift.slice(0, 100), reverted: result.reverted, gates },
+    });
+    // The tree is in a known state (the target, verified, or the failure is on record): the journal's job is done.
+    if (result.verified) clearJournal(layout);
+    return result;
+  };
+  const result = await withLock(g, layout, 'exclusive', 'rollback', run);
+  result.durationMs = Math.round(performance.now() - started);
+  const ok = result.dryRun || (result.verified && result.gates.every((x) => x.ok));
+  return outcome(result, renderRollback, ok ? 0 : 1);
+}
+
+function renderRollback(r: RollbackResult, s: ChalkInstance): string {
+  const lines = [`${r.dryRun ? s.cyan('plan') : r.verified ? s.green('rolled back') : s.red('rollback incomplete')}: ${r.from ? shortId(r.from) : '(untracked tree)'} -> ${s.bold(shortId(r.to))}`, `  target:   ${r.to} (${r.chosen.why})`];
+  for (const x of r.chosen.rejected) lines.push(s.yellow(`  skipped ${shortId(x.id)}: ${x.problems.join(', ')}`));
+  if (r.safetySnapshot) lines.push(`  safety:   ${r.safetySnapshot} (undo with: snapgov rollback ${shortId(r.safetySnapshot)})`);
+  const p = r.plan;
+  if (r.dryRun) {
+    lines.push(`  would write ${p.write} file(s) and ${p.link} symlink(s) (${formatBytes(p.bytes)}), remove ${p.remove}, re-mode ${p.chmod}`);
+    for (const [k, list] of Object.entries(p.paths ?? {})) for (const path of list.slice(0, 50)) lines.push(`    ${k.padEnd(6)} ${path}`);
+    return lines.join('\n');
+  }
+  lines.push(`  wrote ${r.written} (${formatBytes(r.bytesWritten)}), removed ${r.removed}, re-moded ${r.modeChanged}; took ${(r.durationMs / 1000).toFixed(2)} s`);
+  lines.push(`  verified: ${r.verified ? s.green('the live tree equals the target') : s.red(`${r.drift.length} difference(s) remain: ${r.drift.slice(0, 5).join(', ')}`)}`);
+  for (const gate of r.gates) lines.push(`  gate ${gate.name}: ${gate.ok ? s.green('ok') : s.red(gate.timedOut ? 'timed out' : `failed (exit ${gate.exitCode})`)} in ${(gate.durationMs / 1000).toFixed(2)} s`);
+  if (r.reverted) lines.push(s.yellow(`  a gate failed: the tree was restored to the safety snapshot ${shortId(r.safetySnapshot!)}`));
+  return lines.join('\n');
+}

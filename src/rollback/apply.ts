@@ -1,0 +1,204 @@
+import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import type { RollbackPlan } from '../core/rollback-plan.js';
+import { SnapgovError } from '../errors.js';
+import { ObjectReadError, readObject, type ObjectIndex } from '../store/objects.js';
+import type { StoreLayout } from '../store/layout.js';
+import { fsyncDir, writeAllSync } from '../util/fsx.js';
+import { faultPoint } from '../util/fault.js';
+
+/** Temporary files a rollback writes beside their targets; a resumed rollback removes leftovers. */
+export const TEMP_MARK = '.snapgov-tmp-';
+
+function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Before anything changes: every folder the target needs must be a real folder (never a symlink,
+ * which would make writes land outside the tree) or missing, unless the plan removes what is
+ * there; and every path to be written that is now a folder must hold only managed files the plan
+ * removes. Anything else is an unmanaged file in the way: refuse rather than touch it.
+ */
+export function preflight(root: string, plan: RollbackPlan): void {
+  const removed = new Set(plan.remove.map((e) => e.path));
+  const checked = new Map<string, boolean>();
+  const problems: string[] = [];
+  const dirOk = (dir: string): boolean => {
+    let ok = checked.get(dir);
+    if (ok === undefined) {
+      const st = lstatOrNull(join(root, dir));
+      ok = st === null || st.isDirectory() || removed.has(dir);
+      if (!ok) problems.push(`${dir} is ${st!.isSymbolicLink() ? 'a symlink' : 'a file'} outside the managed set, where the target needs a folder`);
+      checked.set(dir, ok);
+    }
+    return ok;
+  };
+  const onlyRemoved = (dir: string): boolean =>
+    readdirSync(join(root, dir), { withFileTypes: true }).every((d) => {
+      const rel = `${dir}/${d.name}`;
+      return d.isDirectory() ? onlyRemoved(rel) : removed.has(rel);
+    });
+  for (const e of [...plan.write, ...plan.link]) {
+    for (let k = e.path.indexOf('/'); k !== -1; k = e.path.indexOf('/', k + 1)) if (!dirOk(e.path.slice(0, k))) break;
+    const st = lstatOrNull(join(root, e.path));
+    if (st?.isDirectory() && !onlyRemoved(e.path)) problems.push(`${e.path} is a folder holding files outside the managed set, where the target has a ${e.type}`);
+  }
+  if (problems.length) {
+    throw new SnapgovError('ROLLBACK_BLOCKED', `the live tree cannot be rolled back without touching unmanaged files: ${problems.slice(0, 5).join('; ')}`, 'move those files away or add them to the managed set (include/exclude in snapgov.json), then run the rollback again; nothing was changed');
+  }
+}
+
+/** One durability barrier for many files: syncfs via coreutils `sync -f`, else fsync each one. */
+function barrier(root: string, files: readonly string[]): void {
+  const r = spawnSync('sync', ['-f', root], { stdio: 'ignore' });
+  if (r.status === 0) return;
+  for (const f of files) {
+    const fd = openSync(f, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+function mkdirs(root: string, rel: string, made: Set<string>): void {
+  // Each component is created or found as a real folder; preflight has refused symlinks in the way.
+  for (let k = rel.indexOf('/'); k !== -1; k = rel.indexOf('/', k + 1)) {
+    const dir = rel.slice(0, k);
+    if (made.has(dir)) continue;
+    const abs = join(root, dir);
+    const st = lstatOrNull(abs);
+    if (st === null) mkdirSync(abs);
+    else if (!st.isDirectory()) throw new SnapgovError('ROLLBACK_BLOCKED', `${dir} is not a folder`, 'run the rollback again');
+    made.add(dir);
+  }
+}
+
+function removePath(abs: string): void {
+  const st = lstatOrNull(abs);
+  if (st === null) return;
+  // A managed file that became a folder since the plan was made is not ours to delete wholesale.
+  if (st.isDirectory()) throw new SnapgovError('ROLLBACK_BLOCKED', `${abs} became a folder while the rollback ran`, 'run the rollback again');
+  unlinkSync(abs);
+}
+
+export interface ApplyStats {
+  written: number;
+  linked: number;
+  removed: number;
+  modeChanged: number;
+  bytesWritten: number;
+}
+
+/**
+ * Applies a plan so that no file is ever half-written: removals first; then every new file and
+ * symlink is written to a temporary name in its folder; one barrier makes their data durable; each
+ * is renamed over its target (atomic: a reader sees the old file or the new one); then modes are
+ * fixed and the folders touched are fsynced. Re-running after a crash computes a new plan from what
+ * is there and finishes the job. Every object is re-hashed as it is read.
+ */
+export function applyPlan(root: string, layout: StoreLayout, objects: ObjectIndex, plan: RollbackPlan): ApplyStats {
+  const stats: ApplyStats = { written: 0, linked: 0, removed: 0, modeChanged: 0, bytesWritten: 0 };
+  const dirs = new Set<string>();
+  for (const e of plan.remove) {
+    removePath(join(root, e.path));
+    dirs.add(dirname(join(root, e.path)));
+    stats.removed++;
+    faultPoint('rollback-remove');
+  }
+  const made = new Set<string>();
+  const staged: { tmp: string; dest: string }[] = [];
+  try {
+    for (const e of plan.write) {
+      mkdirs(root, e.path, made);
+      const dest = join(root, e.path);
+      const tmp = join(dirname(dest), `${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}-${basename(dest).slice(0, 40)}`);
+      const loc = objects.get(e.sha256);
+      if (!loc) throw new SnapgovError('STORE_CORRUPT', `object ${e.sha256} of ${e.path} is missing`, 'run `snapgov verify --read-data`; roll back to another snapshot');
+      const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      staged.push({ tmp, dest });
+      try {
+        readObject(layout, e.sha256, loc, (chunk) => writeAllSync(fd, chunk));
+        fchmodSync(fd, e.mode === '0755' ? 0o755 : 0o644);
+      } finally {
+        closeSync(fd);
+      }
+      stats.bytesWritten += e.size;
+      faultPoint('rollback-stage');
+    }
+    for (const e of plan.link) {
+      mkdirs(root, e.path, made);
+      const dest = join(root, e.path);
+      const tmp = join(dirname(dest), `${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}-${basename(dest).slice(0, 40)}`);
+      symlinkSync(e.target, tmp);
+      staged.push({ tmp, dest });
+    }
+    barrier(root, staged.map((s) => s.tmp));
+    for (const s of staged) {
+      const st = lstatOrNull(s.dest);
+      // rename() replaces files and symlinks atomically, but not a folder: preflight proved this one
+      // held only managed files, removed above, so it is empty now (rmdir fails otherwise).
+      if (st?.isDirectory()) rmdirSync(s.dest);
+      renameSync(s.tmp, s.dest);
+      dirs.add(dirname(s.dest));
+      faultPoint('rollback-rename');
+    }
+  } catch (e) {
+    for (const s of staged) rmSync(s.tmp, { force: true });
+    if (e instanceof ObjectReadError) throw new SnapgovError('STORE_CORRUPT', `rollback stopped: ${e.message}`, 'the files written so far are complete; run `snapgov rollback` to a sound snapshot (the safety snapshot undoes it)');
+    throw e;
+  }
+  stats.written = plan.write.length;
+  stats.linked = plan.link.length;
+  for (const e of plan.chmod) {
+    const abs = join(root, e.path);
+    const st = lstatOrNull(abs);
+    if (st?.isFile()) {
+      const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        fchmodSync(fd, e.mode === '0755' ? st.mode | 0o111 : st.mode & ~0o111);
+      } finally {
+        closeSync(fd);
+      }
+      stats.modeChanged++;
+    }
+  }
+  removeEmptyDirs(root, plan);
+  for (const d of dirs) if (lstatOrNull(d)?.isDirectory()) fsyncDir(d);
+  return stats;
+}
+
+/** Folders left empty by removals go too (empty folders are not part of a snapshot, as in git). */
+function removeEmptyDirs(root: string, plan: RollbackPlan): void {
+  const candidates = new Set<string>();
+  for (const e of plan.remove) for (let k = e.path.lastIndexOf('/'); k > 0; k = e.path.lastIndexOf('/', k - 1)) candidates.add(e.path.slice(0, k));
+  for (const dir of [...candidates].sort((a, b) => b.length - a.length)) {
+    try {
+      rmdirSync(join(root, dir));
+    } catch {
+      // not empty, or already gone
+    }
+  }
+}
+
+/** Removes temporary files an interrupted rollback left beside the paths it was writing. */
+export function removeLeftoverTemps(root: string, paths: readonly string[]): void {
+  const dirs = new Set(paths.map((p) => dirname(join(root, p))));
+  for (const d of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      continue;
+    }
+    for (const n of names) if (n.startsWith(TEMP_MARK)) rmSync(join(d, n), { force: true });
+  }
+}

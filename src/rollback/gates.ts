@@ -1,0 +1,68 @@
+import { spawn } from 'node:child_process';
+import type { GateConfig, Workspace } from '../config/config.js';
+import type { Entry } from '../core/manifest.js';
+import { summarizeIndex } from '../scan/index-summary.js';
+
+export interface GateResult {
+  name: string;
+  ok: boolean;
+  durationMs: number;
+  exitCode: number | null;
+  timedOut: boolean;
+  /** The command's output (stdout and stderr, the last 64 KiB), or the index problems. */
+  output: string;
+}
+
+const OUTPUT_LIMIT = 64 << 10;
+
+function runCommand(root: string, gate: GateConfig & { run: string }): Promise<Omit<GateResult, 'name' | 'durationMs'>> {
+  return new Promise((resolve) => {
+    // Its own process group, so a timeout kills the whole command, not just the shell.
+    const child = spawn('sh', ['-c', gate.run], { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const collect = (d: Buffer) => {
+      output = (output + d.toString()).slice(-OUTPUT_LIMIT);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, gate.timeoutSeconds * 1000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ ok: false, exitCode: null, timedOut: false, output: e.message });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ ok: !timedOut && code === 0, exitCode: code, timedOut, output: timedOut ? `${output}\n(timed out after ${gate.timeoutSeconds} s)` : output });
+    });
+  });
+}
+
+/**
+ * Runs the configured gates in order: the built-in "index" gate (the artifact index is schema-valid
+ * and consistent with the tree) and command gates, each with its timeout. A gate that times out
+ * fails.
+ */
+export async function runGates(ws: Workspace, entries: readonly Entry[]): Promise<GateResult[]> {
+  const results: GateResult[] = [];
+  for (const gate of ws.config.gates) {
+    const t0 = performance.now();
+    if (gate.run === undefined) {
+      const summary = await summarizeIndex(ws, entries);
+      const problems = summary?.problems ?? [];
+      const ok = summary === null ? true : summary.consistent;
+      results.push({ name: gate.name, ok, durationMs: Math.round(performance.now() - t0), exitCode: null, timedOut: false, output: summary === null ? 'no artifact index configured' : problems.map((p) => `${p.code} ${p.path}: ${p.message}`).join('\n') });
+      continue;
+    }
+    const r = await runCommand(ws.root, { ...gate, run: gate.run });
+    results.push({ name: gate.name, durationMs: Math.round(performance.now() - t0), ...r });
+  }
+  return results;
+}

@@ -1,0 +1,274 @@
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
+
+interface Rollback {
+  dryRun: boolean;
+  from: string | null;
+  to: string;
+  chosen: { id: string; why: string };
+  safetySnapshot: string | null;
+  plan: { write: number; link: number; chmod: number; remove: number; bytes: number; paths?: Record<string, string[]> };
+  written: number;
+  removed: number;
+  modeChanged: number;
+  bytesWritten: number;
+  durationMs: number;
+  verified: boolean;
+  gates: { name: string; ok: boolean; durationMs: number; timedOut: boolean }[];
+  reverted: boolean;
+}
+
+const id = (ws: string, args: string[] = []) => runJson<{ id: string }>(ws, ['create', ...args]).doc.id;
+
+/** Every managed file of the tree equals the snapshot's manifest, checked with sha256 like a person would. */
+function treeMatches(ws: string, snap: string): void {
+  const m = readFileSync(join(ws, 'snapshots/manifests', `${snap.slice(7)}.json`), 'utf8');
+  const entries = m.trim().split('\n').slice(1, -1).map((l) => JSON.parse(l.replace(/,$/, '')) as { path: string; type: string; sha256?: string; mode?: string; target?: string });
+  for (const e of entries) {
+    const p = join(ws, e.path);
+    if (e.type === 'symlink') expect(readlinkSync(p), e.path).toBe(e.target);
+    else {
+      expect(sha256(readFileSync(p)), e.path).toBe(e.sha256);
+      expect(lstatSync(p).mode & 0o100 ? '0755' : '0644', e.path).toBe(e.mode);
+    }
+  }
+  expect(runJson<{ ok: boolean }>(ws, ['verify', snap, '--worktree']).doc.ok).toBe(true);
+}
+
+function twoVersions(): { ws: string; v1: string; v2: string } {
+  const ws = sampleWorkspace();
+  const v1 = id(ws, ['-m', 'v1']);
+  writeFileSync(join(ws, 'artifacts/rules/a.yaml'), 'rule: a2\n');
+  writeFileSync(join(ws, 'artifacts/rules/c.yaml'), 'rule: c\n');
+  writeFileSync(join(ws, 'artifacts/index.json'), JSON.stringify({ artifacts: [{ path: 'rules/a.yaml' }, { path: 'rules/b.yaml' }, { path: 'rules/c.yaml' }] }));
+  chmodSync(join(ws, 'bin/deploy.sh'), 0o644);
+  rmSync(join(ws, 'current'));
+  symlinkSync('artifacts/rules/b.yaml', join(ws, 'current'));
+  const v2 = id(ws, ['-m', 'v2']);
+  return { ws, v1, v2 };
+}
+
+describe('snapgov rollback', () => {
+  it('sets the live tree to a snapshot, with a safety snapshot, verification and an audit record', () => {
+    const { ws, v1, v2 } = twoVersions();
+    writeFileSync(join(ws, 'artifacts/rules/b.yaml'), 'corrupted');
+    const r = runJson<Rollback>(ws, ['rollback', v1.slice(7, 15), '--reason', 'INC-7 bad rules']);
+    expect(r.code).toBe(0);
+    expect(r.doc).toMatchObject({ dryRun: false, from: v2, to: v1, verified: true, gates: [], reverted: false });
+    expect(r.doc.written).toBe(4); // a.yaml, b.yaml, index.json, current (symlink)
+    expect(r.doc.removed).toBe(1);
+    expect(r.doc.modeChanged).toBe(1);
+    expect(r.doc.bytesWritten).toBeGreaterThan(0);
+    expect(typeof r.doc.durationMs).toBe('number');
+    treeMatches(ws, v1);
+    expect(existsSync(join(ws, 'artifacts/rules/c.yaml'))).toBe(false);
+
+    const safety = r.doc.safetySnapshot!;
+    const md = readJsonFile<{ trigger: string; protectedUntil: string }>(join(ws, 'metadata', `${safety.slice(7)}.json`));
+    expect(md.trigger).toBe('pre-rollback');
+    expect(Date.parse(md.protectedUntil) - Date.now()).toBeGreaterThan(6 * 86_400_000);
+    expect(runJson<{ live: { id: string }; clean: boolean }>(ws, ['status']).doc).toMatchObject({ live: { id: v1 }, clean: true });
+    const audit = runJson<{ entries: { action: string; from?: string; to?: string; reason?: string; outcome: string; details: { safetySnapshot: string } }[] }>(ws, ['audit']).doc.entries;
+    expect(audit.at(-1)).toMatchObject({ action: 'rollback', from: v2, to: v1, reason: 'INC-7 bad rules', outcome: 'success', details: { safetySnapshot: safety } });
+    expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(false);
+    expect(readdirSync(join(ws, 'artifacts/rules')).some((n) => n.includes('snapgov-tmp'))).toBe(false);
+
+    // the safety snapshot undoes it, byte for byte (including the corrupted file)
+    const undo = runJson<Rollback>(ws, ['rollback', safety]);
+    expect(undo.code).toBe(0);
+    treeMatches(ws, safety);
+    expect(readFileSync(join(ws, 'artifacts/rules/b.yaml'), 'utf8')).toBe('corrupted');
+  });
+
+  it('without REF picks the last known good snapshot and says why, skipping safety snapshots', () => {
+    const { ws, v1, v2 } = twoVersions();
+    writeFileSync(join(ws, 'artifacts/rules/b.yaml'), 'broken');
+    const r = runJson<Rollback>(ws, ['rollback']);
+    expect(r.code).toBe(0);
+    expect(r.doc.to).toBe(v1);
+    expect(r.doc.chosen.why).toContain(v2.slice(7, 19));
+    const safety = r.doc.safetySnapshot!;
+    expect([v1, v2]).not.toContain(safety);
+    const none = runJson(ws, ['rollback', '--dry-run']); // nothing older than v1
+    expect(none.code).toBe(1);
+    expect(none.error!.code).toBe('TARGET_INVALID');
+    writeFileSync(join(ws, 'x.txt'), 'x');
+    id(ws); // v3; older ones: the safety snapshot (skipped), v2, v1
+    const again = runJson<Rollback & { chosen: { rejected: { id: string; problems: string[] }[] } }>(ws, ['rollback', '--dry-run']);
+    expect(again.doc.to).toBe(v2);
+    expect(again.doc.chosen.rejected).toEqual([{ id: safety, problems: ['safety snapshot taken before a rollback'] }]);
+  });
+
+  it('--dry-run prints the plan and changes nothing', () => {
+    const { ws, v1 } = twoVersions();
+    const before = readdirSync(join(ws, 'metadata')).sort();
+    const content = readFileSync(join(ws, 'artifacts/rules/a.yaml'), 'utf8');
+    const r = runJson<Rollback>(ws, ['rollback', v1, '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.doc.dryRun).toBe(true);
+    expect(r.doc.plan).toMatchObject({ write: 2, link: 1, chmod: 1, remove: 1 });
+    expect(r.doc.plan.paths!.remove).toEqual(['artifacts/rules/c.yaml']);
+    expect(r.doc.safetySnapshot).toBeNull();
+    expect(readdirSync(join(ws, 'metadata')).sort()).toEqual(before);
+    expect(readFileSync(join(ws, 'artifacts/rules/a.yaml'), 'utf8')).toBe(content);
+    expect(run(ws, ['rollback', v1, '--dry-run']).stdout).toMatch(/remove artifacts\/rules\/c\.yaml/);
+  });
+
+  it('reuses the existing snapshot as the safety snapshot when the live tree equals it, and can skip it', () => {
+    const { ws, v1, v2 } = twoVersions();
+    const r = runJson<Rollback>(ws, ['rollback', v1]);
+    expect(r.doc.safetySnapshot).toBe(v2);
+    expect(readJsonFile<{ protectedUntil?: string }>(join(ws, 'metadata', `${v2.slice(7)}.json`)).protectedUntil).toBeDefined();
+    expect(runJson<{ snapshots: unknown[] }>(ws, ['list']).doc.snapshots).toHaveLength(2);
+    const r2 = runJson<Rollback>(ws, ['rollback', v2, '--no-safety-snapshot']);
+    expect(r2.code).toBe(0);
+    expect(r2.doc.safetySnapshot).toBeNull();
+    treeMatches(ws, v2);
+  });
+
+  it('refuses a damaged or unknown target before changing anything', () => {
+    const { ws, v1 } = twoVersions();
+    const packs = join(ws, 'snapshots/packs');
+    // damage every copy of a.yaml v1 ("rule: a\n") in the packs
+    for (const p of readdirSync(packs)) {
+      const file = join(packs, p);
+      const b = readFileSync(file);
+      const at = b.indexOf('rule: a\n');
+      if (at >= 0) {
+        chmodSync(file, 0o644);
+        b[at] = 'R'.charCodeAt(0);
+        writeFileSync(file, b);
+      }
+    }
+    const before = readFileSync(join(ws, 'artifacts/rules/a.yaml'), 'utf8');
+    const r = runJson(ws, ['rollback', v1]);
+    expect(r.code).toBe(1);
+    expect(r.error!.code).toBe('TARGET_INVALID');
+    expect(r.error!.message).toMatch(/artifacts\/rules\/a\.yaml/);
+    expect(readFileSync(join(ws, 'artifacts/rules/a.yaml'), 'utf8')).toBe(before);
+    expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(false);
+    const unknown = runJson(ws, ['rollback', 'ffffffff']);
+    expect(unknown.code).toBe(2);
+    expect(runJson(ws, ['rollback', '--resume']).code).toBe(2);
+  });
+
+  it('replaces a symlink pointing outside the workspace without writing through it', () => {
+    const outside = tempDir();
+    writeTree(outside, { 'victim.txt': 'keep me' });
+    const ws = sampleWorkspace();
+    const v1 = id(ws);
+    rmSync(join(ws, 'artifacts/rules/a.yaml'));
+    symlinkSync(join(outside, 'victim.txt'), join(ws, 'artifacts/rules/a.yaml'));
+    rmSync(join(ws, 'artifacts/rules/b.yaml'));
+    rmSync(join(ws, 'artifacts/rules'), { recursive: true });
+    symlinkSync(outside, join(ws, 'artifacts/rules'));
+    const r = runJson<Rollback>(ws, ['rollback', v1, '--no-safety-snapshot']);
+    expect(r.code).toBe(0);
+    expect(lstatSync(join(ws, 'artifacts/rules')).isDirectory()).toBe(true);
+    expect(readFileSync(join(outside, 'victim.txt'), 'utf8')).toBe('keep me');
+    expect(readdirSync(outside)).toEqual(['victim.txt']);
+    treeMatches(ws, v1);
+  });
+
+  it('refuses to touch an unmanaged file that is in the way', () => {
+    const ws = tempDir();
+    writeTree(ws, { 'cfg/a.json': '{}' });
+    expect(run(ws, ['init', '--no-index', '--exclude', 'local/**', '--exclude', 'cfg.local']).code).toBe(0);
+    const v1 = id(ws);
+    rmSync(join(ws, 'cfg'), { recursive: true });
+    writeTree(ws, { 'other.txt': 'o' });
+    id(ws);
+    // an excluded (unmanaged) file now sits where the target needs the folder "cfg"
+    writeFileSync(join(ws, 'cfg'), 'unmanaged');
+    const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
+    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, exclude: ['cfg'] }));
+    const r = runJson(ws, ['rollback', v1, '--no-safety-snapshot']);
+    expect(r.code).toBe(1);
+    expect(r.error!.code).toBe('ROLLBACK_BLOCKED');
+    expect(r.error!.message).toMatch(/cfg/);
+    expect(readFileSync(join(ws, 'cfg'), 'utf8')).toBe('unmanaged');
+    expect(existsSync(join(ws, 'other.txt'))).toBe(true);
+  });
+
+  it('runs gates: a failing gate is exit 1, a timeout fails, and --revert-on-gate-failure restores the safety snapshot', () => {
+    const { ws, v1, v2 } = twoVersions();
+    const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
+    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, gates: [{ name: 'index' }, { name: 'smoke', run: 'test -f artifacts/rules/c.yaml' }] }));
+    const r = runJson<Rollback>(ws, ['rollback', v1]);
+    expect(r.code).toBe(1);
+    expect(r.doc.verified).toBe(true);
+    expect(r.doc.gates.map((x) => [x.name, x.ok])).toEqual([['index', true], ['smoke', false]]);
+    treeMatches(ws, v1);
+    const audit = runJson<{ entries: { action: string; outcome: string }[] }>(ws, ['audit']).doc.entries;
+    expect(audit.at(-1)).toMatchObject({ action: 'rollback', outcome: 'failure' });
+
+    runJson(ws, ['rollback', v2, '--no-safety-snapshot']);
+    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, gates: [{ name: 'slow', run: 'sleep 30', timeoutSeconds: 0.5 }] }));
+    const t = runJson<Rollback>(ws, ['rollback', v1, '--revert-on-gate-failure']);
+    expect(t.code).toBe(1);
+    expect(t.doc.gates[0]).toMatchObject({ name: 'slow', ok: false, timedOut: true });
+    expect(t.doc.reverted).toBe(true);
+    treeMatches(ws, v2);
+    expect(runJson<{ live: { id: string } }>(ws, ['status']).doc.live.id).toBe(v2);
+  });
+
+  it('fails with exit 11 while another process holds the lock', () => {
+    const { ws, v1 } = twoVersions();
+    const holder = spawn('sleep', ['30']);
+    try {
+      const startTime = readFileSync(`/proc/${holder.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19];
+      writeFileSync(
+        join(ws, 'snapshots/locks/exclusive-x.json'),
+        JSON.stringify({ kind: 'exclusive', pid: holder.pid, host: hostname(), machineId: readFileSync('/etc/machine-id', 'utf8').trim(), bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), startTime, time: '2026-01-01T00:00:00.000Z', command: 'create' }),
+      );
+      const r = runJson(ws, ['--lock-wait', '1s', 'rollback', v1]);
+      expect(r.code).toBe(11);
+    } finally {
+      holder.kill();
+    }
+  });
+
+  it.each([
+    ['after 3 removals', 'rollback-remove:3'],
+    ['while staging new files', 'rollback-stage:150'],
+    ['between renames', 'rollback-rename:1'],
+    ['between renames, later', 'rollback-rename:250'],
+  ])('survives kill -9 %s: every file is old or new, the next command says so, and --resume finishes', (_name, fault) => {
+    const ws = tempDir();
+    const files = Array.from({ length: 300 }, (_, i) => `d${i % 10}/f${i}.txt`);
+    writeTree(ws, Object.fromEntries(files.map((f) => [f, `new ${f}`])));
+    expect(run(ws, ['init', '--no-index']).code).toBe(0);
+    const target = id(ws);
+    writeTree(ws, Object.fromEntries(files.map((f) => [f, `old ${f}`])));
+    writeTree(ws, Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`extra/e${i}.txt`, 'extra'])));
+    const before = id(ws);
+    const killed = run(ws, ['rollback', target, '--yes'], { SNAPGOV_FAULT: fault });
+    expect(killed.code).toBe(128); // killed by the signal
+    for (const f of files) expect([`old ${f}`, `new ${f}`]).toContain(readFileSync(join(ws, f), 'utf8'));
+    expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(true);
+    expect(run(ws, ['status']).stderr).toMatch(/rollback was interrupted/);
+    const resumed = runJson<Rollback>(ws, ['rollback', '--resume']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.doc).toMatchObject({ to: target, from: before, verified: true });
+    expect(resumed.doc.safetySnapshot).toBe(before);
+    treeMatches(ws, target);
+    expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(false);
+    expect(run(ws, ['status']).stderr).toBe('');
+    // and the safety snapshot undoes it
+    expect(runJson(ws, ['rollback', before]).code).toBe(0);
+    treeMatches(ws, before);
+  });
+
+  it('a plain `snapgov rollback` after a crash finishes the interrupted one', () => {
+    const { ws, v1 } = twoVersions();
+    expect(run(ws, ['rollback', v1], { SNAPGOV_FAULT: 'rollback-rename:1' }).code).toBe(128);
+    const r = runJson<Rollback & { resumed: boolean }>(ws, ['rollback']);
+    expect(r.code).toBe(0);
+    expect(r.doc).toMatchObject({ to: v1, resumed: true, verified: true });
+    treeMatches(ws, v1);
+  });
+});
