@@ -4,7 +4,7 @@ import { diffEntries } from '../core/diff.js';
 import type { Entry } from '../core/manifest.js';
 import { planIsEmpty, planRollback, type RollbackPlan } from '../core/rollback-plan.js';
 import { resolveRef, shortId } from '../core/ref.js';
-import { SnapgovError } from '../errors.js';
+import { SnapgovError, toSnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { appendAudit, REQUEST_ID } from '../store/audit-log.js';
 import { checkStructure, DataPlan, readData } from '../store/check.js';
@@ -179,7 +179,14 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
 
     lock.assertHeld();
     writeJournal(layout, { format: 'snapgov-rollback-journal/1', to, from, safety, reason: opts.reason ?? null, startedAt: new Date().toISOString(), requestId: REQUEST_ID });
-    let applied = await applyAndCheck(store, objects, plan, target);
+    let applied: Awaited<ReturnType<typeof applyAndCheck>>;
+    try {
+      applied = await applyAndCheck(store, objects, plan, target);
+    } catch (e) {
+      const err = toSnapgovError(e);
+      // The journal stays: the tree is between two snapshots and every command will say so.
+      throw new SnapgovError(err.code, `rollback to ${shortId(to)} stopped part-way: ${err.message}`, `every file is either old or new; fix the cause, then run \`snapgov rollback --resume\`${safety ? ` (or \`snapgov rollback ${shortId(safety)}\` to undo)` : ''}`, undefined, { cause: e });
+    }
     Object.assign(result, { written: applied.stats.written + applied.stats.linked, removed: applied.stats.removed, modeChanged: applied.stats.modeChanged, bytesWritten: applied.stats.bytesWritten });
     result.verified = applied.drift.length === 0;
     result.drift = applied.drift;

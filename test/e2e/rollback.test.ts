@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
 
@@ -270,5 +270,41 @@ describe('snapgov rollback', () => {
     expect(r.code).toBe(0);
     expect(r.doc).toMatchObject({ to: v1, resumed: true, verified: true });
     treeMatches(ws, v1);
+  });
+});
+
+describe('snapgov rollback on a tree it cannot write', () => {
+  const chattr = (args: string[]) => spawnSync('chattr', args).status === 0;
+  const canChattr = (() => {
+    const probe = mkdtempSync(join(tmpdir(), 'snapgov-chattr-'));
+    const ok = chattr(['+i', probe]) && chattr(['-i', probe]);
+    rmSync(probe, { recursive: true, force: true });
+    return ok;
+  })();
+
+  it.skipIf(!canChattr)('stops with a clear error, keeps the journal, and finishes after the cause is fixed', () => {
+    const ws = tempDir();
+    writeTree(ws, { 'a/one.txt': 'new 1', 'b/two.txt': 'new 2' });
+    expect(run(ws, ['init', '--no-index']).code).toBe(0);
+    const target = id(ws);
+    writeTree(ws, { 'a/one.txt': 'old 1', 'b/two.txt': 'old 2' });
+    id(ws);
+    // an immutable folder: even root cannot create or rename files in it
+    expect(chattr(['+i', join(ws, 'b')])).toBe(true);
+    try {
+      const r = runJson(ws, ['rollback', target, '--yes']);
+      expect(r.code).toBe(1);
+      expect(r.error!.message).toMatch(/stopped part-way/);
+      expect(r.error!.message).toMatch(/permission denied|not permitted/i);
+      expect(r.error!.hint).toMatch(/--resume/);
+      expect(readFileSync(join(ws, 'b/two.txt'), 'utf8')).toBe('old 2');
+      expect(['old 1', 'new 1']).toContain(readFileSync(join(ws, 'a/one.txt'), 'utf8'));
+      expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(true);
+    } finally {
+      chattr(['-i', join(ws, 'b')]);
+    }
+    const resumed = runJson<Rollback>(ws, ['rollback', '--resume']);
+    expect(resumed.code).toBe(0);
+    treeMatches(ws, target);
   });
 });
