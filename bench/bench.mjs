@@ -4,7 +4,7 @@
 // Baselines: restic and borg when installed (apt-get install restic borgbackup), sha256sum, tar,
 // rsync (apt-get install rsync); peak memory needs GNU time (apt-get install time).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { changeOnePercent, generate } from './gen.mjs';
@@ -100,7 +100,7 @@ for (const tree of trees) {
     warm(src);
     b2.plain = timed('rsync', ['-a', '--delete', `${src}/`, join(dir, 'rsync-copy')], dir).s;
     b2.plainName = 'rsync no-op';
-    rmSync(join(dir, 'rsync-copy'), { recursive: true, force: true });
+    // rsync-copy now holds the unchanged tree: the reference for the rollback comparison below
   }
   row(tree, 'create, unchanged', same.s, b2, { ratio: 0.5, of: 'min' }, `peak ${same.rssMb?.toFixed(0) ?? '?'} MB`);
 
@@ -118,12 +118,44 @@ for (const tree of trees) {
   b4.plain = timed('sh', ['-c', 'find . -type f -print0 | xargs -0 sha256sum > /dev/null'], src).s;
   b4.plainName = 'sha256sum';
   row(tree, 'verify --read-data', ver.s, b4, { ratio: 0.5, of: 'plain', also: { ratio: 0.7, of: 'restic' } }, `peak ${ver.rssMb?.toFixed(0) ?? '?'} MB`);
+  // ---- rollback
+  const ids = JSON.parse(sg(['--json', 'list'], src).stdout).snapshots.map((x) => x.id);
+  const s0 = ids[ids.length - 1];
+  warm(src);
+  const rb = sg(['rollback', s0, '--yes', '-q'], src, { rss: true });
+  const b5 = {};
+  if (tools.rsync) {
+    changeOnePercent(src, gen.paths, 1); // the same change again, for rsync to repair
+    warm(src);
+    b5.plain = timed('rsync', ['-a', '--delete', `${join(dir, 'rsync-copy')}/`, `${src}/`], dir).s;
+    b5.plainName = 'rsync -a --delete repair';
+  }
+  row(tree, 'rollback after 1% changed', rb.s, b5, { ratio: 2, of: 'plain' }, `peak ${rb.rssMb?.toFixed(0) ?? '?'} MB`);
+
+  warm(src);
+  const dry = sg(['rollback', s0, '--dry-run', '-q'], src);
+  row(tree, 'rollback --dry-run, unchanged tree', dry.s, {}, { ratio: Infinity, of: 'none', seconds: tree === 'medium' ? 0.5 : undefined }, '');
+
+  // full restore: the managed tree emptied (paired: both run right after the same mass deletion)
+  for (const name of readdirSync(src)) if (name !== 'snapgov.json') rmSync(join(src, name), { recursive: true, force: true });
+  warm(join(st, 'snapshots'));
+  const full = sg(['rollback', s0, '--yes', '-q'], src, { rss: true });
+  const b6 = {};
+  if (tools.restic) {
+    const snaps = JSON.parse(timed('restic', [...restic, 'snapshots', '--json'], dir).stdout);
+    warm(join(dir, 'restic'));
+    b6.restic = timed('restic', [...restic, 'restore', snaps[0].id, '--target', join(dir, 'restic-restore')], dir).s;
+    rmSync(join(dir, 'restic-restore'), { recursive: true, force: true });
+  }
+  row(tree, 'rollback of an empty tree (full restore)', full.s, b6, { ratio: 0.7, of: 'restic' }, `peak ${full.rssMb?.toFixed(0) ?? '?'} MB`);
+  rmSync(join(dir, 'rsync-copy'), { recursive: true, force: true });
   if (!keep) for (const d of ['sg', 'restic', 'borg', 'restic-cache']) rmSync(join(dir, d), { recursive: true, force: true });
 }
 
 // ---- report
 const f = (x) => (x === undefined ? '—' : `${x.toFixed(2)} s`);
 function check(r, t) {
+  if (t.of === 'none') return t.seconds === undefined ? { text: 'no target', ok: null } : { text: `${f(r.snapgov)} (target < ${t.seconds} s)`, ok: r.snapgov < t.seconds };
   const base = t.of === 'min' ? Math.min(...[r.restic, r.borg].filter((x) => x !== undefined)) : r[t.of];
   if (base === undefined || !Number.isFinite(base)) return { text: `n/a (no ${t.of})`, ok: null };
   const ratio = r.snapgov / base;

@@ -4,7 +4,7 @@ import { Header } from 'tar';
 import { SnapgovError } from '../errors.js';
 import type { FileEntry } from '../core/manifest.js';
 import type { StoreLayout } from '../store/layout.js';
-import { ObjectReadError, readObject, type ObjectIndex } from '../store/objects.js';
+import { ObjectReadError, ObjectReader, type ObjectIndex } from '../store/objects.js';
 import { loadManifest, readManifestBytes, type Metadata } from '../store/snapshots.js';
 import { tempName, writeAllSync } from '../util/fsx.js';
 import { EXPORT_FORMAT, MEMBER } from './format.js';
@@ -65,6 +65,7 @@ export function writeExport(layout: StoreLayout, objects: ObjectIndex, meta: Met
   const toStdout = out === '-';
   const tmp = toStdout ? null : tempName(dirname(out), basename(out));
   const fd = toStdout ? 1 : openSync(tmp!, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+  const reader = new ObjectReader(layout);
   try {
     const tar = new TarWriter(fd);
     tar.member(MEMBER.header, header.length, mtime, (w) => w(header));
@@ -73,11 +74,13 @@ export function writeExport(layout: StoreLayout, objects: ObjectIndex, meta: Met
     for (const hash of hashes) {
       const loc = objects.get(hash);
       if (!loc) throw new SnapgovError('STORE_CORRUPT', `cannot export ${meta.id}: object ${hash} (${unique.get(hash)!.path}) is missing`, 'run `snapgov verify --read-data` on this snapshot');
-      tar.member(`${MEMBER.objectsDir}${hash}`, unique.get(hash)!.size, mtime, (w) => readObject(layout, hash, loc, w));
+      tar.member(`${MEMBER.objectsDir}${hash}`, unique.get(hash)!.size, mtime, (w) => reader.read(hash, loc, w));
     }
     tar.end();
     if (!toStdout) fsyncSync(fd);
+    reader.close();
   } catch (e) {
+    reader.close();
     if (!toStdout) {
       closeSync(fd);
       rmSync(tmp!, { force: true });

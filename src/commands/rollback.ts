@@ -95,9 +95,9 @@ async function verifyNeeded(store: Store, objects: ObjectIndex, plan: RollbackPl
 }
 
 /** Applies the plan from the live tree to `entries` and reports whether the tree now equals them. */
-async function applyAndCheck(store: Store, objects: ObjectIndex, plan: RollbackPlan, target: readonly Entry[]): Promise<{ stats: ApplyStats; drift: string[]; tree: Entry[] }> {
+async function applyAndCheck(store: Store, objects: ObjectIndex, plan: RollbackPlan, target: readonly Entry[], replaceDirs: ReadonlySet<string>): Promise<{ stats: ApplyStats; drift: string[]; tree: Entry[] }> {
   removeLeftoverTemps(store.ws.root, [...plan.write, ...plan.link].map((e) => e.path));
-  const stats = applyPlan(store.ws.root, store.layout, objects, plan);
+  const stats = await applyPlan(store.ws.root, store.layout, objects, plan, replaceDirs);
   const after = await liveEntries(store);
   const d = diffEntries(target, after.entries);
   const drift = [...d.added.map((p) => `+ ${p}`), ...d.removed.map((p) => `- ${p}`), ...d.modified.map((p) => `M ${p}`), ...after.skipped.map((s) => `? ${s.path}`)];
@@ -167,7 +167,7 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
       durationMs: 0,
     };
     await verifyNeeded(store, objects, plan, to);
-    preflight(ws.root, plan);
+    const replaceDirs = preflight(ws.root, plan);
     if (opts.dryRun) {
       result.verified = planIsEmpty(plan);
       return result;
@@ -181,7 +181,7 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
     writeJournal(layout, { format: 'snapgov-rollback-journal/1', to, from, safety, reason: opts.reason ?? null, startedAt: new Date().toISOString(), requestId: REQUEST_ID });
     let applied: Awaited<ReturnType<typeof applyAndCheck>>;
     try {
-      applied = await applyAndCheck(store, objects, plan, target);
+      applied = await applyAndCheck(store, objects, plan, target, replaceDirs);
     } catch (e) {
       const err = toSnapgovError(e);
       // The journal stays: the tree is between two snapshots and every command will say so.
@@ -195,7 +195,8 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
     let finalId = to;
     if (result.verified && gates.some((x) => !x.ok) && opts.revertOnGateFailure && safety) {
       const back = loadManifest(layout, safety).entries;
-      applied = await applyAndCheck(store, objects, planRollback(applied.tree, back), back);
+      const undo = planRollback(applied.tree, back);
+      applied = await applyAndCheck(store, objects, undo, back, preflight(ws.root, undo));
       result.reverted = applied.drift.length === 0;
       if (result.reverted) finalId = safety;
     }

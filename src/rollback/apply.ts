@@ -1,16 +1,14 @@
-import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, rmdirSync, rmSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { RollbackPlan } from '../core/rollback-plan.js';
 import { SnapgovError } from '../errors.js';
-import { ObjectReadError, readObject, type ObjectIndex } from '../store/objects.js';
+import { ObjectReadError, type ObjectIndex } from '../store/objects.js';
+import { WorkerPool } from '../scan/pool.js';
+import { TEMP_MARK, tempBeside, TreeWriter, type StageItem, type Staged } from './tree-writer.js';
 import type { StoreLayout } from '../store/layout.js';
-import { fsyncDir, writeAllSync } from '../util/fsx.js';
 import { faultPoint } from '../util/fault.js';
 
-/** Temporary files a rollback writes beside their targets; a resumed rollback removes leftovers. */
-export const TEMP_MARK = '.snapgov-tmp-';
 
 function lstatOrNull(p: string): Stats | null {
   try {
@@ -26,7 +24,7 @@ function lstatOrNull(p: string): Stats | null {
  * there; and every path to be written that is now a folder must hold only managed files the plan
  * removes. Anything else is an unmanaged file in the way: refuse rather than touch it.
  */
-export function preflight(root: string, plan: RollbackPlan): void {
+export function preflight(root: string, plan: RollbackPlan): Set<string> {
   const removed = new Set(plan.remove.map((e) => e.path));
   const checked = new Map<string, boolean>();
   const problems: string[] = [];
@@ -45,22 +43,29 @@ export function preflight(root: string, plan: RollbackPlan): void {
       const rel = `${dir}/${d.name}`;
       return d.isDirectory() ? onlyRemoved(rel) : removed.has(rel);
     });
+  const replaceDirs = new Set<string>();
   for (const e of [...plan.write, ...plan.link]) {
     for (let k = e.path.indexOf('/'); k !== -1; k = e.path.indexOf('/', k + 1)) if (!dirOk(e.path.slice(0, k))) break;
-    const st = lstatOrNull(join(root, e.path));
-    if (st?.isDirectory() && !onlyRemoved(e.path)) problems.push(`${e.path} is a folder holding files outside the managed set, where the target has a ${e.type}`);
+    const abs = join(root, e.path);
+    const st = lstatOrNull(abs);
+    if (st?.isDirectory()) {
+      if (onlyRemoved(e.path)) replaceDirs.add(abs);
+      else problems.push(`${e.path} is a folder holding files outside the managed set, where the target has a ${e.type}`);
+    }
   }
   if (problems.length) {
     throw new SnapgovError('ROLLBACK_BLOCKED', `the live tree cannot be rolled back without touching unmanaged files: ${problems.slice(0, 5).join('; ')}`, 'move those files away or add them to the managed set (include/exclude in snapgov.json), then run the rollback again; nothing was changed');
   }
+  return replaceDirs;
 }
 
-/** One durability barrier for many files: syncfs via coreutils `sync -f`, else fsync each one. */
-function barrier(root: string, files: readonly string[]): void {
+/** One durability barrier for many files or folders: syncfs via coreutils `sync -f`, else fsync each one. */
+function barrier(root: string, paths: readonly string[]): void {
+  if (paths.length === 0) return;
   const r = spawnSync('sync', ['-f', root], { stdio: 'ignore' });
   if (r.status === 0) return;
-  for (const f of files) {
-    const fd = openSync(f, 'r');
+  for (const f of paths) {
+    const fd = openSync(f, constants.O_RDONLY);
     try {
       fsyncSync(fd);
     } finally {
@@ -105,7 +110,19 @@ export interface ApplyStats {
  * fixed and the folders touched are fsynced. Re-running after a crash computes a new plan from what
  * is there and finishes the job. Every object is re-hashed as it is read.
  */
-export function applyPlan(root: string, layout: StoreLayout, objects: ObjectIndex, plan: RollbackPlan): ApplyStats {
+/** Below this many files to write, threads cost more than they save. */
+const PARALLEL_MIN_FILES = 2000;
+const STAGE_BATCH = 256;
+
+/**
+ * Applies a plan so that no file is ever half-written: removals first; then every new file and
+ * symlink is written to a temporary name in its folder (on worker threads for big plans); one
+ * barrier makes their data durable; each is renamed over its target (atomic: a reader sees the old
+ * file or the new one); then modes are fixed, emptied folders removed, and a last barrier makes the
+ * renames durable. Re-running after a crash computes a new plan from what is there and finishes
+ * the job. Every object is re-hashed as it is read.
+ */
+export async function applyPlan(root: string, layout: StoreLayout, objects: ObjectIndex, plan: RollbackPlan, replaceDirs: ReadonlySet<string>): Promise<ApplyStats> {
   const stats: ApplyStats = { written: 0, linked: 0, removed: 0, modeChanged: 0, bytesWritten: 0 };
   const dirs = new Set<string>();
   for (const e of plan.remove) {
@@ -115,49 +132,54 @@ export function applyPlan(root: string, layout: StoreLayout, objects: ObjectInde
     faultPoint('rollback-remove');
   }
   const made = new Set<string>();
-  const staged: { tmp: string; dest: string }[] = [];
+  for (const e of [...plan.write, ...plan.link]) mkdirs(root, e.path, made);
+  const items: StageItem[] = plan.write.map((e) => {
+    const loc = objects.get(e.sha256);
+    if (!loc) throw new SnapgovError('STORE_CORRUPT', `object ${e.sha256} of ${e.path} is missing`, 'run `snapgov verify --read-data`; roll back to another snapshot');
+    return { path: e.path, sha256: e.sha256, mode: e.mode, loc };
+  });
+  const pool = items.length >= PARALLEL_MIN_FILES ? new WorkerPool({ root, layout, known: null }) : null;
+  const writer = pool ? null : new TreeWriter(root, layout);
+  const staged: Staged[] = [];
   try {
-    for (const e of plan.write) {
-      mkdirs(root, e.path, made);
-      const dest = join(root, e.path);
-      const tmp = join(dirname(dest), `${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}-${basename(dest).slice(0, 40)}`);
-      const loc = objects.get(e.sha256);
-      if (!loc) throw new SnapgovError('STORE_CORRUPT', `object ${e.sha256} of ${e.path} is missing`, 'run `snapgov verify --read-data`; roll back to another snapshot');
-      const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      staged.push({ tmp, dest });
-      try {
-        readObject(layout, e.sha256, loc, (chunk) => writeAllSync(fd, chunk));
-        fchmodSync(fd, e.mode === '0755' ? 0o755 : 0o644);
-      } finally {
-        closeSync(fd);
-      }
-      stats.bytesWritten += e.size;
-      faultPoint('rollback-stage');
+    if (pool) {
+      const replies = [];
+      for (let i = 0; i < items.length; i += STAGE_BATCH) replies.push(pool.request({ type: 'stage', items: items.slice(i, i + STAGE_BATCH) }).then((r) => (r.type === 'staged' ? staged.push(...r.staged) : 0)));
+      const settled = await Promise.allSettled(replies);
+      const failed = settled.find((x) => x.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    } else {
+      staged.push(...writer!.stage(items));
     }
     for (const e of plan.link) {
-      mkdirs(root, e.path, made);
       const dest = join(root, e.path);
-      const tmp = join(dirname(dest), `${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}-${basename(dest).slice(0, 40)}`);
+      const tmp = tempBeside(dest);
       symlinkSync(e.target, tmp);
       staged.push({ tmp, dest });
     }
-    barrier(root, staged.map((s) => s.tmp));
-    for (const s of staged) {
-      const st = lstatOrNull(s.dest);
-      // rename() replaces files and symlinks atomically, but not a folder: preflight proved this one
-      // held only managed files, removed above, so it is empty now (rmdir fails otherwise).
-      if (st?.isDirectory()) rmdirSync(s.dest);
-      renameSync(s.tmp, s.dest);
-      dirs.add(dirname(s.dest));
-      faultPoint('rollback-rename');
+    barrier(root, staged.map((x) => x.tmp));
+    if (pool) {
+      const replies = [];
+      for (let i = 0; i < staged.length; i += STAGE_BATCH) replies.push(pool.request({ type: 'rename', pairs: staged.slice(i, i + STAGE_BATCH), replaceDirs: [...replaceDirs] }));
+      const settled = await Promise.allSettled(replies);
+      const failed = settled.find((x) => x.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    } else {
+      writer!.rename(staged, replaceDirs);
     }
+    for (const x of staged) dirs.add(dirname(x.dest));
   } catch (e) {
-    for (const s of staged) rmSync(s.tmp, { force: true });
-    if (e instanceof ObjectReadError) throw new SnapgovError('STORE_CORRUPT', `rollback stopped: ${e.message}`, 'the files written so far are complete; run `snapgov rollback` to a sound snapshot (the safety snapshot undoes it)');
+    // Staged files not yet renamed are removed; renamed ones are complete new files.
+    for (const x of staged) rmSync(x.tmp, { force: true });
+    if (e instanceof ObjectReadError || (e as NodeJS.ErrnoException).code === 'EOBJECT') throw new SnapgovError('STORE_CORRUPT', `rollback stopped: ${(e as Error).message}`, 'the files written so far are complete; run `snapgov rollback` to a sound snapshot (the safety snapshot undoes it)');
     throw e;
+  } finally {
+    writer?.close();
+    await pool?.close(true).catch(() => undefined);
   }
   stats.written = plan.write.length;
   stats.linked = plan.link.length;
+  stats.bytesWritten = plan.bytes;
   for (const e of plan.chmod) {
     const abs = join(root, e.path);
     const st = lstatOrNull(abs);
@@ -172,7 +194,8 @@ export function applyPlan(root: string, layout: StoreLayout, objects: ObjectInde
     }
   }
   removeEmptyDirs(root, plan);
-  for (const d of dirs) if (lstatOrNull(d)?.isDirectory()) fsyncDir(d);
+  // The renames and removals made durable: one barrier rather than an fsync per folder.
+  barrier(root, [...dirs].filter((d) => lstatOrNull(d)?.isDirectory()));
   return stats;
 }
 

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { TreeScanner, type ScanBatch } from './scanner.js';
 import { ObjectChecker, type ObjectFailure, type ObjectTask } from '../store/object-check.js';
+import type { StageItem, Staged } from '../rollback/tree-writer.js';
 import { discardStaged, ObjectWriter, type StagedObjects } from '../store/objects.js';
 import { HashTable, type SharedHashTable } from '../store/hash-table.js';
 import type { StoreLayout } from '../store/layout.js';
@@ -13,11 +14,19 @@ export interface WorkerInit {
   known: SharedHashTable | null;
 }
 
-export type WorkerRequest = { type: 'hash'; rels: string[] } | { type: 'objects'; tasks: ObjectTask[] } | { type: 'finish' } | { type: 'discard' };
+export type WorkerRequest =
+  | { type: 'hash'; rels: string[] }
+  | { type: 'objects'; tasks: ObjectTask[] }
+  | { type: 'stage'; items: StageItem[] }
+  | { type: 'rename'; pairs: Staged[]; replaceDirs: string[] }
+  | { type: 'finish' }
+  | { type: 'discard' };
 
 export type WorkerReply =
   | { type: 'hash'; result: ScanBatch }
   | { type: 'objects'; failures: ObjectFailure[] }
+  | { type: 'staged'; staged: Staged[] }
+  | { type: 'renamed' }
   | { type: 'finished'; staged: StagedObjects | null }
   | { type: 'error'; message: string; code: string | null; path: string | null };
 

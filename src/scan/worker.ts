@@ -1,10 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { makeScanner, type WorkerInit, type WorkerReply, type WorkerRequest } from './pool.js';
 import { ObjectChecker } from '../store/object-check.js';
+import { TreeWriter } from '../rollback/tree-writer.js';
 
 const init = workerData as WorkerInit;
 const { scanner, writer } = makeScanner(init);
 let checker: ObjectChecker | null = null;
+let treeWriter: TreeWriter | null = null;
 
 function reply(msg: WorkerReply): void {
   parentPort!.postMessage(msg);
@@ -20,6 +22,15 @@ parentPort!.on('message', (req: WorkerRequest) => {
         checker ??= new ObjectChecker(init.layout);
         reply({ type: 'objects', failures: req.tasks.flatMap((t) => checker!.check(t)) });
         break;
+      case 'stage':
+        treeWriter ??= new TreeWriter(init.root, init.layout);
+        reply({ type: 'staged', staged: treeWriter.stage(req.items) });
+        break;
+      case 'rename':
+        treeWriter ??= new TreeWriter(init.root, init.layout);
+        treeWriter.rename(req.pairs, new Set(req.replaceDirs));
+        reply({ type: 'renamed' });
+        break;
       case 'finish':
         reply({ type: 'finished', staged: writer ? writer.finish() : null });
         break;
@@ -30,6 +41,6 @@ parentPort!.on('message', (req: WorkerRequest) => {
     }
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    reply({ type: 'error', message: err.message, code: err.code ?? null, path: err.path ?? null });
+    reply({ type: 'error', message: err.message, code: err.code ?? (err.name === 'ObjectReadError' ? 'EOBJECT' : null), path: err.path ?? null });
   }
 });

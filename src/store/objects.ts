@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, hash as cryptoHash, randomBytes, type Hash } from 'node:crypto';
 import { join } from 'node:path';
 import { HashTable, type SharedHashTable } from './hash-table.js';
 import { decodePackTrailer, encodePackIndex, packIndexValid, PACK_RECORD, PACK_TRAILER, readU64, type PackEntry } from './pack.js';
@@ -357,34 +357,60 @@ export class ObjectReadError extends Error {
 }
 
 const READ_CHUNK = 1 << 20;
-let readBuf: Buffer | null = null;
 
-export function readObject(layout: StoreLayout, hash: string, loc: ObjectLocation, onChunk: (chunk: Buffer) => void): number {
-  const file = loc.pack === null ? looseObjectPath(layout, hash) : join(layout.packs, `${loc.pack}.pack`);
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    throw new ObjectReadError(`object ${hash} is missing (${file})`, hash);
-  }
-  readBuf ??= Buffer.allocUnsafe(READ_CHUNK);
-  const buf = readBuf;
-  try {
-    const start = loc.pack === null ? 0 : loc.offset;
-    const size = loc.pack === null ? fstatSync(fd).size : loc.size;
-    const h = createHash('sha256');
-    let pos = 0;
-    while (pos < size) {
-      const got = readSync(fd, buf, 0, Math.min(READ_CHUNK, size - pos), start + pos);
-      if (got === 0) throw new ObjectReadError(`object ${hash} is truncated`, hash);
-      const chunk = buf.subarray(0, got);
-      h.update(chunk);
-      onChunk(chunk);
-      pos += got;
+/**
+ * Reads objects back out of the store, re-hashing each as it is read (a damaged object is never
+ * handed on as good). Pack files stay open between objects: a restore reads thousands from each.
+ */
+export class ObjectReader {
+  private readonly buf = Buffer.allocUnsafe(READ_CHUNK);
+  private readonly packFds = new Map<string, number>();
+
+  constructor(private readonly layout: StoreLayout) {}
+
+  private open(file: string, hash: string): number {
+    try {
+      return openSync(file, 'r');
+    } catch {
+      throw new ObjectReadError(`object ${hash} is missing (${file})`, hash);
     }
-    if (h.digest('hex') !== hash) throw new ObjectReadError(`object ${hash} is corrupt: its content does not match its hash`, hash);
-    return size;
-  } finally {
-    closeSync(fd);
+  }
+
+  /** Streams an object's bytes to `onChunk`; packed objects are checked before any byte is handed on. */
+  read(hash: string, loc: ObjectLocation, onChunk: (chunk: Buffer) => void): number {
+    if (loc.pack !== null) {
+      let fd = this.packFds.get(loc.pack);
+      if (fd === undefined) {
+        fd = this.open(join(this.layout.packs, `${loc.pack}.pack`), hash);
+        this.packFds.set(loc.pack, fd);
+      }
+      const data = loc.size <= this.buf.length ? this.buf.subarray(0, loc.size) : Buffer.allocUnsafe(loc.size);
+      if (readSync(fd, data, 0, loc.size, loc.offset) !== loc.size) throw new ObjectReadError(`object ${hash} is truncated`, hash);
+      if (cryptoHash('sha256', data) !== hash) throw new ObjectReadError(`object ${hash} is corrupt: its content does not match its hash`, hash);
+      onChunk(data);
+      return loc.size;
+    }
+    const fd = this.open(looseObjectPath(this.layout, hash), hash);
+    try {
+      const h = createHash('sha256');
+      let pos = 0;
+      for (;;) {
+        const got = readSync(fd, this.buf, 0, READ_CHUNK, pos);
+        if (got === 0) break;
+        const chunk = this.buf.subarray(0, got);
+        h.update(chunk);
+        onChunk(chunk);
+        pos += got;
+      }
+      if (h.digest('hex') !== hash) throw new ObjectReadError(`object ${hash} is corrupt: its content does not match its hash`, hash);
+      return pos;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  close(): void {
+    for (const fd of this.packFds.values()) closeSync(fd);
+    this.packFds.clear();
   }
 }

@@ -308,3 +308,24 @@ describe('snapgov rollback on a tree it cannot write', () => {
     treeMatches(ws, target);
   });
 });
+
+describe('snapgov rollback of a large tree (worker threads)', () => {
+  it('restores an emptied tree of 2,500 files, and survives a kill between parallel renames', () => {
+    const ws = tempDir();
+    const files = Object.fromEntries(Array.from({ length: 2500 }, (_, i) => [`p${i % 25}/f${i}.txt`, `content ${i}\n`.repeat(1 + (i % 7))]));
+    writeTree(ws, { ...files, 'tool.sh': { content: '#!/bin/sh\n', mode: 0o755 }, 'link': { symlink: 'p0/f0.txt' } });
+    expect(run(ws, ['init', '--no-index']).code).toBe(0);
+    const full = id(ws);
+    for (const d of readdirSync(ws)) if (d !== 'snapgov.json' && d !== 'snapshots' && d !== 'metadata' && d !== 'rehearsal') rmSync(join(ws, d), { recursive: true });
+    const r = runJson<Rollback>(ws, ['rollback', full]);
+    expect(r.code).toBe(0);
+    expect(r.doc.written).toBe(2502);
+    treeMatches(ws, full);
+
+    for (const d of readdirSync(ws)) if (d.startsWith('p')) rmSync(join(ws, d), { recursive: true });
+    expect(run(ws, ['rollback', full, '--no-safety-snapshot'], { SNAPGOV_FAULT: 'rollback-rename:400' }).code).toBe(128);
+    for (const [f, c] of Object.entries(files)) if (existsSync(join(ws, f))) expect(readFileSync(join(ws, f), 'utf8')).toBe(c);
+    expect(runJson<Rollback>(ws, ['rollback', '--resume']).code).toBe(0);
+    treeMatches(ws, full);
+  });
+});
