@@ -55,6 +55,11 @@ snapgov verify --worktree
 echo "verify --worktree exit code: $? (1 = drift detected)"
 set -e
 
+step "roll back: preview, then set the live tree to the snapshot again (a safety snapshot first)"
+snapgov rollback latest --dry-run
+snapgov rollback latest --yes --reason "demo: corrupted uploads rule"
+snapgov verify --worktree
+
 step "bit rot in the store is found by verify --read-data"
 pack=$(ls snapshots/packs/*.pack | head -1)
 cp "$pack" /tmp/snapgov-demo-pack.bak
@@ -78,4 +83,4 @@ snapgov audit
 snapgov audit verify
 
 printf '\nThe demo workspace is %s (and its copy %s).\n' "$ws" "$other"
-echo "Rollback, signing, prune and rehearsal come with their own issues; see the README."
+echo "Signing, prune and the rollback rehearsal come with their own issues; see the README."

@@ -88,7 +88,7 @@ async function verifyNeeded(store: Store, objects: ObjectIndex, plan: RollbackPl
   const need = new DataPlan(objects);
   need.add(plan.write);
   const failures = await readData(store.layout, objects, need);
-  const bad = plan.write.filter((e) => failures.objects.has(e.sha256) || [...failures.packs.keys()].some((p) => objects.packAt(objects.indexOf(e.sha256)) === p));
+  const bad = plan.write.filter((e) => failures.objects.has(e.sha256) || (failures.packs.size > 0 && failures.packs.has(objects.packAt(objects.indexOf(e.sha256)) ?? '')));
   if (bad.length) {
     throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} cannot be restored: ${bad.length} object(s) are damaged, for example ${bad[0]!.path}`, 'nothing was changed; run `snapgov verify --read-data` and roll back to another snapshot', { paths: bad.map((e) => e.path) });
   }
