@@ -75,8 +75,9 @@ snapgov verify --all --read-data
 step "move a snapshot to another store: export, import, verify every byte"
 other="$ws-copy"
 mkdir -p "$other"
-snapgov export latest -o "$ws/latest.tar"
-(cd "$other" && snapgov init --no-index >/dev/null && snapgov import "$ws/latest.tar" && snapgov verify --all --read-data)
+live=$(snapgov --json status | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).live.id))')
+snapgov export "$live" -o "$ws/live.tar"
+(cd "$other" && snapgov init --no-index >/dev/null && snapgov import "$ws/live.tar" && snapgov verify --all --read-data)
 
 step "the audit log: every mutation, hash-chained"
 snapgov audit
