@@ -98,7 +98,7 @@ async function verifyNeeded(store: Store, objects: ObjectIndex, plan: RollbackPl
 async function applyAndCheck(store: Store, objects: ObjectIndex, plan: RollbackPlan, target: readonly Entry[], replaceDirs: ReadonlySet<string>): Promise<{ stats: ApplyStats; drift: string[]; tree: Entry[] }> {
   removeLeftoverTemps(store.ws.root, [...plan.write, ...plan.link].map((e) => e.path));
   const stats = await applyPlan(store.ws.root, store.layout, objects, plan, replaceDirs);
-  const after = await liveEntries(store);
+  const after = await liveEntries(store, stats.records);
   const d = diffEntries(target, after.entries);
   const drift = [...d.added.map((p) => `+ ${p}`), ...d.removed.map((p) => `- ${p}`), ...d.modified.map((p) => `M ${p}`), ...after.skipped.map((s) => `? ${s.path}`)];
   return { stats, drift, tree: after.entries };

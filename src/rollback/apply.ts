@@ -4,18 +4,15 @@ import { dirname, join } from 'node:path';
 import type { RollbackPlan } from '../core/rollback-plan.js';
 import { SnapgovError } from '../errors.js';
 import { ObjectReadError, type ObjectIndex } from '../store/objects.js';
-import { WorkerPool } from '../scan/pool.js';
+import { asBuffer, WorkerPool } from '../scan/pool.js';
 import { TEMP_MARK, tempBeside, TreeWriter, type StageItem, type Staged } from './tree-writer.js';
 import type { StoreLayout } from '../store/layout.js';
 import { faultPoint } from '../util/fault.js';
 
 
 function lstatOrNull(p: string): Stats | null {
-  try {
-    return lstatSync(p);
-  } catch {
-    return null;
-  }
+  // throwIfNoEntry: a missing path is the common case in a restore, and exceptions are costly.
+  return lstatSync(p, { throwIfNoEntry: false }) ?? null;
 }
 
 /**
@@ -101,6 +98,8 @@ export interface ApplyStats {
   removed: number;
   modeChanged: number;
   bytesWritten: number;
+  /** Stat-cache records of the files written (see TreeWriter.rename). */
+  records: Buffer[];
 }
 
 /**
@@ -123,7 +122,7 @@ const STAGE_BATCH = 256;
  * the job. Every object is re-hashed as it is read.
  */
 export async function applyPlan(root: string, layout: StoreLayout, objects: ObjectIndex, plan: RollbackPlan, replaceDirs: ReadonlySet<string>): Promise<ApplyStats> {
-  const stats: ApplyStats = { written: 0, linked: 0, removed: 0, modeChanged: 0, bytesWritten: 0 };
+  const stats: ApplyStats = { written: 0, linked: 0, removed: 0, modeChanged: 0, bytesWritten: 0, records: [] };
   const dirs = new Set<string>();
   for (const e of plan.remove) {
     removePath(join(root, e.path));
@@ -160,12 +159,14 @@ export async function applyPlan(root: string, layout: StoreLayout, objects: Obje
     barrier(root, staged.map((x) => x.tmp));
     if (pool) {
       const replies = [];
-      for (let i = 0; i < staged.length; i += STAGE_BATCH) replies.push(pool.request({ type: 'rename', pairs: staged.slice(i, i + STAGE_BATCH), replaceDirs: [...replaceDirs] }));
+      for (let i = 0; i < staged.length; i += STAGE_BATCH) {
+        replies.push(pool.request({ type: 'rename', pairs: staged.slice(i, i + STAGE_BATCH), replaceDirs: [...replaceDirs] }).then((r) => (r.type === 'renamed' ? stats.records.push(asBuffer(r.records)) : 0)));
+      }
       const settled = await Promise.allSettled(replies);
       const failed = settled.find((x) => x.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
     } else {
-      writer!.rename(staged, replaceDirs);
+      stats.records.push(writer!.rename(staged, replaceDirs));
     }
     for (const x of staged) dirs.add(dirname(x.dest));
   } catch (e) {

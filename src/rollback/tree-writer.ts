@@ -1,4 +1,6 @@
-import { closeSync, constants, fchmodSync, openSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, lstatSync, openSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { statOf } from '../scan/scanner.js';
+import { STAT_RECORD, writeRecord } from '../store/stat-cache.js';
 import { basename, dirname, join } from 'node:path';
 import type { FileMode } from '../core/manifest.js';
 import { ObjectReader, type ObjectLocation } from '../store/objects.js';
@@ -20,6 +22,8 @@ export interface StageItem {
 export interface Staged {
   tmp: string;
   dest: string;
+  /** Content hash of a staged file (none for symlinks). */
+  sha256?: string;
 }
 
 /** A temporary name in the same folder as `dest`, so the final rename is atomic. */
@@ -49,7 +53,7 @@ export class TreeWriter {
         const dest = join(this.root, e.path);
         const tmp = tempBeside(dest);
         const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-        out.push({ tmp, dest });
+        out.push({ tmp, dest, sha256: e.sha256 });
         try {
           this.reader.read(e.sha256, e.loc, (chunk) => writeAllSync(fd, chunk));
           fchmodSync(fd, e.mode === '0755' ? 0o755 : 0o644);
@@ -65,13 +69,21 @@ export class TreeWriter {
     }
   }
 
-  /** `replaceDirs`: destinations that are folders now; preflight proved them empty after the removals. */
-  rename(pairs: readonly Staged[], replaceDirs: ReadonlySet<string>): void {
+  /**
+   * `replaceDirs`: destinations that are folders now; preflight proved them empty after the
+   * removals. Returns stat-cache records of the files now in place (their content is known: it was
+   * hashed as it was read from the store), so verifying the tree need not read them back.
+   */
+  rename(pairs: readonly Staged[], replaceDirs: ReadonlySet<string>): Buffer {
+    const records = Buffer.alloc(pairs.length * STAT_RECORD);
+    let n = 0;
     for (const s of pairs) {
       if (replaceDirs.has(s.dest)) rmdirSync(s.dest);
       renameSync(s.tmp, s.dest);
       faultPoint('rollback-rename');
+      if (s.sha256) writeRecord(records, n++ * STAT_RECORD, statOf(lstatSync(s.dest)), Buffer.from(s.sha256, 'hex'));
     }
+    return records.subarray(0, n * STAT_RECORD);
   }
 
   close(): void {

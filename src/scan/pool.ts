@@ -26,7 +26,7 @@ export type WorkerReply =
   | { type: 'hash'; result: ScanBatch }
   | { type: 'objects'; failures: ObjectFailure[] }
   | { type: 'staged'; staged: Staged[] }
-  | { type: 'renamed' }
+  | { type: 'renamed'; records: Uint8Array }
   | { type: 'finished'; staged: StagedObjects | null }
   | { type: 'error'; message: string; code: string | null; path: string | null };
 

@@ -5,7 +5,7 @@ import fg from 'fast-glob';
 import { CONFIG_FILE, storeDirsInside, type Workspace } from '../config/config.js';
 import { modeFromStat, sortEntries, type Entry } from '../core/manifest.js';
 import { pathProblem } from '../core/paths.js';
-import { StatCache, saveStatCache, STAT_RECORD, HASH_AT } from '../store/stat-cache.js';
+import { StatCache, saveStatCache, sortRecords, STAT_RECORD, HASH_AT } from '../store/stat-cache.js';
 import type { ObjectIndex, StagedObjects } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
 import { describeErr, KIND_FILE, statOf, type ScanBatch } from './scanner.js';
@@ -31,6 +31,8 @@ export interface ScanOptions {
   /** Stage new content in the store while reading (create); null for read-only comparisons. */
   objects: ObjectIndex | null;
   layout: StoreLayout;
+  /** Stat records of files this process has just written with known content (rollback), trusted for this scan only. */
+  written?: Buffer[];
 }
 
 /**
@@ -83,7 +85,8 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
   const { paths, unreadable } = walkTree(ws);
   const skipped: Skipped[] = [...unreadable];
   const entries: Entry[] = [];
-  const cache = StatCache.load(opts.layout.cache);
+  const loaded = StatCache.load(opts.layout.cache);
+  const cache = opts.written?.length ? new StatCache(sortRecords([...opts.written, loaded.records])) : loaded;
   const init: WorkerInit = { root: ws.root, layout: opts.layout, known: opts.objects ? opts.objects.shared() : null };
   const known = init.known ? HashTable.fromShared(init.known) : null;
   const hits = Buffer.allocUnsafe(paths.length * STAT_RECORD);

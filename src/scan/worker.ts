@@ -28,8 +28,7 @@ parentPort!.on('message', (req: WorkerRequest) => {
         break;
       case 'rename':
         treeWriter ??= new TreeWriter(init.root, init.layout);
-        treeWriter.rename(req.pairs, new Set(req.replaceDirs));
-        reply({ type: 'renamed' });
+        reply({ type: 'renamed', records: treeWriter.rename(req.pairs, new Set(req.replaceDirs)) });
         break;
       case 'finish':
         reply({ type: 'finished', staged: writer ? writer.finish() : null });

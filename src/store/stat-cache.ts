@@ -104,20 +104,15 @@ export class StatCache {
   }
 }
 
-/** Writes the records of one scan (any order), dropping racy ones, sorted by inode. */
-export function saveStatCache(cacheDir: string, parts: readonly Buffer[], scanStartMs: number): void {
-  const limit = scanStartMs - RACY_MS;
+/** Records from several buffers (any order) as one buffer sorted by inode, one per inode; `keep` filters. */
+export function sortRecords(parts: readonly Buffer[], keep: (buf: Buffer, at: number) => boolean = () => true): Buffer {
   const refs: { buf: Buffer; at: number; ino: number }[] = [];
   for (const buf of parts) {
-    for (let at = 0; at + STAT_RECORD <= buf.length; at += STAT_RECORD) {
-      if (buf.readDoubleLE(at + 16) >= limit || buf.readDoubleLE(at + 24) >= limit) continue;
-      refs.push({ buf, at, ino: buf.readDoubleLE(at) });
-    }
+    for (let at = 0; at + STAT_RECORD <= buf.length; at += STAT_RECORD) if (keep(buf, at)) refs.push({ buf, at, ino: buf.readDoubleLE(at) });
   }
   refs.sort((a, b) => a.ino - b.ino);
-  const out = Buffer.allocUnsafe(MAGIC.length + refs.length * STAT_RECORD);
-  MAGIC.copy(out, 0);
-  let w = MAGIC.length;
+  const out = Buffer.from(new SharedArrayBuffer(refs.length * STAT_RECORD));
+  let w = 0;
   let lastIno = -1;
   for (const r of refs) {
     if (r.ino === lastIno) continue; // hard links: one record per inode
@@ -125,6 +120,13 @@ export function saveStatCache(cacheDir: string, parts: readonly Buffer[], scanSt
     w += STAT_RECORD;
     lastIno = r.ino;
   }
+  return out.subarray(0, w);
+}
+
+/** Writes the records of one scan, dropping racy ones. */
+export function saveStatCache(cacheDir: string, parts: readonly Buffer[], scanStartMs: number): void {
+  const limit = scanStartMs - RACY_MS;
+  const records = sortRecords(parts, (buf, at) => buf.readDoubleLE(at + 16) < limit && buf.readDoubleLE(at + 24) < limit);
   ensureDir(cacheDir);
-  atomicWriteFile(join(cacheDir, FILE), out.subarray(0, w), { durable: false });
+  atomicWriteFile(join(cacheDir, FILE), Buffer.concat([MAGIC, records]), { durable: false });
 }
