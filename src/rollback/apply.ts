@@ -12,7 +12,11 @@ import { faultPoint } from '../util/fault.js';
 
 function lstatOrNull(p: string): Stats | null {
   // throwIfNoEntry: a missing path is the common case in a restore, and exceptions are costly.
-  return lstatSync(p, { throwIfNoEntry: false }) ?? null;
+  try {
+    return lstatSync(p, { throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null; // ENOTDIR: a parent is a file
+  }
 }
 
 /**
