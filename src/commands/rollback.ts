@@ -148,6 +148,7 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
       liveTree = t.entries;
     }
     const plan = planRollback(liveTree, target);
+    liveTree = []; // memory: the plan holds what is needed; the tree is scanned again to verify
     const result: RollbackResult = {
       dryRun: !!opts.dryRun,
       from,
