@@ -2,9 +2,8 @@ import type { ChalkInstance } from 'chalk';
 import { shortId } from '../core/ref.js';
 import { EXIT_PARTIAL, SnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
-import type { IndexSummary, Trigger } from '../store/snapshots.js';
-import type { Skipped } from '../scan/scan.js';
-import { takeSnapshot } from '../snapshot/take.js';
+import type { Trigger } from '../store/snapshots.js';
+import { takeSnapshot, type TakenSnapshot } from '../snapshot/take.js';
 import { openStore, parseLabels, withLock } from './common.js';
 
 export const USER_TRIGGERS = ['manual', 'cron', 'ci', 'promotion'] as const;
@@ -20,20 +19,8 @@ export interface CreateOptions {
   allowInconsistentIndex?: boolean;
 }
 
-export interface CreateResult {
-  id: string;
-  created: boolean;
-  files: number;
-  bytes: number;
-  newBytes: number;
-  newObjects: number;
-  incomplete: boolean;
-  skipped: Skipped[];
-  index: IndexSummary | null;
-  durationMs: number;
-}
+export type CreateResult = Omit<TakenSnapshot, 'entries'> & { durationMs: number };
 
-/** The workspace's git commit, when it is inside a git work tree and git is installed. */
 function parseTime(t: string | undefined): string {
   if (t === undefined) return new Date().toISOString();
   const ms = Date.parse(t);

@@ -20,31 +20,41 @@ export function changeKind(from: Entry, to: Entry): ChangeKind | null {
   return null;
 }
 
-/** What changes from `from` to `to`; both lists sorted by path (manifest order). */
-export function diffEntries(from: readonly Entry[], to: readonly Entry[]): TreeDiff {
-  const out: TreeDiff = { added: [], removed: [], modified: [], changes: [] };
+/**
+ * Walks two entry lists sorted by path (manifest order) side by side: `onPair` gets the entry of
+ * each path in `from` (or undefined) and in `to` (or undefined).
+ */
+export function walkPairs(from: readonly Entry[], to: readonly Entry[], onPair: (a: Entry | undefined, b: Entry | undefined) => void): void {
   let i = 0;
   let j = 0;
   while (i < from.length || j < to.length) {
     const a = from[i];
     const b = to[j];
     const c = a === undefined ? 1 : b === undefined ? -1 : comparePaths(a.path, b.path);
-    if (c < 0) {
-      out.removed.push(a!.path);
-      i++;
-    } else if (c > 0) {
-      out.added.push(b!.path);
-      j++;
-    } else {
-      const kind = changeKind(a!, b!);
-      if (kind) {
-        out.modified.push(a!.path);
-        out.changes.push({ path: a!.path, kind });
-      }
+    if (c < 0) i++;
+    if (c > 0) j++;
+    if (c === 0) {
       i++;
       j++;
     }
+    onPair(c <= 0 ? a : undefined, c >= 0 ? b : undefined);
   }
+}
+
+/** What changes from `from` to `to`; both lists sorted by path (manifest order). */
+export function diffEntries(from: readonly Entry[], to: readonly Entry[]): TreeDiff {
+  const out: TreeDiff = { added: [], removed: [], modified: [], changes: [] };
+  walkPairs(from, to, (a, b) => {
+    if (!b) out.removed.push(a!.path);
+    else if (!a) out.added.push(b.path);
+    else {
+      const kind = changeKind(a, b);
+      if (kind) {
+        out.modified.push(a.path);
+        out.changes.push({ path: a.path, kind });
+      }
+    }
+  });
   return out;
 }
 

@@ -1,5 +1,5 @@
 import type { Entry, FileEntry, SymlinkEntry } from './manifest.js';
-import { comparePaths } from './paths.js';
+import { walkPairs } from './diff.js';
 
 /**
  * What a rollback must do to turn the live tree into the target: the plan is pure data, computed
@@ -20,31 +20,17 @@ export interface RollbackPlan {
 
 export function planRollback(live: readonly Entry[], target: readonly Entry[]): RollbackPlan {
   const plan: RollbackPlan = { write: [], link: [], chmod: [], remove: [], bytes: 0 };
-  let i = 0;
-  let j = 0;
-  while (i < live.length || j < target.length) {
-    const a = live[i];
-    const b = target[j];
-    const c = a === undefined ? 1 : b === undefined ? -1 : comparePaths(a.path, b.path);
-    if (c < 0) {
-      plan.remove.push(a!);
-      i++;
-      continue;
-    }
-    j++;
-    if (c === 0) i++;
-    const want = b!;
-    if (want.type === 'symlink') {
-      if (!(a && c === 0 && a.type === 'symlink' && a.target === want.target)) plan.link.push(want);
-      continue;
-    }
-    if (a && c === 0 && a.type === 'file' && a.sha256 === want.sha256 && a.size === want.size) {
+  walkPairs(live, target, (a, want) => {
+    if (!want) plan.remove.push(a!);
+    else if (want.type === 'symlink') {
+      if (!(a?.type === 'symlink' && a.target === want.target)) plan.link.push(want);
+    } else if (a?.type === 'file' && a.sha256 === want.sha256 && a.size === want.size) {
       if (a.mode !== want.mode) plan.chmod.push(want);
-      continue;
+    } else {
+      plan.write.push(want);
+      plan.bytes += want.size;
     }
-    plan.write.push(want);
-    plan.bytes += want.size;
-  }
+  });
   return plan;
 }
 
