@@ -133,6 +133,13 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
     const live = await readLive(layout);
     const from = resumed ? journal!.from : (live?.id ?? null);
 
+    // On a terminal, ask before anything is written (the safety snapshot included).
+    if (process.stdin.isTTY && !opts.yes && !g.json && !opts.dryRun) {
+      const preview = planRollback((await liveEntries(store)).entries, target);
+      const question = `Roll back ${ws.root} to ${shortId(to)}: write ${preview.write.length + preview.link.length}, remove ${preview.remove.length}, re-mode ${preview.chmod.length} (${formatBytes(preview.bytes)}).`;
+      if (!planIsEmpty(preview) && !(await confirm(question))) throw new SnapgovError('USAGE', 'rollback cancelled; nothing was changed', 'pass --yes to skip the question');
+    }
+
     // The live tree, read once: as the safety snapshot (which also stores its content) or, for a
     // dry run or without a safety snapshot, read-only.
     let safety: string | null = resumed ? journal!.safety : null;
@@ -172,10 +179,6 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
     if (opts.dryRun) {
       result.verified = planIsEmpty(plan);
       return result;
-    }
-    if (process.stdin.isTTY && !opts.yes && !g.json && !planIsEmpty(plan)) {
-      const ok = await confirm(`Roll back ${ws.root} to ${shortId(to)}: write ${plan.write.length + plan.link.length}, remove ${plan.remove.length}, re-mode ${plan.chmod.length} (${formatBytes(plan.bytes)}).`);
-      if (!ok) throw new SnapgovError('USAGE', 'rollback cancelled; nothing was changed', 'pass --yes to skip the question');
     }
 
     lock.assertHeld();

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
+import { readJsonFile, REPO, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
 
 interface Rollback {
   dryRun: boolean;
@@ -327,5 +327,26 @@ describe('snapgov rollback of a large tree (worker threads)', () => {
     for (const [f, c] of Object.entries(files)) if (existsSync(join(ws, f))) expect(readFileSync(join(ws, f), 'utf8')).toBe(c);
     expect(runJson<Rollback>(ws, ['rollback', '--resume']).code).toBe(0);
     treeMatches(ws, full);
+  });
+});
+
+describe('snapgov rollback on a terminal', () => {
+  const hasScript = spawnSync('sh', ['-c', 'command -v script']).status === 0;
+  it.skipIf(!hasScript)('asks before changing anything; "n" cancels, "y" proceeds', () => {
+    const { ws, v1, v2 } = twoVersions();
+    writeFileSync(join(ws, 'artifacts/rules/b.yaml'), 'edited');
+    const metadataBefore = readdirSync(join(ws, 'metadata')).sort();
+    // util-linux `script` gives the command a real terminal, so stdin.isTTY is true
+    const onTty = (answer: string) => spawnSync('script', ['-qec', `${process.execPath} ${join(REPO, 'bin/snapgov')} rollback ${v1}`, '/dev/null'], { cwd: ws, input: answer, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const no = onTty('n\n');
+    expect(no.stdout).toMatch(/Proceed\? \[y\/N\]/);
+    expect(no.status).toBe(2);
+    expect(no.stdout).toMatch(/cancelled; nothing was changed/);
+    expect(readdirSync(join(ws, 'metadata')).sort()).toEqual(metadataBefore); // not even a safety snapshot
+    expect(readFileSync(join(ws, 'artifacts/rules/b.yaml'), 'utf8')).toBe('edited');
+    expect(runJson<{ live: { id: string } }>(ws, ['status']).doc.live.id).toBe(v2);
+    const yes = onTty('y\n');
+    expect(yes.status).toBe(0);
+    treeMatches(ws, v1);
   });
 });
