@@ -120,19 +120,34 @@ export function asBuffer(u: Uint8Array): Buffer {
 
 /** Below this many bytes to re-read, threads cost more than they save. */
 const OBJECT_PARALLEL_MIN = 32 << 20;
+const OBJECT_BATCH = 8 << 20;
 
 /**
  * Re-hashes stored objects (verify --read-data): one task per pack or loose object, on worker
- * threads, or inline for little data. `weight` is each task's size in bytes.
+ * threads, or inline for little data. `weightOf` gives a task's size in bytes.
  */
-export async function checkObjects(tasks: readonly ObjectTask[], weight: number, layout: StoreLayout, onFailure: (f: ObjectFailure) => void): Promise<void> {
-  if (weight < OBJECT_PARALLEL_MIN) {
+export async function checkObjects(tasks: readonly ObjectTask[], weightOf: (t: ObjectTask) => number, layout: StoreLayout, onFailure: (f: ObjectFailure) => void): Promise<void> {
+  if (tasks.reduce((s, t) => s + weightOf(t), 0) < OBJECT_PARALLEL_MIN) {
     const checker = new ObjectChecker(layout);
     for (const t of tasks) checker.check(t).forEach(onFailure);
     return;
   }
+  // Requests of about OBJECT_BATCH bytes each: a whole pack, or many single objects.
+  const requests: ObjectTask[][] = [];
+  let cur: ObjectTask[] = [];
+  let bytes = 0;
+  for (const t of tasks) {
+    cur.push(t);
+    bytes += weightOf(t);
+    if (bytes >= OBJECT_BATCH) {
+      requests.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+  }
+  if (cur.length) requests.push(cur);
   const pool = new WorkerPool({ root: layout.objects, layout, known: null });
-  const replies = tasks.map((t) => pool.request({ type: 'objects', tasks: [t] }).then((r) => (r.type === 'objects' ? r.failures.forEach(onFailure) : undefined)));
+  const replies = requests.map((batch) => pool.request({ type: 'objects', tasks: batch }).then((r) => (r.type === 'objects' ? r.failures.forEach(onFailure) : undefined)));
   const settled = await Promise.allSettled(replies);
   await pool.close();
   const failed = settled.find((s) => s.status === 'rejected');

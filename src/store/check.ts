@@ -5,7 +5,7 @@ import { validate } from '../schema.js';
 import { checkObjects } from '../scan/pool.js';
 import { manifestPath, metadataPath, type StoreLayout } from './layout.js';
 import type { ObjectIndex } from './objects.js';
-import type { ObjectFailure, ObjectTask } from './object-check.js';
+import { taskWeight, type ObjectFailure, type ObjectTask } from './object-check.js';
 
 export interface SnapshotCheck {
   id: string;
@@ -67,10 +67,15 @@ export async function checkStructure(l: StoreLayout, id: string, objects: Object
   return { id, ok: problems.length === 0, problems, entries };
 }
 
-/** Which packs and loose objects a set of snapshots needs re-read (verify --read-data). */
+/**
+ * Which packs and loose objects a set of snapshots needs re-read (verify --read-data). A pack of
+ * which only a few objects are needed is not read whole: those objects are read one by one.
+ */
 export class DataPlan {
   readonly packs = new Set<string>();
   readonly loose = new Set<string>();
+  /** Needed objects per pack, with their places, until the pack is worth reading whole. */
+  private readonly packed = new Map<string, { hash: string; offset: number; length: number }[]>();
 
   constructor(private readonly objects: ObjectIndex) {}
 
@@ -95,8 +100,27 @@ export class DataPlan {
       if (i === -1) continue; // missing objects are reported by the structural check
       const p = this.objects.packAt(i);
       if (p === null) this.loose.add(e.sha256);
-      else this.packs.add(p);
+      else {
+        this.packs.add(p);
+        const loc = this.objects.get(e.sha256)!;
+        let list = this.packed.get(p);
+        if (!list) this.packed.set(p, (list = []));
+        list.push({ hash: e.sha256, offset: loc.offset, length: loc.size });
+      }
     }
+  }
+
+  tasks(): ObjectTask[] {
+    const out: ObjectTask[] = [];
+    for (const p of this.packs) {
+      const list = this.packed.get(p) ?? [];
+      const needed = list.reduce((s, o) => s + o.length, 0);
+      // Reading a whole pack sequentially beats many small reads once a quarter of it is needed.
+      if (list.length === 0 || needed * 4 >= this.objects.packSize(p)) out.push({ kind: 'pack', pack: p });
+      else for (const o of list) out.push({ kind: 'packed', pack: p, ...o });
+    }
+    for (const hash of this.loose) out.push({ kind: 'loose', hash });
+    return out;
   }
 }
 
@@ -107,12 +131,8 @@ export interface DataFailures {
 
 /** Re-hashes what the plan lists, each pack read once, on worker threads. */
 export async function readData(l: StoreLayout, objects: ObjectIndex, plan: DataPlan): Promise<DataFailures> {
-  const tasks: ObjectTask[] = [...[...plan.packs].map((pack) => ({ kind: 'pack' as const, pack })), ...[...plan.loose].map((hash) => ({ kind: 'loose' as const, hash }))];
-  let weight = 0;
-  for (const p of plan.packs) weight += objects.packSize(p);
-  for (const h of plan.loose) weight += objects.sizeOf(h) ?? 0;
   const out: DataFailures = { objects: new Map(), packs: new Map() };
-  await checkObjects(tasks, weight, l, (f) => (plan.packs.has(f.hash) ? out.packs.set(f.hash, f) : out.objects.set(f.hash, f)));
+  await checkObjects(plan.tasks(), (t) => taskWeight(t, (p) => objects.packSize(p)), l, (f) => (plan.packs.has(f.hash) ? out.packs.set(f.hash, f) : out.objects.set(f.hash, f)));
   return out;
 }
 
