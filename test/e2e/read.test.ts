@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, runJson, sampleWorkspace, sha256, tempDir } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { BIN, run, runJson, sampleWorkspace, sha256, tempDir } from '../helpers/cli.js';
 import { serializeManifest, snapshotIdOf } from '../../src/core/manifest.js';
 
 interface Item {
@@ -111,5 +112,20 @@ describe('snapgov list, info, diff, status', () => {
     expect(dirty.code).toBe(0);
     expect(dirty.doc).toMatchObject({ clean: false, modified: ['artifacts/rules/b.yaml'] });
     expect(run(ws, ['status']).stdout).toMatch(/M artifacts\/rules\/b\.yaml \(content\)/);
+  });
+});
+
+describe('colours', () => {
+  it('are off without a terminal and with NO_COLOR or --no-color, on with FORCE_COLOR', () => {
+    const ws = sampleWorkspace();
+    runJson(ws, ['create']);
+    const esc = /\u001b\[/;
+    const env = { ...process.env };
+    delete env.NO_COLOR;
+    const plain = spawnSync(process.execPath, [BIN, 'list'], { cwd: ws, encoding: 'utf8', env });
+    expect(plain.stdout).not.toMatch(esc);
+    expect(spawnSync(process.execPath, [BIN, 'list'], { cwd: ws, encoding: 'utf8', env: { ...env, FORCE_COLOR: '1' } }).stdout).toMatch(esc);
+    expect(spawnSync(process.execPath, [BIN, 'list'], { cwd: ws, encoding: 'utf8', env: { ...env, FORCE_COLOR: '1', NO_COLOR: '1' } }).stdout).not.toMatch(esc);
+    expect(spawnSync(process.execPath, [BIN, '--no-color', 'list'], { cwd: ws, encoding: 'utf8', env: { ...env, FORCE_COLOR: '1' } }).stdout).not.toMatch(esc);
   });
 });
