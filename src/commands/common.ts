@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { removeMatching } from '../util/fsx.js';
 import { onInterrupt } from '../util/cleanup.js';
 import { loadWorkspace, type Workspace } from '../config/config.js';
 import { resolveRef } from '../core/ref.js';
@@ -26,15 +26,9 @@ export async function openStore(g: GlobalOptions, opts: { rollback?: boolean } =
 }
 
 /** Temp files carry the writer's PID, so an interrupted run removes exactly its own. */
-export function removeOwnTemps(tmpDir: string): void {
+function removeOwnTemps(tmpDir: string): void {
   const tag = `-${process.pid}-`;
-  let names: string[];
-  try {
-    names = readdirSync(tmpDir);
-  } catch {
-    return;
-  }
-  for (const n of names) if (n.includes(tag)) rmSync(join(tmpDir, n), { force: true });
+  removeMatching(tmpDir, (n) => n.includes(tag));
 }
 
 /** Runs `fn` holding the store lock; the lock is released however `fn` ends. */

@@ -8,7 +8,7 @@ import { asBuffer, WorkerPool } from '../scan/pool.js';
 import { TEMP_MARK, tempBeside, TreeWriter, type StageItem, type Staged } from './tree-writer.js';
 import type { StoreLayout } from '../store/layout.js';
 import { faultPoint } from '../util/fault.js';
-
+import { removeMatching } from '../util/fsx.js';
 
 function lstatOrNull(p: string): Stats | null {
   // throwIfNoEntry: a missing path is the common case in a restore, and exceptions are costly.
@@ -219,14 +219,5 @@ function removeEmptyDirs(root: string, plan: RollbackPlan): void {
 
 /** Removes temporary files an interrupted rollback left beside the paths it was writing. */
 export function removeLeftoverTemps(root: string, paths: readonly string[]): void {
-  const dirs = new Set(paths.map((p) => dirname(join(root, p))));
-  for (const d of dirs) {
-    let names: string[];
-    try {
-      names = readdirSync(d);
-    } catch {
-      continue;
-    }
-    for (const n of names) if (n.startsWith(TEMP_MARK)) rmSync(join(d, n), { force: true });
-  }
+  for (const d of new Set(paths.map((p) => dirname(join(root, p))))) removeMatching(d, (n) => n.startsWith(TEMP_MARK));
 }

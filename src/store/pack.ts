@@ -44,11 +44,6 @@ export function readU64(buf: Buffer, at: number): number {
   return buf.readUInt32BE(at) * 0x1_0000_0000 + buf.readUInt32BE(at + 4);
 }
 
-export function packEntryAt(index: Buffer, i: number): PackEntry {
-  const at = i * PACK_RECORD;
-  return { hash: index.toString('hex', at, at + 32), offset: readU64(index, at + 32), length: readU64(index, at + 40) };
-}
-
 /** True when every record points inside the data area, in order, without overlaps. */
 export function packIndexValid(index: Buffer, count: number, dataEnd: number): boolean {
   let end = 0;

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync, constants } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync, constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
@@ -49,6 +49,17 @@ export function atomicWriteFile(path: string, data: Buffer | string, opts: { mod
     throw e;
   }
   if (durable) fsyncDir(dir);
+}
+
+/** Removes the files of `dir` whose names match; a missing folder is fine. */
+export function removeMatching(dir: string, match: (name: string) => boolean): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) if (match(n)) rmSync(join(dir, n), { force: true });
 }
 
 export function ensureDir(dir: string): void {

@@ -4,18 +4,9 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { BIN, run, runJson, sampleWorkspace, sha256, tempDir } from '../helpers/cli.js';
 import { serializeManifest, snapshotIdOf } from '../../src/core/manifest.js';
+import type { ListItem } from '../../src/commands/list.js';
 
-interface Item {
-  id: string;
-  time: string;
-  trigger: string;
-  env: string | null;
-  tags: string[];
-  labels: Record<string, string>;
-  files: number;
-  bytes: number;
-  signatures: number;
-}
+type Item = ListItem;
 
 describe('snapgov list, info, diff, status', () => {
   it('lists newest first with the documented fields', () => {

@@ -3,7 +3,7 @@ import { lineHash, verifyChain } from '../../src/core/audit-chain.js';
 import { checkIndex, resolvePointer } from '../../src/core/index-check.js';
 import type { IndexConfig } from '../../src/config/config.js';
 import type { Entry } from '../../src/core/manifest.js';
-import { decodePackTrailer, encodePackIndex, packEntryAt, packIndexValid, PACK_TRAILER } from '../../src/store/pack.js';
+import { decodePackTrailer, encodePackIndex, packIndexValid, PACK_RECORD, PACK_TRAILER, readU64 } from '../../src/store/pack.js';
 
 function chain(n: number): string[] {
   const lines: string[] = [];
@@ -90,7 +90,8 @@ describe('pack index', () => {
     const count = decodePackTrailer(idx.subarray(idx.length - PACK_TRAILER), size);
     expect(count).toBe(3);
     expect(packIndexValid(idx, 3, 15)).toBe(true);
-    expect([0, 1, 2].map((i) => packEntryAt(idx, i))).toEqual(entries);
+    const decoded = [0, 1, 2].map((i) => ({ hash: idx.toString('hex', i * PACK_RECORD, i * PACK_RECORD + 32), offset: readU64(idx, i * PACK_RECORD + 32), length: readU64(idx, i * PACK_RECORD + 40) }));
+    expect(decoded).toEqual(entries);
   });
   it('rejects an index pointing past the data or overlapping', () => {
     const idx = encodePackIndex(entries);
