@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { SnapgovError } from './errors.js';
 import type { ValidateFunction } from 'ajv';
 
 export type SchemaName = 'config' | 'metadata' | 'audit-record' | 'audit-head' | 'export-header' | 'live' | 'lock' | 'journal';
@@ -41,6 +43,23 @@ export async function validatorFor(name: SchemaName): Promise<(doc: unknown) => 
     const ok = fn(doc) as boolean;
     return { ok, errors: ok ? [] : describe(fn) };
   };
+}
+
+/**
+ * Reads one of snapgov's own JSON documents: null when the file does not exist; a STORE_CORRUPT
+ * error naming `what` (with `hint`) when it is not JSON or does not match its schema.
+ */
+export async function readDocument<T>(path: string, name: SchemaName, what: string, hint: string): Promise<T | null> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new SnapgovError('STORE_CORRUPT', `${what} cannot be read: ${(e as Error).message}`, hint);
+  }
+  const res = await validate(name, doc);
+  if (!res.ok) throw new SnapgovError('STORE_CORRUPT', `${what} is invalid: ${res.errors.join('; ')}`, hint);
+  return doc as T;
 }
 
 /** Validates a document against one of snapgov's own schemas in `schemas/`. */

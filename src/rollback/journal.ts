@@ -1,7 +1,6 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { SnapgovError } from '../errors.js';
-import { validate } from '../schema.js';
+import { readDocument } from '../schema.js';
 import type { StoreLayout } from '../store/layout.js';
 import { atomicWriteFile, fsyncDir } from '../util/fsx.js';
 
@@ -16,17 +15,8 @@ export interface Journal {
   requestId: string;
 }
 
-export async function readJournal(l: StoreLayout): Promise<Journal | null> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readFileSync(l.journal, 'utf8'));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new SnapgovError('STORE_CORRUPT', `the rollback journal ${l.journal} is unreadable`, 'a rollback was interrupted; check `snapgov status`, roll back explicitly to the snapshot you want (`snapgov rollback REF`), then remove the journal file');
-  }
-  const v = await validate('journal', doc);
-  if (!v.ok) throw new SnapgovError('STORE_CORRUPT', `the rollback journal is invalid: ${v.errors.join('; ')}`, 'a rollback was interrupted; roll back explicitly to the snapshot you want (`snapgov rollback REF`), then remove the journal file');
-  return doc as Journal;
+export function readJournal(l: StoreLayout): Promise<Journal | null> {
+  return readDocument<Journal>(l.journal, 'journal', `the rollback journal ${l.journal}`, 'a rollback was interrupted; roll back explicitly to the snapshot you want (`snapgov rollback REF`), which replaces the journal');
 }
 
 export function writeJournal(l: StoreLayout, j: Journal): void {

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { SnapgovError } from '../errors.js';
 import { ManifestError, parseManifest, sha256Hex, type Manifest } from '../core/manifest.js';
 import { compareByTime } from '../core/ref.js';
-import { validate } from '../schema.js';
+import { readDocument } from '../schema.js';
 import { atomicWriteFile } from '../util/fsx.js';
 import { manifestPath, metadataPath, type StoreLayout } from './layout.js';
 
@@ -85,15 +85,9 @@ export function loadManifest(l: StoreLayout, id: string): Manifest {
 }
 
 export async function readMetadata(l: StoreLayout, id: string): Promise<Metadata> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readFileSync(metadataPath(l, id), 'utf8'));
-  } catch (e) {
-    throw new SnapgovError('STORE_CORRUPT', `the metadata of ${id} cannot be read: ${(e as Error).message}`, 'run `snapgov verify --all`');
-  }
-  const res = await validate('metadata', doc);
-  if (!res.ok) throw new SnapgovError('STORE_CORRUPT', `the metadata of ${id} is invalid: ${res.errors.join('; ')}`, 'run `snapgov verify --all`');
-  const md = doc as Metadata;
+  const hint = 'run `snapgov verify --all`';
+  const md = await readDocument<Metadata>(metadataPath(l, id), 'metadata', `the metadata of ${id}`, hint);
+  if (!md) throw new SnapgovError('STORE_CORRUPT', `the metadata of ${id} is missing`, hint);
   if (md.id !== id) throw new SnapgovError('STORE_CORRUPT', `the metadata file of ${id} describes ${md.id}`, 'run `snapgov verify --all`');
   return md;
 }
@@ -130,17 +124,8 @@ export interface LivePointer {
   action: string;
 }
 
-export async function readLive(l: StoreLayout): Promise<LivePointer | null> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readFileSync(l.live, 'utf8'));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new SnapgovError('STORE_CORRUPT', `${l.live} is not valid JSON`, 'remove it; the next `snapgov create` writes it again');
-  }
-  const res = await validate('live', doc);
-  if (!res.ok) throw new SnapgovError('STORE_CORRUPT', `${l.live} is invalid: ${res.errors.join('; ')}`, 'remove it; the next `snapgov create` writes it again');
-  return doc as LivePointer;
+export function readLive(l: StoreLayout): Promise<LivePointer | null> {
+  return readDocument<LivePointer>(l.live, 'live', l.live, 'remove it; the next `snapgov create` writes it again');
 }
 
 export function writeLive(l: StoreLayout, p: LivePointer): void {

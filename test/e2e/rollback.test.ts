@@ -263,6 +263,20 @@ describe('snapgov rollback', () => {
     treeMatches(ws, before);
   });
 
+  it('a damaged journal is reported, and an explicit rollback replaces it', () => {
+    const { ws, v1 } = twoVersions();
+    writeFileSync(join(ws, 'snapshots/rollback-journal.json'), '{ damaged');
+    expect(run(ws, ['status']).stderr).toMatch(/rollback was interrupted/);
+    const plain = runJson(ws, ['rollback']);
+    expect(plain.code).toBe(1);
+    expect(plain.error).toMatchObject({ code: 'STORE_CORRUPT' });
+    expect(plain.error!.message).toMatch(/rollback journal/);
+    expect(plain.error!.hint).toMatch(/snapgov rollback REF/);
+    expect(runJson(ws, ['rollback', v1]).code).toBe(0);
+    treeMatches(ws, v1);
+    expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(false);
+  });
+
   it('a plain `snapgov rollback` after a crash finishes the interrupted one', () => {
     const { ws, v1 } = twoVersions();
     expect(run(ws, ['rollback', v1], { SNAPGOV_FAULT: 'rollback-rename:1' }).code).toBe(128);
