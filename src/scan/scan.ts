@@ -23,8 +23,6 @@ export interface ScanResult {
   skipped: Skipped[];
   files: number;
   bytes: number;
-  /** Files actually read (stat-cache misses). */
-  read: number;
 }
 
 export interface ScanOptions {
@@ -194,7 +192,7 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
   }
   sortEntries(entries);
   skipped.sort((a, b) => (a.path < b.path ? -1 : 1));
-  return { entries, staged, skipped, files: entries.length, bytes, read };
+  return { entries, staged, skipped, files: entries.length, bytes };
 }
 
 function mergeStaged(parts: StagedObjects[]): StagedObjects {
