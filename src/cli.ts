@@ -110,6 +110,39 @@ export function buildProgram(): Command {
     .option('--revert-on-gate-failure', 'restore the safety snapshot when a gate fails')
     .action(action(async ([ref], opts, g) => (await import('./commands/rollback.js')).rollback(ref, opts, g)));
 
+  program
+    .command('prune [n]')
+    .description('remove snapshots the retention rules do not keep, then collect their data (N alone means --keep-last N)')
+    .option('--keep-last <n>', 'keep the N newest snapshots')
+    .option('--keep-hourly <n>', 'keep the newest snapshot of each of the last N hours that have one')
+    .option('--keep-daily <n>', 'the same per day')
+    .option('--keep-weekly <n>', 'the same per ISO week')
+    .option('--keep-monthly <n>', 'the same per month')
+    .option('--keep-yearly <n>', 'the same per year')
+    .option('--keep-within <span>', 'keep everything within SPAN of the newest snapshot (2d, 36h, 1y2m3d)')
+    .option('--keep-tag <tag>', 'keep snapshots with this tag (repeatable)', collect)
+    .option('--dry-run', 'print the decisions and change nothing')
+    .option('--allow-remove-all', 'allow an empty policy or one that removes every snapshot')
+    .action(action(async ([n], opts, g) => (await import('./commands/prune.js')).prune(n, opts, g)));
+
+  program
+    .command('gc')
+    .description('delete objects no snapshot references (after an interrupted create or prune)')
+    .option('--dry-run', 'report what would be deleted and change nothing')
+    .action(action(async (_p, opts, g) => (await import('./commands/gc.js')).gc(opts, g)));
+
+  program
+    .command('pin <ref>')
+    .description('protect a snapshot from prune, whatever the rules')
+    .option('--reason <text>', 'why: recorded in the metadata and the audit log')
+    .action(action(async ([ref], opts, g) => (await import('./commands/pin.js')).pin(ref, opts, g)));
+
+  program
+    .command('unpin <ref>')
+    .description('let the retention rules apply to a pinned snapshot again')
+    .option('--reason <text>', 'why: recorded in the audit log')
+    .action(action(async ([ref], opts, g) => (await import('./commands/pin.js')).unpin(ref, opts, g)));
+
   const audit = program
     .command('audit')
     .description('show the audit log')

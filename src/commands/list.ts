@@ -16,6 +16,8 @@ export interface ListItem {
   bytes: number;
   incomplete: boolean;
   signatures: number;
+  pinned: boolean;
+  protectedUntil: string | null;
 }
 
 export interface ListResult {
@@ -38,6 +40,8 @@ export async function list(_opts: object, g: GlobalOptions): Promise<Outcome<Lis
     bytes: m.stats.bytes,
     incomplete: m.incomplete,
     signatures: m.signatures.length,
+    pinned: !!m.pinned,
+    protectedUntil: m.protectedUntil ?? null,
   }));
   const warnings = broken.map((b) => `${b.message} (run snapgov verify --all)`);
   return outcome({ snapshots: items, unreadable: broken }, renderList, 0, warnings);
@@ -48,7 +52,7 @@ function renderList(r: ListResult, s: ChalkInstance): string {
   const rows = r.snapshots.map((x) => {
     const tags = x.tags.length ? ` [${x.tags.join(', ')}]` : '';
     const env = x.env ? ` env=${x.env}` : '';
-    const inc = x.incomplete ? s.yellow(' incomplete') : '';
+    const inc = (x.incomplete ? s.yellow(' incomplete') : '') + (x.pinned ? s.cyan(' pinned') : '');
     return `${s.bold(shortId(x.id))}  ${x.time}  ${x.trigger.padEnd(12)} ${String(x.files).padStart(7)} files ${formatBytes(x.bytes).padStart(10)}${env}${tags}${inc}${x.message ? `  ${s.dim(x.message)}` : ''}`;
   });
   return [s.dim('ID            TIME                      TRIGGER        FILES       SIZE'), ...rows].join('\n');

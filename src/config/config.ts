@@ -38,6 +38,21 @@ export interface Config {
   sla: SlaConfig;
   rollback: { safetyProtectionMs: number };
   gates: GateConfig[];
+  retention: RetentionConfig;
+}
+
+/** The config's `retention` section; `prune` flags replace it for one run. */
+export interface RetentionConfig {
+  keepLast?: number;
+  keepHourly?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  keepYearly?: number;
+  keepWithin?: string;
+  keepTags?: string[];
+  /** IANA time zone for the hour/day/week/month/year buckets. Default UTC. */
+  timezone: string;
 }
 
 /** The config file as written by `init` and edited by people: every field optional except version. */
@@ -50,6 +65,7 @@ export interface ConfigFile {
   sla?: Partial<SlaConfig>;
   rollback?: { safetyProtection?: string };
   gates?: { name: string; run?: string; timeoutSeconds?: number }[];
+  retention?: Partial<RetentionConfig>;
 }
 
 export const DEFAULT_SLA: SlaConfig = { snapshotSeconds: 30, rollbackSeconds: 300, verifySeconds: 60, recoverySeconds: 300 };
@@ -97,6 +113,7 @@ export function resolveConfig(file: ConfigFile): Config {
     sla: { ...DEFAULT_SLA, ...file.sla },
     rollback: { safetyProtectionMs: parseDuration(file.rollback?.safetyProtection ?? '7d', 'rollback.safetyProtection') },
     gates: (file.gates ?? []).map((gate) => ({ name: gate.name, ...(gate.run ? { run: gate.run } : {}), timeoutSeconds: gate.timeoutSeconds ?? 300 })),
+    retention: { ...file.retention, timezone: file.retention?.timezone ?? 'UTC' },
   };
 }
 
@@ -117,12 +134,22 @@ export async function parseConfig(configPath: string, text: string): Promise<Con
   for (const gate of config.gates) {
     if (!gate.run && gate.name !== 'index') throw invalid(configPath, `/gates: gate ${JSON.stringify(gate.name)} has no "run" command (only "index" is built in)`);
   }
+  if (!validTimeZone(config.retention.timezone)) throw invalid(configPath, `/retention/timezone ${JSON.stringify(config.retention.timezone)} is not an IANA time zone (for example "UTC" or "Europe/Berlin")`);
   if (config.index) {
     const bad = pathProblem(config.index.path);
     if (bad) throw invalid(configPath, `/index/path ${JSON.stringify(config.index.path)}: ${bad}`);
     if (config.index.schema !== null && pathProblem(config.index.schema)) throw invalid(configPath, `/index/schema: ${pathProblem(config.index.schema)}`);
   }
   return config;
+}
+
+function validTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function storeDirs(root: string, config: Config): Workspace['dirs'] {

@@ -37,6 +37,8 @@ export interface Metadata {
   signatures: Record<string, unknown>[];
   /** Not pruned before this time (safety snapshots taken by rollback). */
   protectedUntil?: string;
+  /** Set by `snapgov pin`: never pruned while present. */
+  pinned?: { time: string; user: string; reason: string | null };
 }
 
 export const TOOL_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
