@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // snapgov benchmark: every figure beside its baselines, measured side by side in one run.
-//   npm run bench [-- --trees medium,small] [--scale 0.1] [--keep]
+//   npm run bench [-- --trees medium,small,history] [--scale 0.1] [--keep]
 // Baselines: restic and borg when installed (apt-get install restic borgbackup), sha256sum, tar,
 // rsync (apt-get install rsync); peak memory needs GNU time (apt-get install time).
 import { spawnSync } from 'node:child_process';
@@ -16,7 +16,7 @@ const opt = (name, def) => {
   const i = args.indexOf(`--${name}`);
   return i === -1 ? def : args[i + 1];
 };
-const trees = opt('trees', 'medium,small').split(',');
+const trees = opt('trees', 'medium,small,history').split(',');
 const scale = Number(opt('scale', '1'));
 const keep = args.includes('--keep');
 const WORK = join(here, 'work');
@@ -53,7 +53,7 @@ function row(tree, op, snapgov, base, target, note = '') {
 // Phase 1 (create, verify) runs on every tree before phase 2 (rollback), whose mass deletions slow
 // file creation on this filesystem for minutes afterwards (see the performance notes).
 const states = [];
-for (const tree of trees) {
+for (const tree of trees.filter((t) => t === 'medium' || t === 'small')) {
   const dir = join(WORK, tree);
   const src = join(dir, 'tree');
   const marker = join(dir, 'generated.json');
@@ -159,6 +159,36 @@ for (const { tree, dir, src, st, gen, restic } of states) {
   if (!keep) for (const d of ['sg', 'restic', 'borg', 'restic-cache']) rmSync(join(dir, d), { recursive: true, force: true });
 }
 
+// ---- prune: 100 snapshots sharing a 10,000-file tree (1% of the files change between snapshots),
+// pruned to the newest 20, beside `restic forget --prune` of the same history. Last, because its
+// deletions slow the filesystem like the rollback rows.
+if (trees.includes('history')) {
+  const dir = join(WORK, 'history');
+  const src = join(dir, 'tree');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(src, { recursive: true });
+  const gen = generate('history', src, scale);
+  const st = join(dir, 'sg');
+  for (const d of ['snapshots', 'metadata', 'rehearsal']) mkdirSync(join(st, d), { recursive: true });
+  writeFileSync(join(src, 'snapgov.json'), JSON.stringify({ version: 1, index: null, store: { snapshots: join(st, 'snapshots'), metadata: join(st, 'metadata'), rehearsal: join(st, 'rehearsal') } }));
+  const restic = ['-r', join(dir, 'restic'), '--cache-dir', join(dir, 'restic-cache'), '--quiet'];
+  if (tools.restic) timed('restic', [...restic, 'init'], dir);
+  console.log(`\n== history: 100 snapshots of ${gen.files} files, ${(gen.bytes / 2 ** 20).toFixed(0)} MiB`);
+  for (let n = 0; n < 100; n++) {
+    if (n > 0) changeOnePercent(src, gen.paths, 1000 + n);
+    const time = new Date(Date.UTC(2026, 0, 1) + n * 3_600_000).toISOString();
+    sg(['create', '-q', '--time', time], src);
+    if (tools.restic) timed('restic', [...restic, 'backup', '--time', time.slice(0, 19).replace('T', ' '), '.'], src);
+  }
+  warm(join(st, 'snapshots'));
+  const pr = sg(['prune', '--keep-last', '20', '-q'], src, { rss: true });
+  const b7 = {};
+  if (tools.restic) (warm(join(dir, 'restic')), (b7.restic = timed('restic', [...restic, 'forget', '--keep-last', '20', '--prune'], dir).s));
+  const left = JSON.parse(sg(['--json', 'list'], src).stdout).snapshots.length;
+  row('history', `prune 100 → 20 snapshots (${left} left)`, pr.s, b7, { ratio: null, of: 'restic' }, `peak ${pr.rssMb?.toFixed(0) ?? '?'} MB`);
+  if (!keep) rmSync(dir, { recursive: true, force: true });
+}
+
 // ---- report
 const f = (x) => (x === undefined ? '—' : `${x.toFixed(2)} s`);
 function check(r, t) {
@@ -167,6 +197,7 @@ function check(r, t) {
   if (base === undefined || !Number.isFinite(base)) return { text: `n/a (no ${t.of})`, ok: null };
   const ratio = r.snapgov / base;
   const name = t.of === 'min' ? 'faster of restic/borg' : t.of === 'plain' ? r.plainName : t.of;
+  if (t.ratio === null) return { text: `${ratio.toFixed(2)}× ${name} (no target)`, ok: null };
   return { text: `${ratio.toFixed(2)}× ${name} (target ≤ ${t.ratio}×)`, ok: ratio <= t.ratio };
 }
 console.log('\n| tree | operation | snapgov | restic | borg | plain tool | ratio vs target | ok | note |');

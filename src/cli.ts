@@ -143,6 +143,21 @@ export function buildProgram(): Command {
     .option('--reason <text>', 'why: recorded in the audit log')
     .action(action(async ([ref], opts, g) => (await import('./commands/pin.js')).unpin(ref, opts, g)));
 
+  program
+    .command('rehearse [ref]')
+    .description('drill a rollback in a sandbox: restore, corrupt, detect, recover, verify, time against SLAs (default REF: latest)')
+    .option('--scenario <name>', 'run only this scenario (repeatable; default all)', collect)
+    .option('--sandbox <dir>', 'work in DIR (new or empty; default a temporary folder in the rehearsal folder)')
+    .option('--keep-sandbox', 'keep the sandbox for inspection')
+    .option('--pick <how>', '"random": a random snapshot from the last --window instead of REF')
+    .option('--window <duration>', 'how far back --pick random looks (default 30d)')
+    .option('--seed <n>', 'seed for the injected damage and the random pick (default: random, recorded in the report)')
+    .option('--sla-snapshot <duration>', 'SLA for the safety snapshot (default: config sla.snapshotSeconds, 30s)')
+    .option('--sla-verify <duration>', 'SLA for the byte-for-byte verification (default 60s)')
+    .option('--sla-rollback <duration>', 'SLA for the rollback (default 5m)')
+    .option('--sla-recovery <duration>', 'SLA for detect + rollback + verify (default 5m)')
+    .action(action(async ([ref], opts, g) => (await import('./commands/rehearse.js')).rehearse(ref, opts, g)));
+
   const audit = program
     .command('audit')
     .description('show the audit log')

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { SnapgovError } from './errors.js';
 import type { ValidateFunction } from 'ajv';
 
-export type SchemaName = 'config' | 'metadata' | 'audit-record' | 'audit-head' | 'export-header' | 'live' | 'lock' | 'journal';
+export type SchemaName = 'config' | 'metadata' | 'audit-record' | 'audit-head' | 'export-header' | 'live' | 'lock' | 'journal' | 'rehearsal-report';
 
 let userAjv: import('ajv').Ajv | undefined;
 

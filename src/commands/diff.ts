@@ -14,8 +14,8 @@ export interface DiffResult extends TreeDiff {
 }
 
 /** The live tree as entries, read without writing anything to the store. */
-export async function liveEntries(store: Store, written?: Buffer[]): Promise<{ entries: Entry[]; skipped: Skipped[] }> {
-  const scan = await scanTree(store.ws, { objects: null, layout: store.layout, ...(written ? { written } : {}) });
+export async function liveEntries(store: Store, opts: { written?: Buffer[]; noCache?: boolean } = {}): Promise<{ entries: Entry[]; skipped: Skipped[] }> {
+  const scan = await scanTree(store.ws, { objects: null, layout: store.layout, ...opts });
   return { entries: scan.entries, skipped: scan.skipped };
 }
 

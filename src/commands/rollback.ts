@@ -36,6 +36,8 @@ export interface RollbackResult {
   chosen: { id: string; why: string; rejected: { id: string; problems: string[] }[] };
   resumed: boolean;
   safetySnapshot: string | null;
+  /** Time spent taking the safety snapshot (part of the rollback's duration). */
+  safetySnapshotMs: number;
   plan: { write: number; link: number; chmod: number; remove: number; bytes: number; paths?: { write: string[]; link: string[]; chmod: string[]; remove: string[] } };
   written: number;
   removed: number;
@@ -98,127 +100,143 @@ async function verifyNeeded(store: Store, objects: ObjectIndex, plan: RollbackPl
 async function applyAndCheck(store: Store, objects: ObjectIndex, plan: RollbackPlan, target: readonly Entry[], replaceDirs: ReadonlySet<string>): Promise<{ stats: ApplyStats; drift: string[]; tree: Entry[] }> {
   removeLeftoverTemps(store.ws.root, [...plan.write, ...plan.link].map((e) => e.path));
   const stats = await applyPlan(store.ws.root, store.layout, objects, plan, replaceDirs);
-  const after = await liveEntries(store, stats.records);
+  const after = await liveEntries(store, { written: stats.records });
   const d = diffEntries(target, after.entries);
   const drift = [...d.added.map((p) => `+ ${p}`), ...d.removed.map((p) => `- ${p}`), ...d.modified.map((p) => `M ${p}`), ...after.skipped.map((s) => `? ${s.path}`)];
   return { stats, drift, tree: after.entries };
 }
 
+/** What the rehearsal changes: no question asked, and the gates left to the caller (timed as their own phase). */
+export interface RollbackRun extends RollbackOptions {
+  interactive: boolean;
+  gates: boolean;
+}
+
+/**
+ * The whole rollback, under the caller's exclusive lock: choose and check the target, safety
+ * snapshot, journal, apply, verify, gates, live pointer, audit. Used by `rollback` and `rehearse`.
+ */
+export async function executeRollback(store: Store, lock: StoreLock, ref: string | undefined, opts: RollbackRun): Promise<RollbackResult> {
+  const { ws, layout } = store;
+  let journal: Journal | null = null;
+  try {
+    journal = await readJournal(layout);
+  } catch (e) {
+    if (ref === undefined) throw e; // an explicit target replaces a damaged journal
+  }
+  if (opts.resume && !journal) throw new SnapgovError('USAGE', 'there is no interrupted rollback to resume', 'run snapgov rollback REF');
+  const objects = ObjectIndex.load(layout);
+  const { snapshots: history } = await loadHistory(layout);
+  let chosen: RollbackResult['chosen'];
+  const resumed = journal !== null && (opts.resume === true || ref === undefined);
+  if (resumed) chosen = { id: journal!.to, why: `finishing the interrupted rollback started ${journal!.startedAt}`, rejected: [] };
+  else if (ref !== undefined) chosen = { id: resolveRef(ref, history).id, why: `named on the command line (${ref})`, rejected: [] };
+  else chosen = await lastKnownGood(layout, objects, history);
+  const to = chosen.id;
+
+  const check = await checkStructure(layout, to, objects);
+  if (!check.ok || !check.entries) {
+    throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} fails verification: ${check.problems.slice(0, 5).map((p) => `${p.code} ${p.path}`).join('; ')}`, 'nothing was changed; roll back to another snapshot (snapgov list, snapgov verify --all)', { problems: check.problems });
+  }
+  const target = check.entries;
+  const live = await readLive(layout);
+  const from = resumed ? journal!.from : (live?.id ?? null);
+
+  // On a terminal, ask before anything is written (the safety snapshot included).
+  if (opts.interactive && !opts.yes && !opts.dryRun) {
+    const preview = planRollback((await liveEntries(store)).entries, target);
+    const question = `Roll back ${ws.root} to ${shortId(to)}: write ${preview.write.length + preview.link.length}, remove ${preview.remove.length}, re-mode ${preview.chmod.length} (${formatBytes(preview.bytes)}).`;
+    if (!planIsEmpty(preview) && !(await confirm(question))) throw new SnapgovError('USAGE', 'rollback cancelled; nothing was changed', 'pass --yes to skip the question');
+  }
+
+  // The live tree, read once: as the safety snapshot (which also stores its content) or, for a
+  // dry run or without a safety snapshot, read-only.
+  let safety: string | null = resumed ? journal!.safety : null;
+  let safetySnapshotMs = 0;
+  let liveTree: Entry[];
+  if (!opts.dryRun && !resumed && opts.safetySnapshot !== false) {
+    const protectedUntil = new Date(Date.now() + ws.config.rollback.safetyProtectionMs).toISOString();
+    const t0 = performance.now();
+    const s = await takeSnapshot(ws, layout, lock, { trigger: 'pre-rollback', message: `before rollback to ${shortId(to)}${opts.reason ? `: ${opts.reason}` : ''}`, allowInconsistentIndex: true, protectedUntil });
+    safety = s.id;
+    liveTree = s.entries;
+    safetySnapshotMs = Math.round(performance.now() - t0);
+  } else {
+    const t = await liveEntries(store);
+    if (t.skipped.length) throw new SnapgovError('FILE_UNREADABLE', `${t.skipped.length} file(s) of the live tree cannot be read: ${t.skipped.slice(0, 5).map((x) => x.path).join(', ')}`, 'fix the permissions (or exclude them) and run the rollback again; nothing was changed');
+    liveTree = t.entries;
+  }
+  const plan = planRollback(liveTree, target);
+  liveTree = []; // memory: the plan holds what is needed; the tree is scanned again to verify
+  const result: RollbackResult = {
+    dryRun: !!opts.dryRun,
+    from,
+    to,
+    chosen,
+    resumed,
+    safetySnapshot: safety,
+    safetySnapshotMs,
+    plan: summarize(plan, !!opts.dryRun),
+    written: 0,
+    removed: 0,
+    modeChanged: 0,
+    bytesWritten: 0,
+    verified: false,
+    drift: [],
+    gates: [],
+    reverted: false,
+    durationMs: 0,
+  };
+  await verifyNeeded(store, objects, plan, to);
+  const replaceDirs = preflight(ws.root, plan);
+  if (opts.dryRun) {
+    result.verified = planIsEmpty(plan);
+    return result;
+  }
+
+  lock.assertHeld();
+  writeJournal(layout, { format: 'snapgov-rollback-journal/1', to, from, safety, reason: opts.reason ?? null, startedAt: new Date().toISOString(), requestId: REQUEST_ID });
+  let applied: Awaited<ReturnType<typeof applyAndCheck>>;
+  try {
+    applied = await applyAndCheck(store, objects, plan, target, replaceDirs);
+  } catch (e) {
+    const err = toSnapgovError(e);
+    // The journal stays: the tree is between two snapshots and every command will say so.
+    throw new SnapgovError(err.code, `rollback to ${shortId(to)} stopped part-way: ${err.message}`, `every file is either old or new; fix the cause, then run \`snapgov rollback --resume\`${safety ? ` (or \`snapgov rollback ${shortId(safety)}\` to undo)` : ''}`, undefined, { cause: e });
+  }
+  Object.assign(result, { written: applied.stats.written + applied.stats.linked, removed: applied.stats.removed, modeChanged: applied.stats.modeChanged, bytesWritten: applied.stats.bytesWritten });
+  result.verified = applied.drift.length === 0;
+  result.drift = applied.drift;
+  const gates = result.verified && opts.gates ? await runGates(ws, applied.tree) : [];
+  result.gates = gates.map(({ output: _o, ...rest }) => rest);
+  let finalId = to;
+  if (result.verified && gates.some((x) => !x.ok) && opts.revertOnGateFailure && safety) {
+    const back = loadManifest(layout, safety).entries;
+    const undo = planRollback(applied.tree, back);
+    applied = await applyAndCheck(store, objects, undo, back, preflight(ws.root, undo));
+    result.reverted = applied.drift.length === 0;
+    if (result.reverted) finalId = safety;
+  }
+  const outcomeOk = result.verified && gates.every((x) => x.ok);
+  if (result.verified) writeLive(layout, { id: finalId, since: new Date().toISOString(), action: result.reverted ? 'rollback-reverted' : 'rollback' });
+  await appendAudit(layout, {
+    action: 'rollback',
+    ...(from ? { from } : {}),
+    to,
+    ...(opts.reason ? { reason: opts.reason } : {}),
+    outcome: outcomeOk ? 'success' : 'failure',
+    details: { safetySnapshot: safety, resumed, chosen: chosen.why, written: result.written, removed: result.removed, modeChanged: result.modeChanged, bytesWritten: result.bytesWritten, verified: result.verified, drift: result.drift.slice(0, 100), reverted: result.reverted, gates },
+  });
+  // The tree is in a known state (the target, verified, or the failure is on record): the journal's job is done.
+  if (result.verified) clearJournal(layout);
+  return result;
+}
+
 export async function rollback(ref: string | undefined, opts: RollbackOptions, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
   const started = performance.now();
   const store = await openStore(g, { rollback: true });
-  const { ws, layout } = store;
-  const run = async (lock: StoreLock): Promise<RollbackResult> => {
-    let journal: Journal | null = null;
-    try {
-      journal = await readJournal(layout);
-    } catch (e) {
-      if (ref === undefined) throw e; // an explicit target replaces a damaged journal
-    }
-    if (opts.resume && !journal) throw new SnapgovError('USAGE', 'there is no interrupted rollback to resume', 'run snapgov rollback REF');
-    const objects = ObjectIndex.load(layout);
-    const { snapshots: history } = await loadHistory(layout);
-    let chosen: RollbackResult['chosen'];
-    const resumed = journal !== null && (opts.resume === true || ref === undefined);
-    if (resumed) chosen = { id: journal!.to, why: `finishing the interrupted rollback started ${journal!.startedAt}`, rejected: [] };
-    else if (ref !== undefined) chosen = { id: resolveRef(ref, history).id, why: `named on the command line (${ref})`, rejected: [] };
-    else chosen = await lastKnownGood(layout, objects, history);
-    const to = chosen.id;
-
-    const check = await checkStructure(layout, to, objects);
-    if (!check.ok || !check.entries) {
-      throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} fails verification: ${check.problems.slice(0, 5).map((p) => `${p.code} ${p.path}`).join('; ')}`, 'nothing was changed; roll back to another snapshot (snapgov list, snapgov verify --all)', { problems: check.problems });
-    }
-    const target = check.entries;
-    const live = await readLive(layout);
-    const from = resumed ? journal!.from : (live?.id ?? null);
-
-    // On a terminal, ask before anything is written (the safety snapshot included).
-    if (process.stdin.isTTY && !opts.yes && !g.json && !opts.dryRun) {
-      const preview = planRollback((await liveEntries(store)).entries, target);
-      const question = `Roll back ${ws.root} to ${shortId(to)}: write ${preview.write.length + preview.link.length}, remove ${preview.remove.length}, re-mode ${preview.chmod.length} (${formatBytes(preview.bytes)}).`;
-      if (!planIsEmpty(preview) && !(await confirm(question))) throw new SnapgovError('USAGE', 'rollback cancelled; nothing was changed', 'pass --yes to skip the question');
-    }
-
-    // The live tree, read once: as the safety snapshot (which also stores its content) or, for a
-    // dry run or without a safety snapshot, read-only.
-    let safety: string | null = resumed ? journal!.safety : null;
-    let liveTree: Entry[];
-    if (!opts.dryRun && !resumed && opts.safetySnapshot !== false) {
-      const protectedUntil = new Date(Date.now() + ws.config.rollback.safetyProtectionMs).toISOString();
-      const s = await takeSnapshot(ws, layout, lock, { trigger: 'pre-rollback', message: `before rollback to ${shortId(to)}${opts.reason ? `: ${opts.reason}` : ''}`, allowInconsistentIndex: true, protectedUntil });
-      safety = s.id;
-      liveTree = s.entries;
-    } else {
-      const t = await liveEntries(store);
-      if (t.skipped.length) throw new SnapgovError('FILE_UNREADABLE', `${t.skipped.length} file(s) of the live tree cannot be read: ${t.skipped.slice(0, 5).map((x) => x.path).join(', ')}`, 'fix the permissions (or exclude them) and run the rollback again; nothing was changed');
-      liveTree = t.entries;
-    }
-    const plan = planRollback(liveTree, target);
-    liveTree = []; // memory: the plan holds what is needed; the tree is scanned again to verify
-    const result: RollbackResult = {
-      dryRun: !!opts.dryRun,
-      from,
-      to,
-      chosen,
-      resumed,
-      safetySnapshot: safety,
-      plan: summarize(plan, !!opts.dryRun),
-      written: 0,
-      removed: 0,
-      modeChanged: 0,
-      bytesWritten: 0,
-      verified: false,
-      drift: [],
-      gates: [],
-      reverted: false,
-      durationMs: 0,
-    };
-    await verifyNeeded(store, objects, plan, to);
-    const replaceDirs = preflight(ws.root, plan);
-    if (opts.dryRun) {
-      result.verified = planIsEmpty(plan);
-      return result;
-    }
-
-    lock.assertHeld();
-    writeJournal(layout, { format: 'snapgov-rollback-journal/1', to, from, safety, reason: opts.reason ?? null, startedAt: new Date().toISOString(), requestId: REQUEST_ID });
-    let applied: Awaited<ReturnType<typeof applyAndCheck>>;
-    try {
-      applied = await applyAndCheck(store, objects, plan, target, replaceDirs);
-    } catch (e) {
-      const err = toSnapgovError(e);
-      // The journal stays: the tree is between two snapshots and every command will say so.
-      throw new SnapgovError(err.code, `rollback to ${shortId(to)} stopped part-way: ${err.message}`, `every file is either old or new; fix the cause, then run \`snapgov rollback --resume\`${safety ? ` (or \`snapgov rollback ${shortId(safety)}\` to undo)` : ''}`, undefined, { cause: e });
-    }
-    Object.assign(result, { written: applied.stats.written + applied.stats.linked, removed: applied.stats.removed, modeChanged: applied.stats.modeChanged, bytesWritten: applied.stats.bytesWritten });
-    result.verified = applied.drift.length === 0;
-    result.drift = applied.drift;
-    const gates = result.verified ? await runGates(ws, applied.tree) : [];
-    result.gates = gates.map(({ output: _o, ...rest }) => rest);
-    let finalId = to;
-    if (result.verified && gates.some((x) => !x.ok) && opts.revertOnGateFailure && safety) {
-      const back = loadManifest(layout, safety).entries;
-      const undo = planRollback(applied.tree, back);
-      applied = await applyAndCheck(store, objects, undo, back, preflight(ws.root, undo));
-      result.reverted = applied.drift.length === 0;
-      if (result.reverted) finalId = safety;
-    }
-    const outcomeOk = result.verified && gates.every((x) => x.ok);
-    if (result.verified) writeLive(layout, { id: finalId, since: new Date().toISOString(), action: result.reverted ? 'rollback-reverted' : 'rollback' });
-    await appendAudit(layout, {
-      action: 'rollback',
-      ...(from ? { from } : {}),
-      to,
-      ...(opts.reason ? { reason: opts.reason } : {}),
-      outcome: outcomeOk ? 'success' : 'failure',
-      details: { safetySnapshot: safety, resumed, chosen: chosen.why, written: result.written, removed: result.removed, modeChanged: result.modeChanged, bytesWritten: result.bytesWritten, verified: result.verified, drift: result.drift.slice(0, 100), reverted: result.reverted, gates },
-    });
-    // The tree is in a known state (the target, verified, or the failure is on record): the journal's job is done.
-    if (result.verified) clearJournal(layout);
-    return result;
-  };
-  const result = await withLock(g, layout, 'exclusive', 'rollback', run);
+  const run: RollbackRun = { ...opts, interactive: !!process.stdin.isTTY && !g.json, gates: true };
+  const result = await withLock(g, store.layout, 'exclusive', 'rollback', (lock) => executeRollback(store, lock, ref, run));
   result.durationMs = Math.round(performance.now() - started);
   const ok = result.dryRun || (result.verified && result.gates.every((x) => x.ok));
   return outcome(result, renderRollback, ok ? 0 : 1);

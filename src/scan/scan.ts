@@ -31,6 +31,8 @@ export interface ScanOptions {
   layout: StoreLayout;
   /** Stat records of files this process has just written with known content (rollback), trusted for this scan only. */
   written?: Buffer[];
+  /** Read and hash every file, trusting no cached hash (the rehearsal's byte-for-byte check). */
+  noCache?: boolean;
 }
 
 /**
@@ -83,7 +85,7 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
   const { paths, unreadable } = walkTree(ws);
   const skipped: Skipped[] = [...unreadable];
   const entries: Entry[] = [];
-  const loaded = StatCache.load(opts.layout.cache);
+  const loaded = opts.noCache ? StatCache.empty() : StatCache.load(opts.layout.cache);
   const cache = opts.written?.length ? new StatCache(sortRecords([...opts.written, loaded.records])) : loaded;
   const init: WorkerInit = { root: ws.root, layout: opts.layout, known: opts.objects ? opts.objects.shared() : null };
   const known = init.known ? HashTable.fromShared(init.known) : null;
@@ -183,7 +185,7 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
   }
 
   // Every file answered by the cache and every record used: the cache file is already right.
-  if (read > 0 || nHits !== cache.n) {
+  if (!opts.noCache && (read > 0 || nHits !== cache.n)) {
     try {
       saveStatCache(opts.layout.cache, [hits.subarray(0, nHits * STAT_RECORD), ...missRecords], scanStart);
     } catch {

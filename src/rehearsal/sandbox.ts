@@ -1,0 +1,99 @@
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { CONFIG_FILE, loadWorkspace, storeDirsInside, type Workspace } from '../config/config.js';
+import { SnapgovError } from '../errors.js';
+import { storeLayout, manifestPath, metadataPath, ensureStoreDirs, type StoreLayout } from '../store/layout.js';
+import type { Store } from '../commands/common.js';
+
+export interface Sandbox {
+  dir: string;
+  /** How the sandbox store reaches the real objects: hard links (same file system) or symbolic links. */
+  objects: 'hardlink' | 'symlink';
+  layout: StoreLayout;
+  configText: string;
+}
+
+function inside(parent: string, child: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** Where the drill may work: an empty or new folder that is not part of the managed tree. */
+export function sandboxDir(ws: Workspace, requested: string | undefined, runId: string): string {
+  if (requested === undefined) return join(ws.dirs.rehearsal, `.sandbox-${runId}`);
+  const dir = resolve(requested);
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new SnapgovError('USAGE', `--sandbox ${requested} is not empty`, 'give a new or empty folder: the drill deletes what it restores there');
+  }
+  const storeDirs = storeDirsInside(ws).map((d) => join(ws.root, d));
+  if (inside(ws.root, dir) && !storeDirs.some((d) => inside(d, dir))) {
+    throw new SnapgovError('USAGE', `--sandbox ${requested} lies inside the managed tree of ${ws.root}`, 'put the sandbox outside the workspace (or inside its rehearsal folder), so the drill never touches the live tree');
+  }
+  return dir;
+}
+
+/**
+ * Links every object of the real store into the sandbox's own store: hard links where the file
+ * system allows (objects are read-only and never rewritten in place), symbolic links otherwise. The
+ * sandbox store then reads the real data, and whatever the drill writes (safety snapshots, the
+ * journal, the stat cache) lands in the sandbox only.
+ */
+function linkObjects(real: StoreLayout, sandbox: StoreLayout): Sandbox['objects'] {
+  let mode: Sandbox['objects'] = 'hardlink';
+  const link = (from: string, to: string) => {
+    if (mode === 'hardlink') {
+      try {
+        linkSync(from, to);
+        return;
+      } catch (e) {
+        if (!['EXDEV', 'EPERM', 'EMLINK'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+        mode = 'symlink';
+      }
+    }
+    symlinkSync(from, to);
+  };
+  for (const name of safeList(real.packs)) if (name.endsWith('.pack')) link(join(real.packs, name), join(sandbox.packs, name));
+  for (const fan of safeList(real.objects)) {
+    if (!/^[0-9a-f]{2}$/.test(fan)) continue;
+    mkdirSync(join(sandbox.objects, fan), { recursive: true });
+    for (const name of safeList(join(real.objects, fan))) link(join(real.objects, fan, name), join(sandbox.objects, fan, name));
+  }
+  return mode;
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Creates the sandbox: its own store holding the snapshot's manifest and metadata and links to the real objects. */
+export function createSandbox(ws: Workspace, real: StoreLayout, dir: string, snapshot: string): Sandbox {
+  mkdirSync(dir, { recursive: true });
+  const store = { snapshots: join(dir, 'store', 'snapshots'), metadata: join(dir, 'store', 'metadata'), rehearsal: join(dir, 'store', 'rehearsal') };
+  const layout = storeLayout({ dirs: store });
+  ensureStoreDirs(layout);
+  const objects = linkObjects(real, layout);
+  copyFileSync(manifestPath(real, snapshot), manifestPath(layout, snapshot));
+  copyFileSync(metadataPath(real, snapshot), metadataPath(layout, snapshot));
+  // The workspace's own config, pointed at the sandbox store: gates that call snapgov work there too.
+  const config = JSON.parse(readFileSync(ws.configPath, 'utf8')) as Record<string, unknown>;
+  const configText = JSON.stringify({ ...config, store }, null, 2) + '\n';
+  return { dir, objects, layout, configText };
+}
+
+/** An empty workspace folder in the sandbox, ready to be restored into. */
+export async function freshWorkspace(sb: Sandbox): Promise<Store> {
+  const root = join(sb.dir, 'ws');
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root);
+  writeFileSync(join(root, CONFIG_FILE), sb.configText);
+  const ws = await loadWorkspace(root);
+  return { ws, layout: sb.layout };
+}
+
+export function removeSandbox(sb: Pick<Sandbox, 'dir'>): void {
+  rmSync(sb.dir, { recursive: true, force: true });
+}
