@@ -155,6 +155,23 @@ for (const { tree, dir, src, st, gen, restic } of states) {
     rmSync(join(dir, 'restic-restore'), { recursive: true, force: true });
   }
   row(tree, 'rollback of an empty tree (full restore)', full.s, b6, { ratio: 0.7, of: 'restic' }, `peak ${full.rssMb?.toFixed(0) ?? '?'} MB`);
+
+  // ---- rehearsal of the 1 GiB tree, all scenarios, beside a plain `cp -a` restore of the same tree
+  if (tree === 'medium') {
+    warm(join(st, 'snapshots'));
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, [BIN, '--json', 'rehearse', s0, '--seed', '1'], { cwd: src, env, encoding: 'utf8', maxBuffer: 1 << 30 });
+    const total = Number(process.hrtime.bigint() - t0) / 1e9;
+    const rep = JSON.parse(r.stdout);
+    const mean = (k) => rep.scenarios.reduce((n, x) => n + x.phases[k], 0) / rep.scenarios.length / 1000;
+    warm(src);
+    const cp = timed('cp', ['-a', src, join(dir, 'cp-copy')], dir).s;
+    rmSync(join(dir, 'cp-copy'), { recursive: true, force: true });
+    const phases = ['restore', 'inject', 'detect', 'rollback', 'verify', 'gates'].map((k) => `${k} ${mean(k).toFixed(2)} s`).join(', ');
+    row(tree, `rehearse, ${rep.scenarios.length} scenarios (${rep.ok ? 'passed' : 'FAILED'}): total`, total, {}, { ratio: Infinity, of: 'none' }, `mean per scenario: ${phases}`);
+    row(tree, 'rehearse: restore phase (mean)', mean('restore'), { plain: cp, plainName: 'cp -a' }, { ratio: null, of: 'plain' }, '');
+    row(tree, 'rehearse: recovery (slowest scenario)', rep.totals.maxRecoveryMs / 1000, {}, { ratio: Infinity, of: 'none' }, `SLA ${rep.sla.recoverySeconds} s`);
+  }
   rmSync(join(dir, 'rsync-copy'), { recursive: true, force: true });
   if (!keep) for (const d of ['sg', 'restic', 'borg', 'restic-cache']) rmSync(join(dir, d), { recursive: true, force: true });
 }

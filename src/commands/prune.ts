@@ -146,7 +146,7 @@ export async function prune(n: string | undefined, opts: PruneOptions, g: Global
 function renderPrune(r: PruneResult, s: ChalkInstance): string {
   const rows = [...r.keep.map((k) => ({ ...k, keep: true })), ...r.remove.map((x) => ({ ...x, reasons: [] as string[], keep: false }))].sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0));
   const lines = [`policy: ${r.policy}`];
-  for (const x of rows) lines.push(`${x.keep ? s.green('keep  ') : s.red('remove')} ${shortId(x.id)}  ${x.time.padEnd(24)}  ${x.reasons.join(', ')}`);
+  for (const x of rows) lines.push(`${x.keep ? s.green('keep  ') : s.red('remove')} ${shortId(x.id)}  ${x.time.padEnd(24)}  ${x.reasons.join(', ')}`.trimEnd());
   const verb = r.dryRun ? 'would remove' : 'removed';
   lines.push(`${r.dryRun ? s.yellow('dry run: ') : ''}kept ${r.keep.length}, ${verb} ${r.remove.length} snapshot(s); ${r.dryRun ? 'would delete' : 'deleted'} ${r.objectsDeleted} object(s), ${formatBytes(r.bytesFreed)}`);
   return lines.join('\n');
