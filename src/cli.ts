@@ -69,6 +69,7 @@ export function buildProgram(): Command {
     .option('--time <iso8601>', 'recorded creation time (backfills, imports, tests)')
     .option('--allow-partial', 'skip files that cannot be read; the snapshot is marked incomplete (exit 3)')
     .option('--allow-inconsistent-index', 'snapshot even when the artifact index does not match the tree')
+    .option('--sign', 'sign the new snapshot with the configured default signer ("signing" in snapgov.json)')
     .action(action(async (_p, opts, g) => (await import('./commands/create.js')).create(opts, g)));
 
   program
@@ -97,7 +98,38 @@ export function buildProgram(): Command {
     .option('--all', 'every snapshot in the store')
     .option('--read-data', 're-hash every object')
     .option('--worktree', 'compare the live tree with the snapshot (default: the one the live tree is at)')
+    .option('--require-signature', 'fail unless the trust threshold of valid signatures from trusted signers is met')
+    .option('--key <file>', 'trust this armored OpenPGP or PEM public key for this run (repeatable)', collect)
+    .option('--certificate-identity <id>', 'trust this exact keyless identity (with --certificate-oidc-issuer)')
+    .option('--certificate-identity-regexp <re>', 'trust keyless identities matching this anchored regular expression')
+    .option('--certificate-oidc-issuer <url>', 'the OIDC issuer of the trusted identity (exact)')
+    .option('--trusted-root <file>', 'trusted_root.json for keyless bundles')
     .action(action(async ([refs], opts, g) => (await import('./commands/verify.js')).verify(refs, opts, g)));
+
+  program
+    .command('sign <ref>')
+    .description("sign a snapshot's manifest (OpenPGP, Sigstore key or keyless), or attach a signature made elsewhere")
+    .option('--pgp-key <file>', 'armored OpenPGP secret key (or SNAPGOV_PGP_KEY holding the key)')
+    .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
+    .option('--sigstore-key <file>', 'ECDSA P-256 private key in PEM, like cosign sign-blob --key')
+    .option('--sigstore', 'keyless: Fulcio certificate and Rekor entry for an OIDC identity')
+    .option('--identity-token <jwt>', 'OIDC identity token for --sigstore (or SIGSTORE_ID_TOKEN, or the CI ambient token)')
+    .option('--import-signature <file>', 'attach an armored detached OpenPGP signature or a Sigstore bundle over the manifest file')
+    .option('--key <file>', 'public key of the signer of an imported signature (repeatable)', collect)
+    .option('--trusted-root <file>', 'trusted_root.json to check an imported keyless bundle')
+    .action(action(async ([ref], opts, g) => (await import('./commands/sign.js')).sign(ref, opts, g)));
+
+  program
+    .command('keygen')
+    .description('create a key pair: --pgp (PREFIX.sec.asc, PREFIX.pub.asc) or --sigstore (PREFIX.key, PREFIX.pub)')
+    .option('--pgp', 'an OpenPGP key that GnuPG 2.2 can use')
+    .option('--sigstore', 'an ECDSA P-256 key pair like cosign generate-key-pair')
+    .option('--name <name>', 'user ID name (OpenPGP)')
+    .option('--email <email>', 'user ID email (OpenPGP)')
+    .option('-o, --output <prefix>', 'where to write the pair')
+    .option('--passphrase-file <file>', 'protect the OpenPGP secret key with this passphrase (or SNAPGOV_PGP_PASSPHRASE)')
+    .option('--force', 'overwrite an existing pair')
+    .action(action(async (_p, opts, g) => (await import('./commands/keygen.js')).keygen(opts, g)));
 
   program
     .command('rollback [ref]')
@@ -108,6 +140,7 @@ export function buildProgram(): Command {
     .option('--no-safety-snapshot', 'do not snapshot the live tree first (no undo)')
     .option('--resume', 'finish an interrupted rollback')
     .option('--revert-on-gate-failure', 'restore the safety snapshot when a gate fails')
+    .option('--allow-untrusted', 'roll back to a target the required trust policy rejects (recorded in the audit log)')
     .action(action(async ([ref], opts, g) => (await import('./commands/rollback.js')).rollback(ref, opts, g)));
 
   program

@@ -17,9 +17,10 @@ export interface CreateOptions {
   time?: string;
   allowPartial?: boolean;
   allowInconsistentIndex?: boolean;
+  sign?: boolean;
 }
 
-export type CreateResult = Omit<TakenSnapshot, 'entries'> & { durationMs: number };
+export type CreateResult = Omit<TakenSnapshot, 'entries'> & { durationMs: number; signature?: { type: string; method: string; signer: string; file: string } };
 
 function parseTime(t: string | undefined): string {
   if (t === undefined) return new Date().toISOString();
@@ -39,11 +40,14 @@ export async function create(opts: CreateOptions, g: GlobalOptions): Promise<Out
   const tags = [...new Set(opts.tag ?? [])];
   if (tags.some((t) => t.trim() === '')) throw new SnapgovError('USAGE', 'empty --tag', 'give every tag a name');
   const { ws, layout } = await openStore(g);
-  const taken = await withLock(g, layout, 'exclusive', 'create', (lock) =>
-    takeSnapshot(ws, layout, lock, { trigger, env: opts.env, tags, labels, message: opts.message, time, allowPartial: opts.allowPartial, allowInconsistentIndex: opts.allowInconsistentIndex }),
-  );
+  const { taken, signature } = await withLock(g, layout, 'exclusive', 'create', async (lock) => {
+    const t = await takeSnapshot(ws, layout, lock, { trigger, env: opts.env, tags, labels, message: opts.message, time, allowPartial: opts.allowPartial, allowInconsistentIndex: opts.allowInconsistentIndex });
+    // Signed under the same lock, with the configured default signer (the crypto loads only then).
+    const s = opts.sign ? await (await import('./sign.js')).signSnapshot(ws, layout, t.id, {}) : undefined;
+    return { taken: t, signature: s && { type: s.type, method: s.method, signer: s.signer, file: s.file } };
+  });
   const { entries: _entries, ...result } = taken;
-  return finish({ ...result, durationMs: performance.now() - started });
+  return finish({ ...result, ...(signature ? { signature } : {}), durationMs: performance.now() - started });
 
   function finish(r: CreateResult): Outcome<CreateResult> {
     r.durationMs = Math.round(r.durationMs);
@@ -58,6 +62,7 @@ function renderCreate(r: CreateResult, s: ChalkInstance): string {
   const head = r.created ? `${s.green('created')} snapshot ${s.bold(shortId(r.id))}` : `${s.cyan('unchanged')}: the tree is already snapshot ${s.bold(shortId(r.id))}`;
   const lines = [head + (r.incomplete ? s.yellow(' (incomplete)') : ''), `  id:     ${r.id}`, `  files:  ${r.files} (${formatBytes(r.bytes)}), new data ${formatBytes(r.newBytes)}`];
   if (r.index) lines.push(`  index:  ${r.index.path}, ${r.index.artifacts} artifact(s), ${r.index.consistent ? 'consistent' : s.yellow('inconsistent')}`);
+  if (r.signature) lines.push(`  signed: ${r.signature.type === 'pgp' ? 'OpenPGP' : `Sigstore ${r.signature.method}`} ${r.signature.signer}`);
   lines.push(`  took:   ${(r.durationMs / 1000).toFixed(2)} s`);
   return lines.join('\n');
 }

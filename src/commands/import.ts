@@ -7,6 +7,7 @@ import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { appendAudit } from '../store/audit-log.js';
 import { ensureStoreDirs, manifestPath, metadataPath } from '../store/layout.js';
 import { commitStaged, discardStaged, ObjectIndex } from '../store/objects.js';
+import { signatureFile, writeSignatureFile } from '../store/signature-files.js';
 import { writeMetadata } from '../store/snapshots.js';
 import { atomicWriteFile } from '../util/fsx.js';
 import { openStore, withLock } from './common.js';
@@ -35,7 +36,10 @@ export async function importCmd(file: string, _opts: object, g: GlobalOptions): 
       ensureStoreDirs(layout);
       commitStaged(layout, a.staged);
       if (!existsSync(manifestPath(layout, a.id))) atomicWriteFile(manifestPath(layout, a.id), a.manifest, { mode: 0o444 });
-      writeMetadata(layout, a.metadata);
+      // Signature files are written from the records under their canonical names: never a path from the archive.
+      const signatures = a.metadata.signatures.map((r) => ({ ...r, file: signatureFile(a.id, r) }));
+      for (const r of signatures) writeSignatureFile(layout, r);
+      writeMetadata(layout, { ...a.metadata, signatures });
     } catch (e) {
       discardStaged(a.staged);
       throw e;

@@ -8,6 +8,7 @@ import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../outpu
 import { readJournal } from '../rollback/journal.js';
 import { appendAudit } from '../store/audit-log.js';
 import { manifestPath, metadataPath, type StoreLayout } from '../store/layout.js';
+import { removeSignatureFiles } from '../store/signature-files.js';
 import { loadHistory, readLive } from '../store/snapshots.js';
 import { faultPoint } from '../util/fault.js';
 import { fsyncDir } from '../util/fsx.js';
@@ -122,6 +123,7 @@ export async function prune(n: string | undefined, opts: PruneOptions, g: Global
           rmSync(metadataPath(layout, d.id), { force: true });
           fsyncDir(layout.metadata);
           rmSync(manifestPath(layout, d.id), { force: true });
+          removeSignatureFiles(layout, d.id);
         }
         if (removed.length > 0) fsyncDir(layout.manifests);
       },

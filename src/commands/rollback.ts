@@ -8,7 +8,6 @@ import { SnapgovError, toSnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { appendAudit, REQUEST_ID } from '../store/audit-log.js';
 import { checkStructure, DataPlan, readData } from '../store/check.js';
-import type { StoreLayout } from '../store/layout.js';
 import type { StoreLock } from '../store/lock.js';
 import { ObjectIndex } from '../store/objects.js';
 import { loadHistory, loadManifest, readLive, writeLive, type SnapshotRecord } from '../store/snapshots.js';
@@ -27,6 +26,7 @@ export interface RollbackOptions {
   safetySnapshot?: boolean;
   resume?: boolean;
   revertOnGateFailure?: boolean;
+  allowUntrusted?: boolean;
 }
 
 export interface RollbackResult {
@@ -50,8 +50,20 @@ export interface RollbackResult {
   durationMs: number;
 }
 
-/** No REF: the newest snapshot older than the one the live tree is at that passes the structural check (safety snapshots excluded). */
-async function lastKnownGood(layout: StoreLayout, objects: ObjectIndex, history: SnapshotRecord[]): Promise<RollbackResult['chosen']> {
+/**
+ * With a required trust policy, why a snapshot's signatures do not satisfy it (null when they do,
+ * or when no policy is required). The crypto libraries load only when a policy is required.
+ */
+async function untrustedBecause(store: Store, id: string): Promise<string | null> {
+  if (!store.ws.config.trust.required) return null;
+  const trust = await (await import('../signing/trust.js')).loadTrust(store.ws);
+  const r = await (await import('../signing/signatures.js')).signatureProblems(store.layout, id, trust);
+  return r.trustSatisfied ? null : r.problems.map((p) => p.message).join('; ') || 'no trusted signature';
+}
+
+/** No REF: the newest snapshot older than the one the live tree is at that passes the structural check and the trust policy (safety snapshots excluded). */
+async function lastKnownGood(store: Store, objects: ObjectIndex, history: SnapshotRecord[]): Promise<RollbackResult['chosen']> {
+  const { layout } = store;
   const live = await readLive(layout);
   if (!live) throw new SnapgovError('USAGE', 'no snapshot is recorded as live, so there is no "last known good" one to choose', 'name the snapshot: snapgov rollback REF (see snapgov list)');
   const liveAt = history.findIndex((s) => s.id === live.id);
@@ -64,8 +76,9 @@ async function lastKnownGood(layout: StoreLayout, objects: ObjectIndex, history:
       continue;
     }
     const c = await checkStructure(layout, s.id, objects);
-    if (c.ok) return { id: s.id, why: `the newest snapshot older than the live one (${shortId(live.id)}) that verifies`, rejected };
-    rejected.push({ id: s.id, problems: c.problems.slice(0, 5).map((p) => `${p.code} ${p.path}`) });
+    const untrusted = c.ok ? await untrustedBecause(store, s.id) : null;
+    if (c.ok && !untrusted) return { id: s.id, why: `the newest snapshot older than the live one (${shortId(live.id)}) that verifies${store.ws.config.trust.required ? ' and is trusted' : ''}`, rejected };
+    rejected.push({ id: s.id, problems: untrusted ? [`untrusted: ${untrusted}`] : c.problems.slice(0, 5).map((p) => `${p.code} ${p.path}`) });
   }
   throw new SnapgovError('TARGET_INVALID', `no snapshot older than the live one (${shortId(live.id)}) verifies${rejected.length ? `: ${rejected.map((r) => shortId(r.id)).join(', ')} failed` : ' (there is none)'}`, 'name a snapshot explicitly: snapgov rollback REF', { rejected });
 }
@@ -131,7 +144,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   const resumed = journal !== null && (opts.resume === true || ref === undefined);
   if (resumed) chosen = { id: journal!.to, why: `finishing the interrupted rollback started ${journal!.startedAt}`, rejected: [] };
   else if (ref !== undefined) chosen = { id: resolveRef(ref, history).id, why: `named on the command line (${ref})`, rejected: [] };
-  else chosen = await lastKnownGood(layout, objects, history);
+  else chosen = await lastKnownGood(store, objects, history);
   const to = chosen.id;
 
   const check = await checkStructure(layout, to, objects);
@@ -139,6 +152,10 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
     throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} fails verification: ${check.problems.slice(0, 5).map((p) => `${p.code} ${p.path}`).join('; ')}`, 'nothing was changed; roll back to another snapshot (snapgov list, snapgov verify --all)', { problems: check.problems });
   }
   const target = check.entries;
+  const untrusted = await untrustedBecause(store, to);
+  if (untrusted && !opts.allowUntrusted) {
+    throw new SnapgovError('TARGET_UNTRUSTED', `snapshot ${shortId(to)} does not satisfy the trust policy: ${untrusted}`, 'nothing was changed; sign it (snapgov sign), roll back to a trusted snapshot, or pass --allow-untrusted (recorded in the audit log)');
+  }
   const live = await readLive(layout);
   const from = resumed ? journal!.from : (live?.id ?? null);
 
@@ -225,7 +242,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
     to,
     ...(opts.reason ? { reason: opts.reason } : {}),
     outcome: outcomeOk ? 'success' : 'failure',
-    details: { safetySnapshot: safety, resumed, chosen: chosen.why, written: result.written, removed: result.removed, modeChanged: result.modeChanged, bytesWritten: result.bytesWritten, verified: result.verified, drift: result.drift.slice(0, 100), reverted: result.reverted, gates },
+    details: { safetySnapshot: safety, resumed, chosen: chosen.why, ...(untrusted ? { untrustedAllowed: untrusted } : {}), written: result.written, removed: result.removed, modeChanged: result.modeChanged, bytesWritten: result.bytesWritten, verified: result.verified, drift: result.drift.slice(0, 100), reverted: result.reverted, gates },
   });
   // The tree is in a known state (the target, verified, or the failure is on record): the journal's job is done.
   if (result.verified) clearJournal(layout);

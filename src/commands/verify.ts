@@ -7,12 +7,14 @@ import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { attachDataFailures, checkStructure, DataPlan, readData, StructureMemo, type SnapshotCheck } from '../store/check.js';
 import { ObjectIndex } from '../store/objects.js';
-import { listSnapshotIds, loadHistory, readLive } from '../store/snapshots.js';
+import { listSnapshotIds, loadHistory, readLive, readMetadata } from '../store/snapshots.js';
+import type { SignatureReport } from '../signing/signatures.js';
+import type { TrustFlags } from '../signing/trust.js';
 import { summarizeIndex } from '../scan/index-summary.js';
 import { liveEntries } from './diff.js';
 import { openStore, withLock, type Store } from './common.js';
 
-export interface VerifyOptions {
+export interface VerifyOptions extends TrustFlags {
   all?: boolean;
   readData?: boolean;
   worktree?: boolean;
@@ -22,8 +24,11 @@ export interface VerifyResult {
   ok: boolean;
   readData: boolean;
   worktree: boolean;
-  snapshots: { id: string; ok: boolean; problems: Problem[] }[];
+  /** Whether the trust threshold was required (--require-signature or trust.required). */
+  signaturesRequired: boolean;
+  snapshots: { id: string; ok: boolean; problems: Problem[]; signatures: SignatureReport[]; trustSatisfied: boolean }[];
 }
+
 
 async function selectIds(store: Store, refs: string[], opts: VerifyOptions): Promise<string[]> {
   if (opts.all) {
@@ -71,6 +76,23 @@ async function checkWorktree(store: Store, c: SnapshotCheck): Promise<void> {
   c.ok = c.problems.length === 0;
 }
 
+const TRUST_FLAGS = ['key', 'certificateIdentity', 'certificateIdentityRegexp', 'certificateOidcIssuer', 'trustedRoot', 'requireSignature'] as const;
+
+/** Signatures are checked only where there are some or the policy asks: the crypto libraries load only then. */
+async function judgeSignatures(store: Store, checks: SnapshotCheck[], opts: VerifyOptions): Promise<VerifyResult['snapshots']> {
+  const counts = await Promise.all(checks.map((c) => readMetadata(store.layout, c.id).then((m) => m.signatures.length, () => 0)));
+  const needed = store.ws.config.trust.required || TRUST_FLAGS.some((f) => opts[f] !== undefined) || counts.some((n) => n > 0);
+  const sig = needed ? await import('../signing/signatures.js') : null;
+  const trust = sig ? await (await import('../signing/trust.js')).loadTrust(store.ws, opts) : null;
+  const out: VerifyResult['snapshots'] = [];
+  for (const c of checks) {
+    const s = sig && trust ? await sig.signatureProblems(store.layout, c.id, trust) : { signatures: [], trustSatisfied: false, problems: [] };
+    const problems = [...c.problems, ...s.problems];
+    out.push({ id: c.id, ok: problems.length === 0, problems, signatures: s.signatures, trustSatisfied: s.trustSatisfied });
+  }
+  return out;
+}
+
 export async function verify(refs: string[], opts: VerifyOptions, g: GlobalOptions): Promise<Outcome<VerifyResult>> {
   const store = await openStore(g);
   const ids = await selectIds(store, refs, opts);
@@ -101,16 +123,18 @@ export async function verify(refs: string[], opts: VerifyOptions, g: GlobalOptio
     return out;
   });
   if (opts.worktree) for (const c of checks) await checkWorktree(store, c);
-  const snapshots = checks.map((c) => ({ id: c.id, ok: c.problems.length === 0, problems: c.problems }));
-  const result: VerifyResult = { ok: snapshots.every((s) => s.ok), readData: !!opts.readData, worktree: !!opts.worktree, snapshots };
+  const snapshots = await judgeSignatures(store, checks, opts);
+  const required = store.ws.config.trust.required || !!opts.requireSignature;
+  const result: VerifyResult = { ok: snapshots.every((s) => s.ok), readData: !!opts.readData, worktree: !!opts.worktree, signaturesRequired: required, snapshots };
   return outcome(result, renderVerify, result.ok ? 0 : 1);
 }
 
 function renderVerify(r: VerifyResult, s: ChalkInstance): string {
-  const what = ['structure', ...(r.readData ? ['data'] : []), ...(r.worktree ? ['live tree'] : [])].join(', ');
+  const what = ['structure', ...(r.readData ? ['data'] : []), ...(r.worktree ? ['live tree'] : []), ...(r.signaturesRequired ? ['trusted signatures'] : [])].join(', ');
   const lines: string[] = [];
   for (const x of r.snapshots) {
     lines.push(`${x.ok ? s.green('ok  ') : s.red('FAIL')} ${shortId(x.id)}${x.ok ? '' : `  ${x.problems.length} problem(s)`}`);
+    for (const sig of x.signatures) lines.push(`     ${sig.valid ? (sig.trusted ? s.green('trusted  ') : s.yellow('untrusted')) : s.red('invalid  ')} ${sig.type === 'pgp' ? 'OpenPGP' : sig.method === 'keyless' ? 'keyless' : 'sigstore'} ${sig.signer}${sig.valid && sig.trusted ? '' : `: ${sig.reason}`}`);
     for (const p of x.problems.slice(0, 50)) lines.push(`     ${s.red(p.code)} ${p.path}: ${p.message}`);
     if (x.problems.length > 50) lines.push(`     … and ${x.problems.length - 50} more (--json lists them all)`);
   }

@@ -39,6 +39,35 @@ export interface Config {
   rollback: { safetyProtectionMs: number };
   gates: GateConfig[];
   retention: RetentionConfig;
+  trust: TrustConfig;
+  signing: SigningConfig;
+}
+
+/** Who may sign: the config's `trust` section (paths are workspace-relative or absolute). */
+export interface TrustConfig {
+  /** Armored OpenPGP public key files, or fingerprints of keys found in keyDir. */
+  pgpKeys: string[];
+  keyDir: string;
+  /** PEM public keys (cosign's key.pub). */
+  sigstoreKeys: string[];
+  /** Keyless identities: exact `identity` or anchored `identityRegexp`, each with its OIDC `issuer`. */
+  identities: { identity?: string; identityRegexp?: string; issuer: string }[];
+  /** trusted_root.json for keyless verification (Fulcio, Rekor, CT log, TSA keys). */
+  trustedRoot: string | null;
+  /** Distinct trusted signers a snapshot needs. */
+  threshold: number;
+  /** verify and rollback require the threshold (as with --require-signature). */
+  required: boolean;
+}
+
+/** The default signer of `create --sign` and `sign` without a key flag, and the keyless services. */
+export interface SigningConfig {
+  method: 'pgp' | 'sigstore-key' | 'keyless' | null;
+  pgpKey: string | null;
+  sigstoreKey: string | null;
+  fulcioUrl: string | null;
+  rekorUrl: string | null;
+  tsaUrl: string | null;
 }
 
 /** The config's `retention` section; `prune` flags replace it for one run. */
@@ -66,6 +95,8 @@ export interface ConfigFile {
   rollback?: { safetyProtection?: string };
   gates?: { name: string; run?: string; timeoutSeconds?: number }[];
   retention?: Partial<RetentionConfig>;
+  trust?: Partial<TrustConfig>;
+  signing?: Partial<SigningConfig>;
 }
 
 export const DEFAULT_SLA: SlaConfig = { snapshotSeconds: 30, rollbackSeconds: 300, verifySeconds: 60, recoverySeconds: 300 };
@@ -114,6 +145,23 @@ export function resolveConfig(file: ConfigFile): Config {
     rollback: { safetyProtectionMs: parseDuration(file.rollback?.safetyProtection ?? '7d', 'rollback.safetyProtection') },
     gates: (file.gates ?? []).map((gate) => ({ name: gate.name, ...(gate.run ? { run: gate.run } : {}), timeoutSeconds: gate.timeoutSeconds ?? 300 })),
     retention: { ...file.retention, timezone: file.retention?.timezone ?? 'UTC' },
+    trust: {
+      pgpKeys: file.trust?.pgpKeys ?? [],
+      keyDir: file.trust?.keyDir ?? 'keys',
+      sigstoreKeys: file.trust?.sigstoreKeys ?? [],
+      identities: file.trust?.identities ?? [],
+      trustedRoot: file.trust?.trustedRoot ?? null,
+      threshold: file.trust?.threshold ?? 1,
+      required: file.trust?.required ?? false,
+    },
+    signing: {
+      method: file.signing?.method ?? null,
+      pgpKey: file.signing?.pgpKey ?? null,
+      sigstoreKey: file.signing?.sigstoreKey ?? null,
+      fulcioUrl: file.signing?.fulcioUrl ?? null,
+      rekorUrl: file.signing?.rekorUrl ?? null,
+      tsaUrl: file.signing?.tsaUrl ?? null,
+    },
   };
 }
 
@@ -133,6 +181,16 @@ export async function parseConfig(configPath: string, text: string): Promise<Con
   const config = resolveConfig(doc as ConfigFile);
   for (const gate of config.gates) {
     if (!gate.run && gate.name !== 'index') throw invalid(configPath, `/gates: gate ${JSON.stringify(gate.name)} has no "run" command (only "index" is built in)`);
+  }
+  for (const [i, id] of config.trust.identities.entries()) {
+    if ((id.identity === undefined) === (id.identityRegexp === undefined)) throw invalid(configPath, `/trust/identities/${i}: give exactly one of "identity" (exact) and "identityRegexp"`);
+    if (id.identityRegexp !== undefined) {
+      try {
+        new RegExp(id.identityRegexp);
+      } catch (e) {
+        throw invalid(configPath, `/trust/identities/${i}/identityRegexp: ${(e as Error).message}`);
+      }
+    }
   }
   if (!validTimeZone(config.retention.timezone)) throw invalid(configPath, `/retention/timezone ${JSON.stringify(config.retention.timezone)} is not an IANA time zone (for example "UTC" or "Europe/Berlin")`);
   if (config.index) {

@@ -9,6 +9,7 @@ import { looseObjectPath, manifestPath, type StoreLayout } from './layout.js';
 import type { StoreLock } from './lock.js';
 import { commitStaged, ObjectIndex, ObjectReader, ObjectReadError, ObjectWriter, readPackIndex, type DamagedPack } from './objects.js';
 import { PACK_RECORD, readU64, type PackEntry } from './pack.js';
+import { removeSignatureFiles } from './signature-files.js';
 import { listSnapshotIds } from './snapshots.js';
 
 /** Which stored objects the given snapshots reference (one mark per object of the index). */
@@ -50,6 +51,8 @@ export interface GcPlan {
   repack: { pack: string; keep: PackEntry[] }[];
   /** Manifests without metadata: left by an interrupted create or prune. */
   orphanManifests: string[];
+  /** Signature folders of snapshots that no longer exist (an interrupted prune). */
+  orphanSignatures: string[];
   damagedPacks: DamagedPack[];
   objectsDeleted: number;
   bytesFreed: number;
@@ -61,7 +64,8 @@ export interface GcPlan {
  * copy the index resolves to counts, the others are garbage.
  */
 export function planGc(layout: StoreLayout, objects: ObjectIndex, marks: Uint8Array): GcPlan {
-  const plan: GcPlan = { loose: [], dropPacks: [], repack: [], orphanManifests: orphanManifests(layout), damagedPacks: objects.damagedPacks, objectsDeleted: 0, bytesFreed: 0 };
+  const known = new Set(listSnapshotIds(layout));
+  const plan: GcPlan = { loose: [], dropPacks: [], repack: [], orphanManifests: orphans(layout.manifests, /^([0-9a-f]{64})\.json$/, known), orphanSignatures: orphans(join(layout.metadata, 'signatures'), /^([0-9a-f]{64})$/, known), damagedPacks: objects.damagedPacks, objectsDeleted: 0, bytesFreed: 0 };
   for (const hash of objects.looseHashes()) {
     if (marks[objects.indexOf(hash)]) continue;
     const size = objects.sizeOf(hash) ?? 0;
@@ -92,7 +96,7 @@ export function planGc(layout: StoreLayout, objects: ObjectIndex, marks: Uint8Ar
 }
 
 export function planIsEmpty(p: GcPlan): boolean {
-  return p.loose.length === 0 && p.dropPacks.length === 0 && p.repack.length === 0 && p.orphanManifests.length === 0;
+  return p.loose.length === 0 && p.dropPacks.length === 0 && p.repack.length === 0 && p.orphanManifests.length === 0 && p.orphanSignatures.length === 0;
 }
 
 function packRecords(layout: StoreLayout, pack: string): PackEntry[] {
@@ -111,17 +115,17 @@ function packRecords(layout: StoreLayout, pack: string): PackEntry[] {
   }
 }
 
-function orphanManifests(layout: StoreLayout): string[] {
-  const known = new Set(listSnapshotIds(layout));
+/** IDs named in `dir` (by `pattern`) that are not snapshots. */
+function orphans(dir: string, pattern: RegExp, known: ReadonlySet<string>): string[] {
   let names: string[];
   try {
-    names = readdirSync(layout.manifests);
+    names = readdirSync(dir);
   } catch {
     return [];
   }
   const out: string[] = [];
   for (const n of names) {
-    const m = /^([0-9a-f]{64})\.json$/.exec(n);
+    const m = pattern.exec(n);
     if (m && !known.has(`sha256:${m[1]}`)) out.push(`sha256:${m[1]}`);
   }
   return out;
@@ -175,6 +179,7 @@ export function runGc(layout: StoreLayout, plan: GcPlan, lock: StoreLock): void 
     dirs.add(join(layout.objects, o.hash.slice(0, 2)));
   }
   for (const id of plan.orphanManifests) rmSync(manifestPath(layout, id), { force: true });
+  for (const id of plan.orphanSignatures) removeSignatureFiles(layout, id);
   if (plan.orphanManifests.length > 0) dirs.add(layout.manifests);
   for (const d of dirs) {
     try {

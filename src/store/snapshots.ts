@@ -6,6 +6,7 @@ import { compareByTime } from '../core/ref.js';
 import { readDocument } from '../schema.js';
 import { atomicWriteFile } from '../util/fsx.js';
 import { manifestPath, metadataPath, type StoreLayout } from './layout.js';
+import type { SignatureRecord } from './signature-files.js';
 
 export type Trigger = 'manual' | 'cron' | 'ci' | 'promotion' | 'pre-rollback' | 'rehearsal' | 'import';
 
@@ -34,7 +35,7 @@ export interface Metadata {
   incomplete: boolean;
   skipped?: { path: string; reason: string }[];
   index: IndexSummary | null;
-  signatures: Record<string, unknown>[];
+  signatures: SignatureRecord[];
   /** Not pruned before this time (safety snapshots taken by rollback). */
   protectedUntil?: string;
   /** Set by `snapgov pin`: never pruned while present. */

@@ -53,9 +53,10 @@ export function run(cwd: string, args: string[], env: Record<string, string> = {
   return { code: r.status ?? (r.signal ? 128 : -1), stdout: r.stdout, stderr: r.stderr };
 }
 
-export function runAsync(cwd: string, args: string[]): Promise<RunResult> {
+/** Runs the CLI without blocking the test's event loop (needed when the test also serves HTTP). */
+export function runAsync(cwd: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> {
   return new Promise((resolvePromise) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } });
+    const p = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

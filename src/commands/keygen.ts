@@ -1,0 +1,56 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { ChalkInstance } from 'chalk';
+import { SnapgovError } from '../errors.js';
+import { outcome, type GlobalOptions, type Outcome } from '../output.js';
+import { generatePgpKey } from '../signing/pgp.js';
+import { generateSigstoreKey } from '../signing/sigstore.js';
+import { atomicWriteFile, ensureDir } from '../util/fsx.js';
+
+export interface KeygenOptions {
+  pgp?: boolean;
+  sigstore?: boolean;
+  name?: string;
+  email?: string;
+  output?: string;
+  passphraseFile?: string;
+  force?: boolean;
+}
+
+export interface KeygenResult {
+  type: 'pgp' | 'sigstore';
+  /** OpenPGP fingerprint or Sigstore key hint. */
+  id: string;
+  secretFile: string;
+  publicFile: string;
+  protected: boolean;
+}
+
+/** Writes a new key pair; the secret file is created with mode 0600 and never overwritten without --force. */
+export async function keygen(o: KeygenOptions, _g: GlobalOptions): Promise<Outcome<KeygenResult>> {
+  if (!!o.pgp === !!o.sigstore) throw new SnapgovError('USAGE', 'choose --pgp or --sigstore', 'snapgov keygen --pgp --name N --email E -o PREFIX, or snapgov keygen --sigstore -o PREFIX');
+  if (!o.output) throw new SnapgovError('USAGE', 'missing -o PREFIX', 'for example -o keys/release');
+  const [secretFile, publicFile] = o.pgp ? [`${o.output}.sec.asc`, `${o.output}.pub.asc`] : [`${o.output}.key`, `${o.output}.pub`];
+  for (const f of [secretFile, publicFile]) if (existsSync(f) && !o.force) throw new SnapgovError('USAGE', `${f} already exists`, 'choose another -o PREFIX, or --force to replace the pair');
+  ensureDir(dirname(resolve(secretFile)));
+  let result: KeygenResult;
+  if (o.pgp) {
+    if (!o.name || !o.email) throw new SnapgovError('USAGE', 'an OpenPGP key needs --name and --email', 'snapgov keygen --pgp --name "Release Bot" --email release@example.com -o keys/release');
+    const passphrase = o.passphraseFile ? readFileSync(o.passphraseFile, 'utf8').replace(/\r?\n$/, '') : (process.env.SNAPGOV_PGP_PASSPHRASE ?? null);
+    const k = await generatePgpKey(o.name, o.email, passphrase || null);
+    atomicWriteFile(secretFile, k.secret, { mode: 0o600 });
+    atomicWriteFile(publicFile, k.public);
+    result = { type: 'pgp', id: k.fingerprint, secretFile, publicFile, protected: !!passphrase };
+  } else {
+    const k = generateSigstoreKey();
+    atomicWriteFile(secretFile, k.privatePem, { mode: 0o600 });
+    atomicWriteFile(publicFile, k.publicPem);
+    result = { type: 'sigstore', id: k.hint, secretFile, publicFile, protected: false };
+  }
+  const warnings = result.protected ? [] : [`${secretFile} is not protected by a passphrase: keep it readable only by the signer`];
+  return outcome(result, renderKeygen, 0, warnings);
+}
+
+function renderKeygen(r: KeygenResult, s: ChalkInstance): string {
+  return [`${s.green('created')} ${r.type === 'pgp' ? 'OpenPGP' : 'Sigstore (ECDSA P-256)'} key ${s.bold(r.id)}`, `  secret: ${r.secretFile} (mode 0600)`, `  public: ${r.publicFile} (add it to "trust" in snapgov.json)`].join('\n');
+}

@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
+import type { ChalkInstance } from 'chalk';
+import type { Workspace } from '../config/config.js';
+import { sha256Hex } from '../core/manifest.js';
+import { shortId } from '../core/ref.js';
+import { SnapgovError } from '../errors.js';
+import { outcome, type GlobalOptions, type Outcome } from '../output.js';
+import { signKeyless } from '../signing/keyless.js';
+import { readSecretKey, signPgp, verifyPgp } from '../signing/pgp.js';
+import { signatureFile, writeSignatureFile, type SignatureRecord } from '../store/signature-files.js';
+import { keyHint, parseBundle, readSigstorePrivateKey, signWithKey, verifyKeyBundle, verifyKeylessBundle } from '../signing/sigstore.js';
+import { loadTrust, type TrustFlags } from '../signing/trust.js';
+import { appendAudit } from '../store/audit-log.js';
+import type { StoreLayout } from '../store/layout.js';
+import { readManifestBytes, readMetadata, writeMetadata } from '../store/snapshots.js';
+import { openStore, resolveSnapshot, withLock } from './common.js';
+
+export interface SignOptions extends TrustFlags {
+  pgpKey?: string;
+  passphraseFile?: string;
+  sigstoreKey?: string;
+  sigstore?: boolean;
+  identityToken?: string;
+  importSignature?: string;
+}
+
+export interface SignResult {
+  id: string;
+  type: 'pgp' | 'sigstore';
+  method: SignatureRecord['method'];
+  signer: string;
+  file: string;
+  replaced: boolean;
+}
+
+function readFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new SnapgovError('KEY_ERROR', `${what} ${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'check the path');
+  }
+}
+
+/** Never a flag: a passphrase on the command line ends up in shell history and `ps`. */
+function passphrase(o: SignOptions): string | null {
+  if (o.passphraseFile) return readFile(o.passphraseFile, '--passphrase-file').replace(/\r?\n$/, '');
+  return process.env.SNAPGOV_PGP_PASSPHRASE ?? null;
+}
+
+type Method = 'pgp' | 'sigstore-key' | 'keyless' | 'import';
+
+function chooseMethod(o: SignOptions, ws: Workspace): Method {
+  const given: Method[] = [];
+  if (o.pgpKey) given.push('pgp');
+  if (o.sigstoreKey) given.push('sigstore-key');
+  if (o.sigstore) given.push('keyless');
+  if (o.importSignature) given.push('import');
+  if (given.length > 1) throw new SnapgovError('USAGE', `give one way of signing, not ${given.join(' and ')}`, 'one of --pgp-key, --sigstore-key, --sigstore, --import-signature');
+  if (given.length === 1) return given[0]!;
+  if (process.env.SNAPGOV_PGP_KEY) return 'pgp';
+  if (ws.config.signing.method) return ws.config.signing.method;
+  throw new SnapgovError('USAGE', 'no signer given and none configured', 'pass --pgp-key FILE, --sigstore-key FILE or --sigstore, or set "signing" in snapgov.json');
+}
+
+/** Makes one signature record over the manifest bytes with the chosen signer. */
+async function makeRecord(id: string, bytes: Buffer, method: Method, o: SignOptions, ws: Workspace): Promise<Omit<SignatureRecord, 'file'>> {
+  const time = new Date().toISOString();
+  const cfg = ws.config.signing;
+  const rel = (p: string) => (p.startsWith('/') ? p : `${ws.root}/${p}`);
+  if (method === 'pgp') {
+    const source = o.pgpKey ?? (process.env.SNAPGOV_PGP_KEY ? 'SNAPGOV_PGP_KEY' : cfg.pgpKey);
+    if (!source) throw new SnapgovError('USAGE', 'no OpenPGP key given', 'pass --pgp-key FILE, set SNAPGOV_PGP_KEY, or signing.pgpKey in snapgov.json');
+    const armored = o.pgpKey ? readFile(o.pgpKey, '--pgp-key') : source === 'SNAPGOV_PGP_KEY' ? process.env.SNAPGOV_PGP_KEY! : readFile(rel(source), 'signing.pgpKey');
+    const key = await readSecretKey(armored, passphrase(o), source);
+    const sig = await signPgp(bytes, key);
+    return { type: 'pgp', method: 'pgp', signer: sig.fingerprint, time, signature: sig.armored, publicKey: key.toPublic().armor() };
+  }
+  if (method === 'sigstore-key') {
+    const path = o.sigstoreKey ?? (cfg.sigstoreKey ? rel(cfg.sigstoreKey) : null);
+    if (!path) throw new SnapgovError('USAGE', 'no Sigstore key given', 'pass --sigstore-key FILE or set signing.sigstoreKey');
+    const key = readSigstorePrivateKey(readFile(path, '--sigstore-key'), path);
+    const { bundle, hint } = signWithKey(bytes, key);
+    return { type: 'sigstore', method: 'key', signer: hint, time, signature: bundle, publicKey: createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString() };
+  }
+  if (method === 'keyless') {
+    const { bundle, identity, issuer } = await signKeyless(bytes, { token: o.identityToken, services: cfg });
+    return { type: 'sigstore', method: 'keyless', signer: identity, issuer, time, signature: bundle };
+  }
+  return importRecord(id, bytes, readFile(o.importSignature!, '--import-signature'), o, ws, time);
+}
+
+/** A signature made elsewhere (gpg --detach-sign --armor, cosign sign-blob --bundle), accepted only when valid over exactly these bytes. */
+async function importRecord(id: string, bytes: Buffer, text: string, o: SignOptions, ws: Workspace, time: string): Promise<Omit<SignatureRecord, 'file'>> {
+  const trust = await loadTrust(ws, o);
+  const refuse = (reason: string) => new SnapgovError('SIGNATURE_INVALID', `the signature in ${o.importSignature} is not a valid signature over the manifest of ${shortId(id)}: ${reason}`, 'nothing was attached; sign exactly snapshots/manifests/<hex>.json, and give the signer\'s public key with --key if it is not in the trust policy');
+  if (text.includes('-----BEGIN PGP SIGNATURE-----')) {
+    const r = await verifyPgp(bytes, text, trust.pgp);
+    if (!r.valid) throw refuse(r.reason);
+    const key = trust.pgp.find((k) => k.getFingerprint().toUpperCase() === r.signer)!;
+    return { type: 'pgp', method: 'pgp', signer: r.signer, time, signature: text, publicKey: key.armor() };
+  }
+  const bundle = parseBundle(text);
+  if (typeof bundle === 'string') throw refuse(`neither an armored OpenPGP signature nor a Sigstore bundle (${bundle})`);
+  if (bundle.verificationMaterial.content.$case === 'publicKey') {
+    const r = verifyKeyBundle(bytes, text, trust.sigstore);
+    if (!r.valid) throw refuse(r.reason);
+    const key = trust.sigstore.find((k) => keyHint(k) === r.signer)!;
+    return { type: 'sigstore', method: 'key', signer: r.signer, time, signature: text, publicKey: key.export({ type: 'spki', format: 'pem' }).toString() };
+  }
+  if (trust.trustedRoot === null) throw refuse(trust.trustedRootError ?? 'no trusted root');
+  const r = verifyKeylessBundle(bytes, text, trust.trustedRoot);
+  if (!r.valid) throw refuse(r.reason);
+  return { type: 'sigstore', method: 'keyless', signer: r.identity ?? 'unknown', ...(r.issuer ? { issuer: r.issuer } : {}), time, signature: text };
+}
+
+/**
+ * Signs a snapshot's manifest and records it: the signature file first, then the metadata that
+ * lists it, then the audit line. The ID never changes: it is the manifest's hash.
+ */
+export async function signSnapshot(ws: Workspace, layout: StoreLayout, id: string, o: SignOptions, method = chooseMethod(o, ws)): Promise<SignResult> {
+  const bytes = readManifestBytes(layout, id);
+  if (`sha256:${sha256Hex(bytes)}` !== id) throw new SnapgovError('STORE_CORRUPT', `the manifest of ${shortId(id)} does not hash to its ID: refusing to sign it`, 'run `snapgov verify --all`');
+  const made = await makeRecord(id, bytes, method, o, ws);
+  const rec: SignatureRecord = { ...made, file: signatureFile(id, made) };
+  writeSignatureFile(layout, rec);
+  const md = await readMetadata(layout, id);
+  const others = md.signatures.filter((s) => !(s.type === rec.type && s.signer === rec.signer));
+  writeMetadata(layout, { ...md, signatures: [...others, rec] });
+  await appendAudit(layout, { action: 'sign', to: id, outcome: 'success', details: { type: rec.type, method: rec.method, signer: rec.signer, ...(rec.issuer ? { issuer: rec.issuer } : {}), file: rec.file } });
+  return { id, type: rec.type, method: rec.method, signer: rec.signer, file: rec.file, replaced: others.length < md.signatures.length };
+}
+
+export async function sign(ref: string, o: SignOptions, g: GlobalOptions): Promise<Outcome<SignResult>> {
+  const { ws, layout } = await openStore(g);
+  const method = chooseMethod(o, ws);
+  return withLock(g, layout, 'exclusive', 'sign', async (lock) => {
+    const { id } = await resolveSnapshot(layout, ref);
+    lock.assertHeld();
+    return outcome(await signSnapshot(ws, layout, id, o, method), renderSign);
+  });
+}
+
+function renderSign(r: SignResult, s: ChalkInstance): string {
+  const kind = r.type === 'pgp' ? 'OpenPGP' : r.method === 'keyless' ? 'Sigstore keyless' : 'Sigstore key';
+  return `${s.green('signed')} ${s.bold(shortId(r.id))} (${kind}, ${r.signer})${r.replaced ? ', replacing the earlier signature by the same signer' : ''}\n  signature: ${r.file} (in the metadata folder)`;
+}
