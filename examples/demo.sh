@@ -40,6 +40,22 @@ step "anyone can check it without snapgov: sha256sum of the manifest equals the 
 sha256sum "snapshots/manifests/${id#sha256:}.json"
 echo "ID: $id"
 
+step "sign it (OpenPGP) and check the signature, with snapgov and with GnuPG's gpgv alone"
+keys="$ws-keys"   # outside the workspace: keys are not part of the artifact tree
+mkdir -p "$keys"
+export SNAPGOV_PGP_PASSPHRASE=demo-passphrase
+fpr=$(snapgov --json keygen --pgp --name "Release Bot" --email release@example.com -o "$keys/release" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')
+snapgov sign "$id" --pgp-key "$keys/release.sec.asc"
+snapgov verify "$id" --require-signature --key "$keys/release.pub.asc"
+if command -v gpgv >/dev/null && command -v gpg >/dev/null; then
+  gnupg=$(mktemp -d) && chmod 700 "$gnupg"
+  gpg --homedir "$gnupg" --batch --quiet --import "$keys/release.pub.asc"
+  gpg --homedir "$gnupg" --batch --export "$fpr" > "$keys/allowed.gpg"
+  gpgv --keyring "$keys/allowed.gpg" "metadata/signatures/${id#sha256:}/$fpr.asc" "snapshots/manifests/${id#sha256:}.json"
+  gpgconf --homedir "$gnupg" --kill gpg-agent 2>/dev/null || true
+  rm -rf "$gnupg"
+fi
+
 step "a change, a second snapshot, and the diff"
 printf 'max_size_mb: 50\n' > artifacts/rules/limits.yaml
 write_index
@@ -94,4 +110,4 @@ snapgov audit
 snapgov audit verify
 
 printf '\nThe demo workspace is %s (and its copy %s).\n' "$ws" "$other"
-echo "Signing comes with its own issue; see the README."
+echo "The demo keys are in $keys."

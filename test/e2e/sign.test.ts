@@ -216,6 +216,15 @@ describe('OpenPGP signing', () => {
     expect(expired.code).toBe(1);
     expect(expired.doc.snapshots[0]!.signatures.find((s) => s.signer !== fpr)!.reason).toMatch(/has expired/);
     expect(runJson(ws, ['sign', a, '--pgp-key', join(keys, 'short.sec.asc')]).error!.message).toMatch(/has expired/);
+
+    // a revoked key: the trusted copy carries the revocation, and wins over the recorded key
+    const key = await openpgp.readPrivateKey({ armoredKey: readFileSync(join(keys, 'release.sec.asc'), 'utf8') });
+    const unlocked = await openpgp.decryptKey({ privateKey: key, passphrase: 'correct horse' });
+    const revoked = await openpgp.revokeKey({ key: unlocked, format: 'armored' });
+    writeFileSync(join(keys, 'revoked.pub.asc'), revoked.publicKey);
+    const rv = runJson<Verify>(ws, ['verify', b, '--key', join(keys, 'revoked.pub.asc')]);
+    expect(rv.code).toBe(1);
+    expect(rv.doc.snapshots[0]!.signatures[0]).toMatchObject({ signer: fpr, valid: false, trusted: false, reason: `key ${fpr} is revoked` });
   });
 });
 
