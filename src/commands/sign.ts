@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createPublicKey } from 'node:crypto';
+import { resolve } from 'node:path';
 import type { ChalkInstance } from 'chalk';
 import type { Workspace } from '../config/config.js';
 import { sha256Hex } from '../core/manifest.js';
@@ -67,7 +68,7 @@ function chooseMethod(o: SignOptions, ws: Workspace): Method {
 async function makeRecord(id: string, bytes: Buffer, method: Method, o: SignOptions, ws: Workspace): Promise<Omit<SignatureRecord, 'file'>> {
   const time = new Date().toISOString();
   const cfg = ws.config.signing;
-  const rel = (p: string) => (p.startsWith('/') ? p : `${ws.root}/${p}`);
+  const rel = (p: string) => resolve(ws.root, p);
   if (method === 'pgp') {
     const source = o.pgpKey ?? (process.env.SNAPGOV_PGP_KEY ? 'SNAPGOV_PGP_KEY' : cfg.pgpKey);
     if (!source) throw new SnapgovError('USAGE', 'no OpenPGP key given', 'pass --pgp-key FILE, set SNAPGOV_PGP_KEY, or signing.pgpKey in snapgov.json');
