@@ -10,7 +10,7 @@ import { resolveRef, shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { runScenario } from '../rehearsal/drill.js';
-import { createSandbox, removeSandbox, sandboxDir } from '../rehearsal/sandbox.js';
+import { createSandbox, removeSandbox, removeStaleSandboxes, sandboxDir } from '../rehearsal/sandbox.js';
 import { appendAudit } from '../store/audit-log.js';
 import { acquireLock } from '../store/lock.js';
 import { loadHistory, loadManifest, TOOL_VERSION, type SnapshotRecord } from '../store/snapshots.js';
@@ -97,6 +97,7 @@ export async function rehearse(ref: string | undefined, o: RehearseOptions, g: G
     const { snap, picked } = choose(ref, o, history, random);
     const target = loadManifest(layout, snap.id).entries;
     const runId = reportId(ws.dirs.rehearsal, startedAt, snap.id);
+    removeStaleSandboxes(ws);
     const dir = sandboxDir(ws, o.sandbox, runId);
     const stopCleanup = o.keepSandbox ? () => undefined : onInterrupt(() => removeSandbox({ dir }));
     const sb = createSandbox(ws, layout, dir, snap.id);

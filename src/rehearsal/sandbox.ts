@@ -18,9 +18,24 @@ function inside(parent: string, child: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
+const SANDBOX = /^\.sandbox-.*-pid(\d+)$/;
+
+/** Default sandboxes left by a drill that was killed (its process is gone) are removed by the next one. */
+export function removeStaleSandboxes(ws: Workspace): void {
+  for (const name of safeList(ws.dirs.rehearsal)) {
+    const m = SANDBOX.exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(ws.dirs.rehearsal, name), { recursive: true, force: true });
+    }
+  }
+}
+
 /** Where the drill may work: an empty or new folder that is not part of the managed tree. */
 export function sandboxDir(ws: Workspace, requested: string | undefined, runId: string): string {
-  if (requested === undefined) return join(ws.dirs.rehearsal, `.sandbox-${runId}`);
+  if (requested === undefined) return join(ws.dirs.rehearsal, `.sandbox-${runId}-pid${process.pid}`);
   const dir = resolve(requested);
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     throw new SnapgovError('USAGE', `--sandbox ${requested} is not empty`, 'give a new or empty folder: the drill deletes what it restores there');
