@@ -142,6 +142,9 @@ export function runGc(layout: StoreLayout, plan: GcPlan, lock: StoreLock): void 
   // Temp files in the store are only written under the exclusive lock we now hold: any left are from dead runs.
   removeMatching(layout.tmp, () => true);
   for (const dir of [layout.manifests, layout.metadata]) removeMatching(dir, (n) => n.startsWith('.') && n.includes('.tmp-'));
+  // Packs are named by their content: a rewrite can reproduce, byte for byte, a pack this plan
+  // drops (one left by an interrupted gc). What was just written is never deleted.
+  const written = new Set<string>();
   if (plan.repack.length > 0) {
     const writer = new ObjectWriter(layout.tmp, () => false);
     const reader = new ObjectReader(layout);
@@ -156,7 +159,9 @@ export function runGc(layout: StoreLayout, plan: GcPlan, lock: StoreLock): void 
         }
       }
       lock.assertHeld();
-      commitStaged(layout, writer.finish());
+      const staged = writer.finish();
+      commitStaged(layout, staged);
+      for (const p of staged.packs) written.add(p.hash);
     } catch (err) {
       writer.discard();
       if (err instanceof ObjectReadError) {
@@ -169,6 +174,7 @@ export function runGc(layout: StoreLayout, plan: GcPlan, lock: StoreLock): void 
   }
   lock.assertHeld();
   for (const pack of [...plan.repack.map((r) => r.pack), ...plan.dropPacks]) {
+    if (written.has(pack)) continue;
     faultPoint('gc-delete');
     rmSync(join(layout.packs, `${pack}.pack`), { force: true });
   }
