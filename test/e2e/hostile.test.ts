@@ -1,0 +1,215 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { readJsonFile, REPO, run, runJson, sampleWorkspace } from '../helpers/cli.js';
+import { writeTar, type Member } from '../helpers/tarball.js';
+
+interface Case {
+  id: string;
+  input: { kind: string; text?: string; lines?: string[]; mutation?: string; path?: string };
+  command: string[];
+  exit: number;
+  /** Error code on stderr, or the problem code in the report of verify (a regular expression). */
+  error: string;
+  message: string;
+  /** Which snapshots the input itself damages: they are the only ones allowed to fail afterwards. */
+  damages: 'none' | 'A' | 'B' | 'hostile' | 'all';
+}
+
+const corpus = JSON.parse(readFileSync(join(REPO, 'test/fixtures/hostile/corpus.json'), 'utf8')) as { cases: Case[] };
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+/** Every file under `dir` with its hash, skipping the subtrees named in `skip` and the lock folder. */
+function files(dir: string, skip: string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      const rel = relative(dir, p);
+      if (skip.some((s) => rel === s || rel.startsWith(`${s}/`)) || rel.includes('snapshots/locks')) continue;
+      if (statSync(p, { throwIfNoEntry: false })?.isDirectory()) walk(p);
+      else out[rel] = sha(readFileSync(p, { flag: 'r' }));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/**
+ * One prepared world, copied for every case: a workspace `ws` with snapshot A (holding a 1.5 MiB
+ * model stored loose, used by A only) and snapshot B (signed with a Sigstore key), an export of A,
+ * an empty second workspace `other`, and key files beside them.
+ */
+let base = '';
+const ids = { A: '', B: '' };
+beforeAll(() => {
+  base = mkdtempSync(join(tmpdir(), 'snapgov-hostile-'));
+  const ws = sampleWorkspace({ 'model.bin': Buffer.alloc(1536 * 1024, 7) });
+  cpSync(ws, join(base, 'ws'), { recursive: true, verbatimSymlinks: true });
+  const w = join(base, 'ws');
+  ids.A = runJson<{ id: string }>(w, ['create']).doc.id;
+  rmSync(join(w, 'model.bin'));
+  writeFileSync(join(w, 'notes.txt'), 'B\n');
+  ids.B = runJson<{ id: string }>(w, ['create']).doc.id;
+  for (const name of ['signer', 'other']) {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    writeFileSync(join(base, `${name}.key`), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    writeFileSync(join(base, `${name}.pub`), publicKey.export({ type: 'spki', format: 'pem' }));
+  }
+  expect(run(w, ['sign', ids.B, '--sigstore-key', join(base, 'signer.key')]).code).toBe(0);
+  expect(run(w, ['export', ids.A, '-o', join(base, 'a.tar')]).code).toBe(0);
+  mkdirSync(join(base, 'other'));
+  expect(run(join(base, 'other'), ['init', '--no-index']).code).toBe(0);
+}, 60_000);
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+function archiveMembers(tar: string): Member[] {
+  const names = spawnSync('tar', ['-tf', tar], { encoding: 'utf8' }).stdout.trim().split('\n');
+  return names.map((path) => ({ path, data: spawnSync('tar', ['-xOf', tar, path], { maxBuffer: 1 << 30 }).stdout as Buffer }));
+}
+
+const ARCHIVE: Record<string, (m: Member[]) => Member[]> = {
+  traversal: (m) => [...m, { path: '../escape.txt', data: 'x' }],
+  absolute: (m) => [...m, { path: '/tmp/escape.txt', data: 'x' }],
+  symlink: (m) => [...m.slice(0, 3), { path: 'objects/link', type: 'SymbolicLink', linkpath: '/etc/passwd' }, ...m.slice(3)],
+  hardlink: (m) => [...m.slice(0, 3), { path: 'objects/hl', type: 'Link', linkpath: '../../etc/passwd' }],
+  device: (m) => [...m.slice(0, 3), { path: 'objects/dev', type: 'CharacterDevice' }],
+  duplicate: (m) => [...m, m[3]!],
+  'no-metadata': (m) => m.filter((x) => x.path !== 'metadata.json'),
+  gigantic: (m) => [...m.slice(0, 3), { path: m[3]!.path, data: '', size: 2 ** 40 }],
+};
+
+/** Applies the case's input to a fresh copy of the world; returns the values of the placeholders. */
+function prepare(c: Case, dir: string): Record<string, string> {
+  const ws = join(dir, 'ws');
+  const vars: Record<string, string> = { '{A}': ids.A, '{B}': ids.B, '{PUB}': join(dir, 'signer.pub'), '{OTHERPUB}': join(dir, 'other.pub') };
+  const loose = (id: string) => {
+    const m = readFileSync(join(ws, 'snapshots/manifests', `${id.slice(7)}.json`), 'utf8');
+    const h = /"path":"model.bin".*"sha256":"([0-9a-f]{64})"/.exec(m)![1]!;
+    return join(ws, 'snapshots/objects', h.slice(0, 2), h);
+  };
+  const i = c.input;
+  switch (i.kind) {
+    case 'config':
+      writeFileSync(join(ws, 'snapgov.json'), i.text!);
+      break;
+    case 'manifest': {
+      // A hostile manifest under its own, consistent ID: what a forged archive or a tampered store holds.
+      const bytes = Buffer.from(`{"format":"snapgov-manifest/1","entries":[\n${i.lines!.join(',\n')}\n]}\n`);
+      const id = `sha256:${sha(bytes)}`;
+      writeFileSync(join(ws, 'snapshots/manifests', `${id.slice(7)}.json`), bytes);
+      const md = readJsonFile<Record<string, unknown>>(join(ws, 'metadata', `${ids.B.slice(7)}.json`));
+      writeFileSync(join(ws, 'metadata', `${id.slice(7)}.json`), JSON.stringify({ ...md, id, signatures: [] }));
+      vars['{HOSTILE}'] = id;
+      break;
+    }
+    case 'object': {
+      const p = loose(ids.A);
+      if (i.mutation === 'truncate') truncateSync(p, 1000);
+      else if (i.mutation === 'zero') truncateSync(p, 0);
+      else if (i.mutation === 'delete') rmSync(p);
+      else {
+        const b = readFileSync(p);
+        b[b.length >> 1] ^= 0x10;
+        writeFileSync(p, b);
+      }
+      break;
+    }
+    case 'pack':
+      for (const n of readdirSync(join(ws, 'snapshots/packs'))) truncateSync(join(ws, 'snapshots/packs', n), 100);
+      break;
+    case 'metadata':
+      writeFileSync(join(ws, 'metadata', `${ids.A.slice(7)}.json`), i.text!);
+      break;
+    case 'archive': {
+      const tar = join(dir, 'hostile.tar');
+      if (i.mutation === 'garbage') writeFileSync(tar, 'this is not a tar archive at all\n'.repeat(40));
+      else writeTar(tar, ARCHIVE[i.mutation!]!(archiveMembers(join(dir, 'a.tar'))));
+      vars['{ARCHIVE}'] = tar;
+      break;
+    }
+    case 'signature': {
+      const rec = readJsonFile<{ signatures: { file: string }[] }>(join(ws, 'metadata', `${ids.B.slice(7)}.json`)).signatures[0]!;
+      const file = join(ws, 'metadata', rec.file);
+      vars['{SIGFILE}'] = file;
+      if (i.mutation === 'truncate') truncateSync(file, 40);
+      if (i.mutation === 'garbage-file') {
+        vars['{SIGFILE}'] = join(dir, 'garbage.sig');
+        writeFileSync(vars['{SIGFILE}'], 'garbage');
+      }
+      break;
+    }
+    case 'audit': {
+      const p = join(ws, 'metadata/audit.log');
+      const lines = readFileSync(p, 'utf8').trimEnd().split('\n');
+      if (i.mutation === 'edit') lines[1] = lines[1]!.replace('"success"', '"failure"');
+      else if (i.mutation === 'delete') lines.splice(1, 1);
+      else [lines[1], lines[2]] = [lines[2]!, lines[1]!];
+      writeFileSync(p, `${lines.join('\n')}\n`);
+      break;
+    }
+    case 'file':
+      writeFileSync(join(ws, i.path!), i.text!);
+      break;
+    case 'rehearsal-file':
+      rmSync(join(ws, 'rehearsal'), { recursive: true });
+      writeFileSync(join(ws, 'rehearsal'), 'a file where the rehearsal folder should be');
+      break;
+    default:
+      throw new Error(`unknown input kind ${i.kind}`);
+  }
+  return vars;
+}
+
+describe('hostile and broken input (test/fixtures/hostile/corpus.json)', () => {
+  it('has at least 40 cases, each with an exit code, an error code and a message pattern', () => {
+    expect(corpus.cases.length).toBeGreaterThanOrEqual(40);
+    expect(new Set(corpus.cases.map((c) => c.id)).size).toBe(corpus.cases.length);
+  });
+
+  it.each(corpus.cases.map((c) => [c.id, c] as const))('%s', (_id, c) => {
+    const dir = mkdtempSync(join(tmpdir(), 'snapgov-hostile-case-'));
+    try {
+      cpSync(base, dir, { recursive: true, verbatimSymlinks: true });
+      const vars = prepare(c, dir);
+      const cwd = join(dir, c.input.kind === 'archive' ? 'other' : 'ws');
+      const outside = files(dir, ['ws', 'other']);
+      const otherStore = files(join(dir, 'other'));
+      const args = c.command.map((a) => vars[a] ?? a);
+      const r = run(cwd, ['--json', ...args]);
+      expect(r.code, `${c.id}: ${r.stderr}`).toBe(c.exit);
+      const code = new RegExp(`^(?:${c.error})$`);
+      const message = new RegExp(c.message);
+      if (r.stdout.trim().startsWith('{')) {
+        // A check that ran and failed prints its report: the problem is named there.
+        const doc = JSON.parse(r.stdout) as { snapshots?: { problems: { code: string; message: string }[]; signatures?: { reason: string }[] }[]; problems?: { message: string }[] };
+        const problems = doc.snapshots ? doc.snapshots.flatMap((s) => s.problems) : (doc.problems ?? []).map((p) => ({ code: 'AUDIT', message: p.message }));
+        const hits = problems.filter((p) => code.test(p.code));
+        expect(hits.length, `${c.id}: ${JSON.stringify(problems).slice(0, 500)}`).toBeGreaterThan(0);
+        const reasons = doc.snapshots?.flatMap((s) => (s.signatures ?? []).map((x) => x.reason)) ?? [];
+        expect([...hits.map((p) => p.message), ...reasons].some((m) => message.test(m)), `${c.id}: ${JSON.stringify(hits).slice(0, 500)}`).toBe(true);
+      } else {
+        const err = (JSON.parse(r.stderr.trim().split('\n').pop()!) as { error: { code: string; message: string; hint: string } }).error;
+        expect(err.code, c.id).toMatch(code);
+        expect(err.message, c.id).toMatch(message);
+        expect(err.hint, c.id).not.toBe('');
+      }
+      // nothing written outside the workspace, and an import that failed wrote nothing in its store
+      expect(files(dir, ['ws', 'other']), c.id).toEqual(outside);
+      if (c.input.kind === 'archive') expect(files(join(dir, 'other')), c.id).toEqual(otherStore);
+      // every snapshot the input did not damage still verifies, byte for byte
+      if (c.input.kind === 'config') writeFileSync(join(dir, 'ws/snapgov.json'), readFileSync(join(base, 'ws/snapgov.json')));
+      if (c.damages !== 'all') {
+        const v = runJson<{ snapshots: { id: string; ok: boolean }[] }>(join(dir, 'ws'), ['verify', '--all', '--read-data']);
+        const damaged = c.damages === 'none' ? [] : [vars[`{${c.damages === 'hostile' ? 'HOSTILE' : c.damages}}`]];
+        for (const s of v.doc.snapshots) if (!damaged.includes(s.id)) expect(s.ok, `${c.id}: ${s.id} no longer verifies`).toBe(true);
+        expect(v.doc.snapshots.map((s) => s.id)).toEqual(expect.arrayContaining([ids.A, ids.B]));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
