@@ -1,4 +1,4 @@
-import { closeSync, constants, fchmodSync, lstatSync, openSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, lstatSync, openSync, renameSync, rmSync } from 'node:fs';
 import { statOf } from '../scan/scanner.js';
 import { STAT_RECORD, writeRecord } from '../store/stat-cache.js';
 import { basename, dirname, join } from 'node:path';
@@ -6,7 +6,7 @@ import type { FileMode } from '../core/manifest.js';
 import { ObjectReader, type ObjectLocation } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
 import { faultPoint } from '../util/fault.js';
-import { writeAllSync } from '../util/fsx.js';
+import { removeEmptyTree, writeAllSync } from '../util/fsx.js';
 
 /** Temporary files a rollback writes beside their targets; a resumed rollback removes leftovers. */
 export const TEMP_MARK = '.snapgov-tmp-';
@@ -78,7 +78,7 @@ export class TreeWriter {
     const records = Buffer.alloc(pairs.length * STAT_RECORD);
     let n = 0;
     for (const s of pairs) {
-      if (replaceDirs.has(s.dest)) rmdirSync(s.dest);
+      if (replaceDirs.has(s.dest)) removeEmptyTree(s.dest);
       renameSync(s.tmp, s.dest);
       faultPoint('rollback-rename');
       if (s.sha256) writeRecord(records, n++ * STAT_RECORD, statOf(lstatSync(s.dest)), Buffer.from(s.sha256, 'hex'));

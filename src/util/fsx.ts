@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync, constants } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, writeSync, constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
@@ -64,4 +64,16 @@ export function removeMatching(dir: string, match: (name: string) => boolean): v
 
 export function ensureDir(dir: string): void {
   mkdirSync(dir, { recursive: true });
+}
+
+/**
+ * Removes a folder that holds nothing but (possibly nested) empty folders. Anything else inside
+ * makes it fail (ENOTEMPTY), so a file that appeared since it was checked is never deleted.
+ */
+export function removeEmptyTree(dir: string): void {
+  for (const n of readdirSync(dir)) {
+    const p = join(dir, n);
+    if (lstatSync(p).isDirectory()) removeEmptyTree(p);
+  }
+  rmdirSync(dir);
 }

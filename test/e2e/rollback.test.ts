@@ -363,4 +363,18 @@ describe('snapgov rollback on a terminal', () => {
     expect(yes.status).toBe(0);
     treeMatches(ws, v1);
   });
+
+  it('replaces a folder holding only nested removed files with a file (found by the property test)', () => {
+    const ws = tempDir();
+    writeTree(ws, { a: '' });
+    expect(run(ws, ['init', '--no-index']).code).toBe(0);
+    const first = runJson<{ id: string }>(ws, ['create']).doc.id;
+    rmSync(join(ws, 'a'));
+    writeTree(ws, { 'a/a/a': '' });
+    expect(runJson(ws, ['create']).code).toBe(0);
+    const r = runJson<Rollback>(ws, ['rollback', first, '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lstatSync(join(ws, 'a')).isFile()).toBe(true);
+    expect(runJson(ws, ['verify', first, '--worktree']).code).toBe(0);
+  });
 });
