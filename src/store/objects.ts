@@ -226,6 +226,8 @@ function openTemp(dir: string, label: string): { fd: number; path: string } {
 export class ObjectWriter {
   private pack: { fd: number; path: string; hash: Hash; entries: PackEntry[]; size: number } | null = null;
   private readonly written = new Set<string>();
+  /** Large-object temp files begun and not yet ended: discard() removes them too (a write that failed part-way). */
+  private readonly openLarge = new Set<{ fd: number; path: string }>();
   readonly staged: StagedObjects = { packs: [], loose: [], newBytes: 0, newObjects: 0 };
 
   constructor(
@@ -260,11 +262,14 @@ export class ObjectWriter {
 
   /** Opens a temporary file for a large object whose hash is not known until it has been read. */
   beginLarge(): { fd: number; path: string } {
-    return openTemp(this.tmpDir, 'obj');
+    const t = openTemp(this.tmpDir, 'obj');
+    this.openLarge.add(t);
+    return t;
   }
 
   /** Keeps the temporary file as a new object, or discards it when the store already has that content. */
   endLarge(t: { fd: number; path: string }, hashBytes: Buffer, hex: string, size: number): boolean {
+    this.openLarge.delete(t);
     if (this.isStored(hashBytes, hex)) {
       closeSync(t.fd);
       rmSync(t.path, { force: true });
@@ -280,6 +285,7 @@ export class ObjectWriter {
   }
 
   abortLarge(t: { fd: number; path: string }): void {
+    this.openLarge.delete(t);
     closeSync(t.fd);
     rmSync(t.path, { force: true });
   }
@@ -303,6 +309,7 @@ export class ObjectWriter {
 
   /** Removes everything staged (after a failure or interruption). */
   discard(): void {
+    for (const t of [...this.openLarge]) this.abortLarge(t);
     if (this.pack) {
       closeSync(this.pack.fd);
       rmSync(this.pack.path, { force: true });
