@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // snapgov benchmark: every figure beside its baselines, measured side by side in one run.
 //   npm run bench [-- --trees medium,small,history] [--scale 0.1] [--keep]
+//   npm run bench -- --trees million     (1,000,000 files: peak memory of create, verify, rollback --dry-run, prune)
 // Baselines: restic and borg when installed (apt-get install restic borgbackup), sha256sum, tar,
 // rsync (apt-get install rsync); peak memory needs GNU time (apt-get install time).
 import { spawnSync } from 'node:child_process';
@@ -206,6 +207,43 @@ if (trees.includes('history')) {
   if (!keep) rmSync(dir, { recursive: true, force: true });
 }
 
+// ---- scale: 1,000,000 small files; each command's peak memory against 1.5 GB (GNU time needed)
+if (trees.includes('million')) {
+  const dir = join(WORK, 'million');
+  const src = join(dir, 'tree');
+  const marker = join(dir, 'generated.json');
+  let gen;
+  if (existsSync(marker) && JSON.parse(readFileSync(marker, 'utf8')).scale === scale) gen = JSON.parse(readFileSync(marker, 'utf8'));
+  else {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(src, { recursive: true });
+    console.log(`generating million tree (scale ${scale}) ...`);
+    gen = { scale, ...generate('million', src, scale) };
+    writeFileSync(marker, JSON.stringify(gen));
+  }
+  changeOnePercent(src, gen.paths, 'reset');
+  const st = join(dir, 'sg');
+  rmSync(st, { recursive: true, force: true });
+  for (const d of ['snapshots', 'metadata', 'rehearsal']) mkdirSync(join(st, d), { recursive: true });
+  writeFileSync(join(src, 'snapgov.json'), JSON.stringify({ version: 1, index: null, store: { snapshots: join(st, 'snapshots'), metadata: join(st, 'metadata'), rehearsal: join(st, 'rehearsal') } }));
+  console.log(`\n== million: ${gen.files} files, ${(gen.bytes / 2 ** 20).toFixed(0)} MiB`);
+  const limit = { ratio: Infinity, of: 'none' };
+  const mem = (label, argv) => {
+    warm(src);
+    const r = sg(argv, src, { rss: true });
+    row('million', label, r.s, {}, limit, `peak ${r.rssMb?.toFixed(0) ?? '?'} MB (target < 1536 MB)`);
+    return r;
+  };
+  mem('create', ['create', '-q']);
+  changeOnePercent(src, gen.paths, 1);
+  mem('create, 1% changed', ['create', '-q']);
+  mem('verify --all --read-data', ['verify', '--all', '--read-data', '-q']);
+  const first = JSON.parse(sg(['--json', 'list'], src).stdout).snapshots.at(-1).id;
+  mem('rollback --dry-run (1% differs)', ['rollback', first, '--dry-run', '-q']);
+  mem('prune 1', ['prune', '1', '-q']);
+  if (!keep) rmSync(st, { recursive: true, force: true });
+}
+
 // ---- report
 const f = (x) => (x === undefined ? '—' : `${x.toFixed(2)} s`);
 function check(r, t) {
@@ -227,6 +265,8 @@ for (const r of rows) {
   console.log(`| ${r.tree} | ${r.op} | ${f(r.snapgov)} | ${f(r.restic)} | ${f(r.borg)} | ${r.plain !== undefined ? `${r.plainName} ${f(r.plain)}` : '—'} | ${checks.map((c) => c.text).join('; ')} | ${ok ? 'yes' : 'NO'} | ${r.note} |`);
 }
 const small = rows.find((r) => r.tree === 'small' && r.op === 'first create');
+const million = rows.filter((r) => r.tree === 'million');
+if (million.length) console.log(`\npeak memory at 1,000,000 files (target < 1.5 GB): ${million.map((r) => `${r.op}: ${r.note.replace(' (target < 1536 MB)', '')}`).join('; ')}`);
 mkdirSync(WORK, { recursive: true });
 writeFileSync(join(WORK, 'results.json'), JSON.stringify({ date: new Date().toISOString(), scale, tools, results }, null, 2));
 console.log(`\npeak memory target (< 300 MB on the 100,000-file tree): ${small ? rows.filter((r) => r.tree === 'small').map((r) => r.note).join(', ') : 'small tree not run'}`);

@@ -29,6 +29,7 @@ function pathFor(i, fanout) {
  * medium: ~10,000 files, ~1 GiB, 1 KB to 20 MB (most small, 100 large), plus an artifact index.
  * small: 100,000 files of 0.5 to 4 KB.
  * history: 10,000 files of 1 to 16 KB, the shared tree of the prune benchmark's 100 snapshots.
+ * million: 1,000,000 files of 20 to 200 bytes, for the memory bound at scale.
  */
 export function generate(kind, root, scale = 1) {
   const rng = new Rng(`snapgov-bench-${kind}`);
@@ -38,6 +39,9 @@ export function generate(kind, root, scale = 1) {
     for (let i = 0; i < n; i++) files.push([pathFor(i, 100), rng.logUniform(1_000, 256_000)]);
     const big = Math.max(1, Math.round(100 * scale));
     for (let i = 0; i < big; i++) files.push([join('models', `m${String(i).padStart(3, '0')}.bin`), rng.logUniform(1_000_000, 20_000_000)]);
+  } else if (kind === 'million') {
+    const n = Math.round(1_000_000 * scale);
+    for (let i = 0; i < n; i++) files.push([pathFor(i, 1000), 20 + Math.floor(rng.next() * 180)]);
   } else if (kind === 'history') {
     const n = Math.round(10_000 * scale);
     for (let i = 0; i < n; i++) files.push([pathFor(i, 100), rng.logUniform(1_000, 16_000)]);
