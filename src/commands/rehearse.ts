@@ -100,17 +100,20 @@ export async function rehearse(ref: string | undefined, o: RehearseOptions, g: G
     removeStaleSandboxes(ws);
     const dir = sandboxDir(ws, o.sandbox, runId);
     const stopCleanup = o.keepSandbox ? () => undefined : onInterrupt(() => removeSandbox({ dir }));
-    const sb = createSandbox(ws, layout, dir, snap.id);
-    const sbLock = await acquireLock(sb.layout.locks, 'exclusive', { waitMs: 0, command: 'rehearse' });
     const results: ScenarioReport[] = [];
     try {
-      for (const name of names) results.push(await runScenario(name, sb, sbLock, snap.id, target, sla, random));
+      const sb = createSandbox(ws, layout, dir, snap.id);
+      const sbLock = await acquireLock(sb.layout.locks, 'exclusive', { waitMs: 0, command: 'rehearse' });
+      try {
+        for (const name of names) results.push(await runScenario(name, sb, sbLock, snap.id, target, sla, random));
+      } finally {
+        sbLock.release();
+      }
+      return { snap, picked, runId, sb, target, results };
     } finally {
-      sbLock.release();
-      if (!o.keepSandbox) removeSandbox(sb);
+      if (!o.keepSandbox) removeSandbox({ dir });
       stopCleanup();
     }
-    return { snap, picked, runId, sb, target, results };
   });
 
   const { snap, picked, runId, sb, target, results } = drill;

@@ -4,8 +4,6 @@ import { SnapgovError } from '../errors.js';
 export interface PgpSignature {
   armored: string;
   fingerprint: string;
-  algorithm: string;
-  userId: string | null;
 }
 
 /** Outcome of checking one signature: `valid` says the bytes are signed by `signer`; trust is decided elsewhere. */
@@ -17,11 +15,6 @@ export interface SignatureCheck {
 
 function keyError(message: string, hint: string): SnapgovError {
   return new SnapgovError('KEY_ERROR', message, hint);
-}
-
-function userIdOf(key: openpgp.Key): string | null {
-  const u = key.users[0]?.userID;
-  return u ? u.userID : null;
 }
 
 /** Why a key may not sign or be trusted now: expired, revoked or invalid; null when it is usable. */
@@ -67,7 +60,7 @@ export async function readSecretKey(armored: string, passphrase: string | null, 
 export async function signPgp(bytes: Buffer, key: openpgp.PrivateKey): Promise<PgpSignature> {
   const message = await openpgp.createMessage({ binary: new Uint8Array(bytes) });
   const armored = await openpgp.sign({ message, signingKeys: key, detached: true, format: 'armored' });
-  return { armored, fingerprint: key.getFingerprint().toUpperCase(), algorithm: key.getAlgorithmInfo().algorithm, userId: userIdOf(key) };
+  return { armored, fingerprint: key.getFingerprint().toUpperCase() };
 }
 
 export async function readPublicKeys(armored: string, source: string): Promise<openpgp.Key[]> {
