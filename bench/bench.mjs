@@ -46,6 +46,20 @@ function warm(dir) {
 
 const sg = (argv, cwd, o) => timed(process.execPath, [BIN, ...argv], cwd, o);
 
+/** The generated tree of a kind, reused between runs at the same scale (generating takes minutes). */
+function generatedTree(kind) {
+  const dir = join(WORK, kind);
+  const src = join(dir, 'tree');
+  const marker = join(dir, 'generated.json');
+  if (existsSync(marker) && JSON.parse(readFileSync(marker, 'utf8')).scale === scale) return { dir, src, gen: JSON.parse(readFileSync(marker, 'utf8')) };
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(src, { recursive: true });
+  console.log(`generating ${kind} tree (scale ${scale}) ...`);
+  const gen = { scale, ...generate(kind, src, scale) };
+  writeFileSync(marker, JSON.stringify(gen));
+  return { dir, src, gen };
+}
+
 const rows = [];
 function row(tree, op, snapgov, base, target, note = '') {
   rows.push({ tree, op, snapgov, ...base, target, note });
@@ -55,18 +69,7 @@ function row(tree, op, snapgov, base, target, note = '') {
 // file creation on this filesystem for minutes afterwards (see the performance notes).
 const states = [];
 for (const tree of trees.filter((t) => t === 'medium' || t === 'small')) {
-  const dir = join(WORK, tree);
-  const src = join(dir, 'tree');
-  const marker = join(dir, 'generated.json');
-  let gen;
-  if (existsSync(marker) && JSON.parse(readFileSync(marker, 'utf8')).scale === scale) gen = JSON.parse(readFileSync(marker, 'utf8'));
-  else {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(src, { recursive: true });
-    console.log(`generating ${tree} tree (scale ${scale}) ...`);
-    gen = { scale, ...generate(tree, src, scale) };
-    writeFileSync(marker, JSON.stringify(gen));
-  }
+  const { dir, src, gen } = generatedTree(tree);
   // Reset every store, and the tree to its generated state.
   changeOnePercent(src, gen.paths, 'reset');
   for (const d of ['sg', 'restic', 'borg', 'tar', 'rsync-copy', 'restic-cache']) rmSync(join(dir, d), { recursive: true, force: true });
@@ -209,18 +212,7 @@ if (trees.includes('history')) {
 
 // ---- scale: 1,000,000 small files; each command's peak memory against 1.5 GB (GNU time needed)
 if (trees.includes('million')) {
-  const dir = join(WORK, 'million');
-  const src = join(dir, 'tree');
-  const marker = join(dir, 'generated.json');
-  let gen;
-  if (existsSync(marker) && JSON.parse(readFileSync(marker, 'utf8')).scale === scale) gen = JSON.parse(readFileSync(marker, 'utf8'));
-  else {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(src, { recursive: true });
-    console.log(`generating million tree (scale ${scale}) ...`);
-    gen = { scale, ...generate('million', src, scale) };
-    writeFileSync(marker, JSON.stringify(gen));
-  }
+  const { dir, src, gen } = generatedTree('million');
   changeOnePercent(src, gen.paths, 'reset');
   const st = join(dir, 'sg');
   rmSync(st, { recursive: true, force: true });

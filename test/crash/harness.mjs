@@ -10,6 +10,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seededRandom } from '../../dist/core/rehearsal.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'snapgov');
 export const COMMANDS = ['create', 'rollback', 'prune', 'gc', 'import', 'sign', 'rehearse'];
@@ -22,16 +23,6 @@ const FAULTS = {
 };
 
 const sha = (b) => createHash('sha256').update(b).digest('hex');
-
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sg(cwd, args, env = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, input: '' });
@@ -277,7 +268,7 @@ function cleanup(s) {
 }
 
 export async function runTrials({ trials, commands = COMMANDS, seed = 1, log = () => undefined }) {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const results = Object.fromEntries(commands.map((c) => [c, { trials: 0, killed: 0, faultPoints: 0, finished: 0, failures: [] }]));
   const durations = {};
   for (const c of commands) durations[c] = await calibrate(c, r);

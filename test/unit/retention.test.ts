@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { policyFrom } from '../../src/commands/prune.js';
+import { seededRandom } from '../../src/core/rehearsal.js';
 import { applyPolicy, COUNT_RULES, isoWeek, localTime, parseCalendarSpan, protect, withinCutoff, type Candidate, type CountRule, type RetentionPolicy } from '../../src/core/retention.js';
 
 const UTC = { now: Date.parse('2030-01-01T00:00:00Z'), timeZone: 'UTC' };
@@ -156,19 +157,8 @@ describe('ties, clock skew, time zones, gaps', () => {
   });
 });
 
-/** A seeded generator, so a failing history can be reproduced from its number. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function history(seed: number): Candidate[] {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const out: Candidate[] = [];
   // Start near year boundaries half of the time; steps from minutes to months, some identical.
   let t = Date.parse(r() < 0.5 ? '2020-12-20T00:00:00Z' : '2026-03-20T00:00:00Z') + Math.floor(r() * 86_400_000);
@@ -212,7 +202,7 @@ describe('generated histories (300 seeds)', () => {
   const seeds = Array.from({ length: 300 }, (_, i) => i + 1);
   it.each(seeds)('history %i: each rule matches the reference; combined = union; order does not matter', (seed) => {
     const list = history(seed);
-    const r = rng(seed * 7919);
+    const r = seededRandom(seed * 7919);
     const tz = r() < 0.3 ? 'America/New_York' : 'UTC';
     const opts = { now: UTC.now, timeZone: tz };
     const counts: Partial<Record<CountRule, number>> = {};
