@@ -7,7 +7,7 @@ import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { attachDataFailures, checkStructure, DataPlan, readData, StructureMemo, type SnapshotCheck } from '../store/check.js';
 import { ObjectIndex } from '../store/objects.js';
-import { listSnapshotIds, loadHistory, readLive, readMetadata } from '../store/snapshots.js';
+import { listSnapshotIds, loadHistory, readLive } from '../store/snapshots.js';
 import type { SignatureReport } from '../signing/signatures.js';
 import type { TrustFlags } from '../signing/trust.js';
 import { summarizeIndex } from '../scan/index-summary.js';
@@ -80,8 +80,7 @@ const TRUST_FLAGS = ['key', 'certificateIdentity', 'certificateIdentityRegexp', 
 
 /** Signatures are checked only where there are some or the policy asks: the crypto libraries load only then. */
 async function judgeSignatures(store: Store, checks: SnapshotCheck[], opts: VerifyOptions): Promise<VerifyResult['snapshots']> {
-  const counts = await Promise.all(checks.map((c) => readMetadata(store.layout, c.id).then((m) => m.signatures.length, () => 0)));
-  const needed = store.ws.config.trust.required || TRUST_FLAGS.some((f) => opts[f] !== undefined) || counts.some((n) => n > 0);
+  const needed = store.ws.config.trust.required || TRUST_FLAGS.some((f) => opts[f] !== undefined) || checks.some((c) => c.signatures > 0);
   const sig = needed ? await import('../signing/signatures.js') : null;
   const trust = sig ? await (await import('../signing/trust.js')).loadTrust(store.ws, opts) : null;
   const out: VerifyResult['snapshots'] = [];

@@ -13,6 +13,8 @@ export interface SnapshotCheck {
   problems: Problem[];
   /** The parsed entries when the manifest is sound (for further checks). */
   entries: Entry[] | null;
+  /** How many signatures the metadata records (read here, so verify need not read it again). */
+  signatures: number;
 }
 
 /**
@@ -49,11 +51,13 @@ export async function checkStructure(l: StoreLayout, id: string, objects: Object
     }
   }
   const mdPath = metadataPath(l, id);
+  let signatures = 0;
   try {
     const doc: unknown = JSON.parse(readFileSync(mdPath, 'utf8'));
     const v = await validate('metadata', doc);
     if (!v.ok) problems.push({ code: 'METADATA_INVALID', path: mdPath, message: v.errors.join('; ') });
     else if ((doc as { id: string }).id !== id) problems.push({ code: 'METADATA_INVALID', path: mdPath, message: `the metadata describes ${(doc as { id: string }).id}` });
+    else signatures = (doc as { signatures: unknown[] }).signatures.length;
   } catch (e) {
     problems.push({ code: 'METADATA_INVALID', path: mdPath, message: `cannot be read: ${(e as Error).message}` });
   }
@@ -64,7 +68,7 @@ export async function checkStructure(l: StoreLayout, id: string, objects: Object
     else if (size !== e.size) problems.push({ code: 'OBJECT_SIZE_MISMATCH', path: e.path, message: `object ${e.sha256} has ${size} bytes, the manifest says ${e.size}` });
     else memo.present.add(e);
   }
-  return { id, ok: problems.length === 0, problems, entries };
+  return { id, ok: problems.length === 0, problems, entries, signatures };
 }
 
 /**

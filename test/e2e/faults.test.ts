@@ -11,6 +11,12 @@ function tryMountTmpfs(dir: string, size: string): boolean {
   return spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]).status === 0;
 }
 
+/** Points the workspace's content-addressed store at `dir` (the small file system). */
+function snapshotsOn(ws: string, dir: string): void {
+  const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
+  writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, store: { snapshots: dir, metadata: 'metadata', rehearsal: 'rehearsal' } }));
+}
+
 const canMount = (() => {
   const d = tempDir('snapgov-mountprobe-');
   const ok = tryMountTmpfs(join(d, 'm'), '1m');
@@ -24,8 +30,7 @@ describe('faults', () => {
     const store = join(tempDir('snapgov-small-'), 'store');
     expect(tryMountTmpfs(store, '4m')).toBe(true);
     try {
-      const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
-      writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, store: { snapshots: store, metadata: 'metadata', rehearsal: 'rehearsal' } }));
+      snapshotsOn(ws, store);
       const first = runJson<{ id: string }>(ws, ['create']);
       expect(first.code).toBe(0);
       writeFileSync(join(ws, 'huge.bin'), randomBytes(6 << 20));
@@ -86,8 +91,7 @@ describe('faults', () => {
     const store = join(tempDir('snapgov-small-'), 'store');
     expect(tryMountTmpfs(store, '4m')).toBe(true);
     try {
-      const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
-      writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, store: { snapshots: store, metadata: 'metadata', rehearsal: 'rehearsal' } }));
+      snapshotsOn(ws, store);
       expect(runJson(ws, ['create']).code).toBe(0);
       const r = runJson(ws, ['import', tar]);
       expect(r.code).toBe(1);

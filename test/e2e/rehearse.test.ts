@@ -2,23 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
+import type { ScenarioReport } from '../../src/core/rehearsal.js';
 import { listFiles, readJsonFile, REPO, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
 
-interface Scenario {
-  name: string;
-  status: 'passed' | 'failed' | 'skipped';
-  skipReason?: string;
-  injected: { description: string; paths: string[] } | null;
-  detected: boolean;
-  recovered: boolean;
-  phases: Record<string, number>;
-  recoveryMs: number;
-  dataLoss: { files: number; bytes: number; paths: string[] };
-  gates: { name: string; ok: boolean }[];
-  sla: { name: string; limitMs: number; actualMs: number; met: boolean; marginMs: number }[];
-  errors: string[];
-  failures: string[];
-}
+type Scenario = ScenarioReport;
 
 interface Report {
   id: string;
