@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // snapgov benchmark: every figure beside its baselines, measured side by side in one run.
-//   npm run bench [-- --trees medium,small,history] [--scale 0.1] [--keep]
+//   npm run bench [-- --trees medium,small,history] [--scale 0.1] [--pairs 3] [--keep]
 //   npm run bench -- --trees million     (1,000,000 files: peak memory of create, verify, rollback --dry-run, prune)
 // Baselines: restic and borg when installed (apt-get install restic borgbackup), sha256sum, tar,
 // rsync (apt-get install rsync); peak memory needs GNU time (apt-get install time).
@@ -39,9 +39,24 @@ function timed(cmd, argv, cwd, { rss = false } = {}) {
   return { s, rssMb: m ? Number(m[1]) / 1024 : null, stdout: r.stdout };
 }
 
-/** Reads a folder so the next command starts from a warm page cache (the VM evicts idle pages). */
+/**
+ * Prepares the next timed command: writes out every dirty page (so no command pays to flush what an
+ * earlier one wrote: snapgov's durability barrier would otherwise flush other tools' writes too),
+ * then reads the folder so the page cache is warm (the VM evicts idle pages).
+ */
 function warm(dir) {
+  spawnSync('sync');
   spawnSync('sh', ['-c', `tar -cf - . | cat > /dev/null`], { cwd: dir });
+}
+
+/** Timing noise on this VM is 20–50%: the rollback rows time both sides alternately, `PAIRS` times, and keep medians. */
+const PAIRS = Number(opt('pairs', '3'));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+function paired(a, b) {
+  const as = [];
+  const bs = [];
+  for (let i = 0; i < PAIRS; i++) (as.push(a()), bs.push(b()));
+  return { a: median(as), b: median(bs), runs: `median of ${PAIRS}` };
 }
 
 const sg = (argv, cwd, o) => timed(process.execPath, [BIN, ...argv], cwd, o);
@@ -132,33 +147,53 @@ for (const { tree, dir, src, st, gen, restic } of states) {
   // ---- rollback
   const ids = JSON.parse(sg(['--json', 'list'], src).stdout).snapshots.map((x) => x.id);
   const s0 = ids[ids.length - 1];
-  warm(src);
-  const rb = sg(['rollback', s0, '--yes', '-q'], src, { rss: true });
-  const b5 = {};
-  if (tools.rsync) {
-    changeOnePercent(src, gen.paths, 1); // the same change again, for rsync to repair
-    warm(src);
-    b5.plain = timed('rsync', ['-a', '--delete', `${join(dir, 'rsync-copy')}/`, `${src}/`], dir).s;
-    b5.plainName = 'rsync -a --delete repair';
-  }
-  row(tree, 'rollback after 1% changed', rb.s, b5, { ratio: 2, of: 'plain' }, `peak ${rb.rssMb?.toFixed(0) ?? '?'} MB`);
+  // Alternately: snapgov rolls the changed tree back to s0; the same change again, rsync repairs it.
+  let rbRss;
+  const rb = paired(
+    () => {
+      changeOnePercent(src, gen.paths, 1);
+      warm(src);
+      const r = sg(['rollback', s0, '--yes', '-q'], src, { rss: true });
+      rbRss = Math.max(rbRss ?? 0, r.rssMb ?? 0);
+      return r.s;
+    },
+    () => {
+      if (!tools.rsync) return NaN;
+      changeOnePercent(src, gen.paths, 1);
+      warm(src);
+      return timed('rsync', ['-a', '--delete', `${join(dir, 'rsync-copy')}/`, `${src}/`], dir).s;
+    },
+  );
+  const b5 = tools.rsync ? { plain: rb.b, plainName: 'rsync -a --delete repair' } : {};
+  row(tree, 'rollback after 1% changed', rb.a, b5, { ratio: 2, of: 'plain' }, `${rb.runs}; peak ${rbRss?.toFixed(0) ?? '?'} MB`);
 
-  warm(src);
-  const dry = sg(['rollback', s0, '--dry-run', '-q'], src);
-  row(tree, 'rollback --dry-run, unchanged tree', dry.s, {}, { ratio: Infinity, of: 'none', seconds: tree === 'medium' ? 0.5 : undefined }, '');
+  const dry = paired(
+    () => (warm(src), sg(['rollback', s0, '--dry-run', '-q'], src).s),
+    () => NaN,
+  );
+  row(tree, 'rollback --dry-run, unchanged tree', dry.a, {}, { ratio: Infinity, of: 'none', seconds: tree === 'medium' ? 0.5 : undefined }, dry.runs);
 
-  // full restore: the managed tree emptied (paired: both run right after the same mass deletion)
-  for (const name of readdirSync(src)) if (name !== 'snapgov.json') rmSync(join(src, name), { recursive: true, force: true });
-  warm(join(st, 'snapshots'));
-  const full = sg(['rollback', s0, '--yes', '-q'], src, { rss: true });
-  const b6 = {};
-  if (tools.restic) {
-    const snaps = JSON.parse(timed('restic', [...restic, 'snapshots', '--json'], dir).stdout);
-    warm(join(dir, 'restic'));
-    b6.restic = timed('restic', [...restic, 'restore', snaps[0].id, '--target', join(dir, 'restic-restore')], dir).s;
-    rmSync(join(dir, 'restic-restore'), { recursive: true, force: true });
-  }
-  row(tree, 'rollback of an empty tree (full restore)', full.s, b6, { ratio: 0.7, of: 'restic' }, `peak ${full.rssMb?.toFixed(0) ?? '?'} MB`);
+  // full restore, alternately: snapgov into the emptied managed tree, restic into an empty folder
+  const snaps = tools.restic ? JSON.parse(timed('restic', [...restic, 'snapshots', '--json'], dir).stdout) : [];
+  let fullRss;
+  const full = paired(
+    () => {
+      for (const name of readdirSync(src)) if (name !== 'snapgov.json') rmSync(join(src, name), { recursive: true, force: true });
+      warm(join(st, 'snapshots'));
+      const r = sg(['rollback', s0, '--yes', '-q'], src, { rss: true });
+      fullRss = Math.max(fullRss ?? 0, r.rssMb ?? 0);
+      return r.s;
+    },
+    () => {
+      if (!tools.restic) return NaN;
+      rmSync(join(dir, 'restic-restore'), { recursive: true, force: true });
+      warm(join(dir, 'restic'));
+      return timed('restic', [...restic, 'restore', snaps[0].id, '--target', join(dir, 'restic-restore')], dir).s;
+    },
+  );
+  rmSync(join(dir, 'restic-restore'), { recursive: true, force: true });
+  const b6 = tools.restic ? { restic: full.b } : {};
+  row(tree, 'rollback of an empty tree (full restore)', full.a, b6, { ratio: 0.7, of: 'restic' }, `${full.runs}; peak ${fullRss?.toFixed(0) ?? '?'} MB`);
 
   // ---- rehearsal of the 1 GiB tree, all scenarios, beside a plain `cp -a` restore of the same tree
   if (tree === 'medium') {

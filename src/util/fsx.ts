@@ -26,7 +26,9 @@ export function writeAllSync(fd: number, data: Buffer, position: number | null =
 /**
  * Crash-safe replace: write to a temporary name in the same directory, fsync, rename over the
  * target, fsync the directory. A reader sees the old file or the new one, never a partial one.
- * `durable: false` skips the fsyncs for caches that may be lost.
+ * `durable: false` is for caches that may be lost: no fsyncs, and the old file is removed before
+ * the rename, because ext4 writes out a file's data when it replaces another by rename
+ * (auto_da_alloc: 0.2 s for an 8 MB cache here); a reader in between sees no file.
  */
 export function atomicWriteFile(path: string, data: Buffer | string, opts: { mode?: number; durable?: boolean } = {}): void {
   const dir = dirname(path);
@@ -43,6 +45,7 @@ export function atomicWriteFile(path: string, data: Buffer | string, opts: { mod
   }
   closeSync(fd);
   try {
+    if (!durable) rmSync(path, { force: true });
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
