@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { TreeScanner, type ScanBatch } from './scanner.js';
+import type { StatPass } from './stat-pass.js';
 import { ObjectChecker, type ObjectFailure, type ObjectTask } from '../store/object-check.js';
 import type { StageItem, Staged } from '../rollback/tree-writer.js';
 import { discardStaged, ObjectWriter, type StagedObjects } from '../store/objects.js';
@@ -16,6 +17,7 @@ export interface WorkerInit {
 
 export type WorkerRequest =
   | { type: 'hash'; rels: string[] }
+  | { type: 'stat'; rels: string[]; cache: Uint8Array }
   | { type: 'objects'; tasks: ObjectTask[] }
   | { type: 'stage'; items: StageItem[] }
   | { type: 'rename'; pairs: Staged[]; replaceDirs: string[] }
@@ -24,6 +26,7 @@ export type WorkerRequest =
 
 export type WorkerReply =
   | { type: 'hash'; result: ScanBatch }
+  | { type: 'stat'; pass: StatPass }
   | { type: 'objects'; failures: ObjectFailure[] }
   | { type: 'staged'; staged: Staged[] }
   | { type: 'renamed'; records: Uint8Array }
@@ -31,10 +34,10 @@ export type WorkerReply =
   | { type: 'error'; message: string; code: string | null; path: string | null };
 
 /** Builds the scanner a thread (or the main thread) uses, from the shared init data. */
-export function makeScanner(init: WorkerInit): { scanner: TreeScanner; writer: ObjectWriter | null } {
+export function makeScanner(init: WorkerInit): { scanner: TreeScanner; writer: ObjectWriter | null; known: HashTable | null } {
   const known = init.known ? HashTable.fromShared(init.known) : null;
   const writer = known ? new ObjectWriter(init.layout.tmp, (h) => known.has(h)) : null;
-  return { scanner: new TreeScanner(init.root, writer), writer };
+  return { scanner: new TreeScanner(init.root, writer), writer, known };
 }
 
 function toError(r: Extract<WorkerReply, { type: 'error' }>): Error {
@@ -50,37 +53,42 @@ interface Slot {
 }
 
 /**
- * Worker threads that take requests as they come. Each request goes to the thread with the
- * fewest outstanding ones; a thread answers in order. close() asks each thread to finish (or to
- * discard what it staged) and returns the staged objects.
+ * Worker threads that take requests as they come. Each request goes to an idle thread, or starts a
+ * new one (up to `threads`), or else to the thread with the fewest outstanding requests; a thread
+ * answers in order. close() asks each thread to finish (or to discard what it staged) and returns
+ * the staged objects.
  */
 export class WorkerPool {
-  private readonly slots: Slot[];
+  private readonly slots: Slot[] = [];
   private failure: Error | null = null;
 
-  constructor(init: WorkerInit, threads = Math.max(1, Math.min(4, availableParallelism()))) {
-    const url = new URL('./worker.js', import.meta.url);
-    this.slots = Array.from({ length: threads }, () => {
-      const slot: Slot = { worker: new Worker(url, { workerData: init }), pending: [] };
-      slot.worker.on('message', (msg: WorkerReply) => {
-        const p = slot.pending.shift();
-        if (msg.type === 'error') {
-          const e = toError(msg);
-          this.failure ??= e;
-          p?.reject(e);
-        } else p?.resolve(msg);
-      });
-      slot.worker.on('error', (e) => {
+  constructor(
+    private readonly init: WorkerInit,
+    private readonly threads = Math.max(1, Math.min(4, availableParallelism())),
+  ) {}
+
+  private start(): Slot {
+    const slot: Slot = { worker: new Worker(new URL('./worker.js', import.meta.url), { workerData: this.init }), pending: [] };
+    slot.worker.on('message', (msg: WorkerReply) => {
+      const p = slot.pending.shift();
+      if (msg.type === 'error') {
+        const e = toError(msg);
         this.failure ??= e;
-        for (const p of slot.pending.splice(0)) p.reject(e);
-      });
-      return slot;
+        p?.reject(e);
+      } else p?.resolve(msg);
     });
+    slot.worker.on('error', (e) => {
+      this.failure ??= e;
+      for (const p of slot.pending.splice(0)) p.reject(e);
+    });
+    this.slots.push(slot);
+    return slot;
   }
 
   request(req: WorkerRequest): Promise<WorkerReply> {
     if (this.failure) return Promise.reject(this.failure);
-    const slot = this.slots.reduce((a, b) => (b.pending.length < a.pending.length ? b : a));
+    const least = this.slots.reduce<Slot | null>((a, b) => (a === null || b.pending.length < a.pending.length ? b : a), null);
+    const slot = least !== null && (least.pending.length === 0 || this.slots.length >= this.threads) ? least : this.start();
     return this.send(slot, req);
   }
 

@@ -1,15 +1,14 @@
-import { lstatSync, readdirSync, readlinkSync, type Dirent, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, type Dirent } from 'node:fs';
 import * as fsAll from 'node:fs';
 import fg from 'fast-glob';
 import { CONFIG_FILE, storeDirsInside, type Workspace } from '../config/config.js';
 import { modeFromStat, sortEntries, type Entry } from '../core/manifest.js';
-import { pathProblem } from '../core/paths.js';
 import { StatCache, saveStatCache, sortRecords, STAT_RECORD, HASH_AT } from '../store/stat-cache.js';
 import type { ObjectIndex, StagedObjects } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
-import { describeErr, KIND_FILE, statOf, type ScanBatch } from './scanner.js';
-import { asBuffer, makeScanner, WorkerPool, type WorkerInit } from './pool.js';
+import { describeErr, KIND_FILE, type ScanBatch } from './scanner.js';
+import { asBuffer, makeScanner, WorkerPool, type WorkerInit, type WorkerReply } from './pool.js';
+import { STAT_HIT, STAT_LINK, STAT_MISS, statPaths, type StatPass } from './stat-pass.js';
 import { HashTable } from '../store/hash-table.js';
 
 export interface Skipped {
@@ -73,12 +72,15 @@ export function walkTree(ws: Workspace): { paths: string[]; unreadable: Skipped[
 /** A batch of changed files goes to a thread once it holds this many files or bytes. */
 const BATCH_FILES = 256;
 const BATCH_BYTES = 16 << 20;
+/** From this many paths on, the stat pass is shared with a thread (starting one costs about 50 ms). */
+const SPLIT_STAT_MIN = 20_000;
 
 /**
- * Scans the managed tree. The main thread stats every path and answers unchanged files from the
- * stat cache; changed files go, in batches, to worker threads that read, hash and stage them while
- * the stat pass goes on. Threads start only once a full batch of changed files exists, so an
- * unchanged tree never pays for them; a few changed files are hashed inline.
+ * Scans the managed tree. The main thread (with a worker thread for a large tree) stats every path
+ * and answers unchanged files from the stat cache; changed files go, in batches, to worker threads
+ * that read, hash and stage them while the stat pass goes on. A small tree starts threads only once
+ * a full batch of changed files exists, so it never pays for them unchanged; a few changed files
+ * are hashed inline.
  */
 export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanResult> {
   const scanStart = Date.now();
@@ -123,41 +125,44 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
     replies.push(pool.request({ type: 'hash', rels }).then((r) => (r.type === 'hash' ? addHashed(rels, r.result) : undefined)));
   };
 
-  try {
-    for (const rel of paths) {
-      const bad = pathProblem(rel);
-      if (bad) {
-        skipped.push({ path: rel, reason: `unsupported file name: ${bad}` });
-        continue;
-      }
-      const abs = join(ws.root, rel);
-      let st: Stats | undefined;
-      try {
-        st = lstatSync(abs, { throwIfNoEntry: false });
-        if (!st) throw Object.assign(new Error('gone'), { code: 'ENOENT' });
-        if (st.isSymbolicLink()) {
-          entries.push({ path: rel, type: 'symlink', target: readlinkSync(abs) });
-          continue;
+  const consume = (rels: readonly string[], from: number, p: StatPass) => {
+    for (let i = 0; i < p.kinds.length; i++) {
+      const rel = rels[from + i]!;
+      switch (p.kinds[i]) {
+        case STAT_HIT: {
+          const hit = p.hitAt[i]!;
+          const size = p.sizes[i]!;
+          cache.records.copy(hits, nHits++ * STAT_RECORD, hit, hit + STAT_RECORD);
+          entries.push({ path: rel, type: 'file', mode: modeFromStat(p.modes[i]!), size, sha256: cache.records.toString('hex', hit + HASH_AT, hit + HASH_AT + 32) });
+          bytes += size;
+          break;
         }
-      } catch (e) {
-        skipped.push({ path: rel, reason: describeErr(e) });
-        continue;
+        case STAT_MISS:
+          batch.push(rel);
+          batchBytes += p.sizes[i]!;
+          if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) flush();
+          break;
+        case STAT_LINK:
+          entries.push({ path: rel, type: 'symlink', target: p.texts[i]! });
+          break;
+        default:
+          skipped.push({ path: rel, reason: p.texts[i]! });
       }
-      if (!st.isFile()) {
-        skipped.push({ path: rel, reason: st.isDirectory() ? 'became a directory while the tree was read' : 'not a regular file or symlink (socket, FIFO or device)' });
-        continue;
-      }
-      const hit = cache.lookup(statOf(st));
-      // When staging, a cached hash is only trusted while the store still has that object.
-      if (hit !== -1 && (!known || known.has(cache.records, hit + HASH_AT))) {
-        cache.records.copy(hits, nHits++ * STAT_RECORD, hit, hit + STAT_RECORD);
-        entries.push({ path: rel, type: 'file', mode: modeFromStat(st.mode), size: st.size, sha256: cache.records.toString('hex', hit + HASH_AT, hit + HASH_AT + 32) });
-        bytes += st.size;
-        continue;
-      }
-      batch.push(rel);
-      batchBytes += st.size;
-      if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) flush();
+    }
+  };
+
+  try {
+    // A large tree: a thread stats the second half of the paths while this thread stats the first.
+    const mid = paths.length >= SPLIT_STAT_MIN ? paths.length >> 1 : paths.length;
+    let rest: Promise<WorkerReply> | null = null;
+    if (mid < paths.length) {
+      pool = new WorkerPool(init);
+      rest = pool.request({ type: 'stat', rels: paths.slice(mid), cache: cache.records });
+    }
+    consume(paths, 0, statPaths(ws.root, mid < paths.length ? paths.slice(0, mid) : paths, cache, known));
+    if (rest) {
+      const r = await rest;
+      if (r.type === 'stat') consume(paths, mid, r.pass);
     }
   } catch (e) {
     await (pool as WorkerPool | null)?.close(true).catch(() => undefined);

@@ -1,10 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { makeScanner, type WorkerInit, type WorkerReply, type WorkerRequest } from './pool.js';
+import { asBuffer, makeScanner, type WorkerInit, type WorkerReply, type WorkerRequest } from './pool.js';
+import { statPaths } from './stat-pass.js';
+import { StatCache } from '../store/stat-cache.js';
 import { ObjectChecker } from '../store/object-check.js';
 import { TreeWriter } from '../rollback/tree-writer.js';
 
 const init = workerData as WorkerInit;
-const { scanner, writer } = makeScanner(init);
+const { scanner, writer, known } = makeScanner(init);
 let checker: ObjectChecker | null = null;
 let treeWriter: TreeWriter | null = null;
 
@@ -17,6 +19,9 @@ parentPort!.on('message', (req: WorkerRequest) => {
     switch (req.type) {
       case 'hash':
         reply({ type: 'hash', result: scanner.hashPaths(req.rels) });
+        break;
+      case 'stat':
+        reply({ type: 'stat', pass: statPaths(init.root, req.rels, new StatCache(asBuffer(req.cache)), known) });
         break;
       case 'objects':
         checker ??= new ObjectChecker(init.layout);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -227,5 +227,40 @@ describe('snapgov create', () => {
     expect(r.code).toBe(0);
     expect(r.doc.files).toBe(3);
     expect(runJson<{ ok: boolean }>(ws, ['verify', '--read-data', '--worktree']).doc.ok).toBe(true);
+  });
+
+  it('reads a tree of over 20,000 files (stat pass shared with a thread) exactly: files, links, unreadable ones, changes anywhere', () => {
+    const ws = tempDir();
+    expect(run(ws, ['init', '--no-index']).code).toBe(0);
+    const dirs = 41;
+    const per = 500;
+    const name = (d: number, f: number) => `d${String(d).padStart(2, '0')}/f${f}.txt`;
+    for (let d = 0; d < dirs; d++) {
+      mkdirSync(join(ws, `d${String(d).padStart(2, '0')}`));
+      for (let f = 0; f < per; f++) writeFileSync(join(ws, name(d, f)), `${d}/${f}\n`);
+    }
+    symlinkSync('f1.txt', join(ws, 'd00/link'));
+    symlinkSync('../d00/f2.txt', join(ws, `d${dirs - 1}/link`));
+    spawnSync('mkfifo', [join(ws, `d${dirs - 1}/pipe`)]);
+
+    const first = runJson<Created>(ws, ['create', '--allow-partial']);
+    expect(first.code).toBe(3);
+    expect(first.doc).toMatchObject({ files: dirs * per + 2, incomplete: true });
+    expect(first.doc.skipped.map((s) => s.path)).toEqual([`d${dirs - 1}/pipe`]);
+    const manifest = readJsonFile<{ entries: { path: string; type: string; sha256?: string; target?: string }[] }>(join(ws, 'snapshots/manifests', `${hexOf(first.doc.id)}.json`));
+    const byPath = new Map(manifest.entries.map((e) => [e.path, e]));
+    for (let d = 0; d < dirs; d++) for (const f of [0, per - 1]) expect(byPath.get(name(d, f))?.sha256).toBe(sha256(`${d}/${f}\n`));
+    expect(byPath.get(`d${dirs - 1}/link`)).toEqual({ path: `d${dirs - 1}/link`, type: 'symlink', target: '../d00/f2.txt' });
+
+    // One change in every folder, so both halves of the stat pass see some; the rest come from the cache.
+    rmSync(join(ws, `d${dirs - 1}/pipe`));
+    for (let d = 0; d < dirs; d++) writeFileSync(join(ws, name(d, 7)), 'changed\n');
+    const second = runJson<Created>(ws, ['create']);
+    expect(second.code).toBe(0);
+    expect(second.doc).toMatchObject({ created: true, files: dirs * per + 2, incomplete: false });
+    const d = runJson<{ added: string[]; removed: string[]; modified: string[] }>(ws, ['diff', first.doc.id, second.doc.id]).doc;
+    expect(d).toMatchObject({ added: [], removed: [], modified: Array.from({ length: dirs }, (_, i) => name(i, 7)) });
+    expect(runJson<Created>(ws, ['create']).doc).toMatchObject({ id: second.doc.id, created: false });
+    expect(runJson<{ ok: boolean }>(ws, ['verify', '--worktree']).doc.ok).toBe(true);
   });
 });
