@@ -116,11 +116,14 @@ function literal(lit: string): string | null {
   }
 }
 
+/** A file whose name needs no escaping: the literal is the path itself. */
+const PLAIN_FILE_LINE = /^\{"path":"([^"\\\u0000-\u001f]*)","type":"file","mode":"(0644|0755)","size":(0|[1-9]\d{0,15}),"sha256":"([0-9a-f]{64})"\}$/;
+
 /** The common case, without a JSON parse per line: a canonical line matched by shape. */
 function fastEntry(line: string): Entry | null {
-  const f = FILE_LINE.exec(line);
+  const f = PLAIN_FILE_LINE.exec(line) ?? FILE_LINE.exec(line);
   if (f) {
-    const path = literal(f[1]!);
+    const path = f[1]!.charCodeAt(0) === 0x22 ? literal(f[1]!) : f[1]!;
     const size = Number(f[3]);
     if (path === null || !Number.isSafeInteger(size)) return null;
     const bad = pathProblem(path);
@@ -148,13 +151,23 @@ function slowEntry(line: string, i: number): Entry {
 }
 
 /**
+ * The lines and entries of the manifest parsed last, so that the next one of the same run (mostly
+ * the same tree) reuses the entries of identical lines instead of parsing them again. Both
+ * manifests are sorted, so one cursor walking the previous lines finds the identical ones.
+ */
+export class ManifestMemo {
+  lines: string[] = [];
+  entries: Entry[] = [];
+}
+
+/**
  * Parses manifest bytes and proves they are canonical: safe paths, sorted, unique, no entry below
  * another entry, and each line exactly as serializeManifest would write it. Works line by line,
- * so a manifest of a million entries never becomes one giant parse. With a `memo` (line -> entry)
- * shared across manifests, lines already seen in another snapshot are not parsed again and their
- * entries are shared. Throws ManifestError.
+ * so a manifest of a million entries never becomes one giant parse. With a `memo`, a line equal
+ * to one of the previous manifest's gets that line's (already checked) entry: entries are shared
+ * between snapshots, and the order checks still run on every line. Throws ManifestError.
  */
-export function parseManifest(bytes: Buffer, memo?: Map<string, Entry>): Manifest {
+export function parseManifest(bytes: Buffer, memo?: ManifestMemo): Manifest {
   const text = bytes.toString('utf8');
   let nl = text.indexOf('\n');
   const header = nl === -1 ? text : text.slice(0, nl);
@@ -172,6 +185,10 @@ export function parseManifest(bytes: Buffer, memo?: Map<string, Entry>): Manifes
   // Earlier paths that are string prefixes of the current one. In sorted order the paths sharing a
   // prefix form one contiguous run, so a path that stops being a prefix never becomes one again.
   const open: string[] = [];
+  const prevLines = memo?.lines ?? [];
+  const prevEntries = memo?.entries ?? [];
+  const lines: string[] = [];
+  let j = 0;
   let start = nl + 1;
   for (let i = 1; start < end; i++) {
     nl = text.indexOf('\n', start);
@@ -179,11 +196,19 @@ export function parseManifest(bytes: Buffer, memo?: Map<string, Entry>): Manifes
     const body = lastLine ? text.slice(start, nl) : text.slice(start, nl - 1);
     if (!lastLine && text.charCodeAt(nl - 1) !== 0x2c) throw new ManifestError(`manifest bytes are not canonical (line ${i + 1})`);
     start = nl + 1;
-    let e = memo?.get(body);
-    if (!e) {
+    let e: Entry;
+    if (j < prevLines.length && prevLines[j] === body) e = prevEntries[j++]!;
+    else {
       e = fastEntry(body) ?? slowEntry(body, i);
-      memo?.set(body, e);
+      // Skip the previous lines that sort before this one (removed since).
+      while (j < prevEntries.length && order(prevEntries[j]!.path, e.path) < 0) j++;
+      if (j < prevEntries.length && prevEntries[j]!.path === e.path) {
+        // After a removal the cursor lagged: an identical line further on still shares its entry.
+        if (prevLines[j] === body) e = prevEntries[j]!;
+        j++;
+      }
     }
+    if (memo) lines.push(body);
     const prev = entries[entries.length - 1];
     if (prev) {
       const c = order(prev.path, e.path);
@@ -196,6 +221,10 @@ export function parseManifest(bytes: Buffer, memo?: Map<string, Entry>): Manifes
     }
     open.push(e.path);
     entries.push(e);
+  }
+  if (memo) {
+    memo.lines = lines;
+    memo.entries = entries;
   }
   return { entries };
 }

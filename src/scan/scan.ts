@@ -1,20 +1,15 @@
-import { readdirSync, type Dirent } from 'node:fs';
-import * as fsAll from 'node:fs';
-import fg from 'fast-glob';
-import { CONFIG_FILE, storeDirsInside, type Workspace } from '../config/config.js';
+import type { Workspace } from '../config/config.js';
 import { modeFromStat, sortEntries, type Entry } from '../core/manifest.js';
 import { StatCache, saveStatCache, sortRecords, STAT_RECORD, HASH_AT } from '../store/stat-cache.js';
 import type { ObjectIndex, StagedObjects } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
-import { describeErr, KIND_FILE, type ScanBatch } from './scanner.js';
+import { KIND_FILE, type ScanBatch } from './scanner.js';
+import { walkTree, type Skipped } from './walk.js';
 import { asBuffer, makeScanner, WorkerPool, type WorkerInit, type WorkerReply } from './pool.js';
 import { STAT_HIT, STAT_LINK, STAT_MISS, statPaths, type StatPass } from './stat-pass.js';
 import { HashTable } from '../store/hash-table.js';
 
-export interface Skipped {
-  path: string;
-  reason: string;
-}
+export type { Skipped };
 
 export interface ScanResult {
   entries: Entry[];
@@ -32,41 +27,6 @@ export interface ScanOptions {
   written?: Buffer[];
   /** Read and hash every file, trusting no cached hash (the rehearsal's byte-for-byte check). */
   noCache?: boolean;
-}
-
-/**
- * Lists the managed paths with fast-glob: never follows symlinks, never enters the store folders,
- * and records folders it cannot read instead of silently leaving them out.
- */
-export function walkTree(ws: Workspace): { paths: string[]; unreadable: Skipped[] } {
-  const unreadable: Skipped[] = [];
-  const ignore = [...ws.config.exclude, CONFIG_FILE];
-  for (const d of storeDirsInside(ws)) ignore.push(d, `${d}/**`);
-  const fsAdapter = {
-    ...fsAll,
-    readdirSync: ((path: string, opts: { withFileTypes: true }) => {
-      try {
-        return readdirSync(path, opts);
-      } catch (e) {
-        const rel = path.startsWith(ws.root) ? path.slice(ws.root.length + 1) : path;
-        unreadable.push({ path: `${rel}/`, reason: `folder cannot be read: ${describeErr(e)}` });
-        return [] as Dirent[];
-      }
-    }) as typeof readdirSync,
-  };
-  const found = fg.sync(ws.config.include, {
-    cwd: ws.root,
-    dot: true,
-    onlyFiles: false,
-    followSymbolicLinks: false,
-    objectMode: true,
-    unique: ws.config.include.length > 1,
-    ignore,
-    fs: fsAdapter,
-  });
-  const paths: string[] = [];
-  for (const e of found) if (!e.dirent.isDirectory()) paths.push(e.path);
-  return { paths, unreadable };
 }
 
 /** A batch of changed files goes to a thread once it holds this many files or bytes. */

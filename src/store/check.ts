@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ManifestError, parseManifest, sha256Hex, type Entry } from '../core/manifest.js';
+import { ManifestError, ManifestMemo, parseManifest, sha256Hex, type Entry } from '../core/manifest.js';
 import type { Problem } from '../core/index-check.js';
 import { validate } from '../schema.js';
 import { checkObjects } from '../scan/pool.js';
@@ -17,17 +17,17 @@ export interface SnapshotCheck {
   signatures: number;
 }
 
-/**
- * Structural check of one snapshot: the manifest's bytes hash to the ID and are canonical, the
- * metadata is valid and names the same ID, and every object exists with the right size.
- */
 /** State shared across the snapshots of one verify run, so entries common to many snapshots are checked once. */
 export class StructureMemo {
-  readonly lines = new Map<string, Entry>();
+  readonly manifest = new ManifestMemo();
   /** Entries whose object was found with the right size. */
   readonly present = new Set<Entry>();
 }
 
+/**
+ * Structural check of one snapshot: the manifest's bytes hash to the ID and are canonical, the
+ * metadata is valid and names the same ID, and every object exists with the right size.
+ */
 export async function checkStructure(l: StoreLayout, id: string, objects: ObjectIndex, memo = new StructureMemo()): Promise<SnapshotCheck> {
   const problems: Problem[] = [];
   const mpath = manifestPath(l, id);
@@ -44,7 +44,7 @@ export async function checkStructure(l: StoreLayout, id: string, objects: Object
       problems.push({ code: 'MANIFEST_DIGEST_MISMATCH', path: mpath, message: `the manifest bytes hash to ${got}` });
     } else {
       try {
-        entries = parseManifest(bytes, memo.lines).entries;
+        entries = parseManifest(bytes, memo.manifest).entries;
       } catch (e) {
         problems.push({ code: 'MANIFEST_INVALID', path: (e as ManifestError).path ?? mpath, message: (e as ManifestError).message });
       }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { modeFromStat, parseManifest, serializeManifest, snapshotIdOf, sortEntries, type Entry } from '../../src/core/manifest.js';
+import { ManifestMemo, modeFromStat, parseManifest, serializeManifest, snapshotIdOf, sortEntries, type Entry } from '../../src/core/manifest.js';
 
 const H = (c: string) => c.repeat(64);
 const file = (path: string, extra: Partial<Entry> = {}): Entry => ({ path, type: 'file', mode: '0644', size: 1, sha256: H('a'), ...extra }) as Entry;
@@ -119,5 +119,35 @@ describe('parseManifest: entries below other entries', () => {
     const bytes = serializeManifest(sortEntries(paths.map((p) => file(p))));
     if (conflict) expect(() => parseManifest(bytes)).toThrow(/lies below/);
     else expect(parseManifest(bytes).entries).toHaveLength(paths.length);
+  });
+});
+
+describe('parseManifest with a memo of the previous manifest', () => {
+  const base = ['a', 'b/1', 'b/2', 'c', 'd'].map((p) => file(p));
+  const bytes = (entries: Entry[]) => serializeManifest(entries);
+  it.each([
+    ['identical', base, 5],
+    ['one changed', base.map((e) => (e.path === 'b/2' ? file('b/2', { size: 9 }) : e)), 4],
+    ['one inserted', sortEntries([...base, file('b/15')]), 5],
+    ['one removed', base.filter((e) => e.path !== 'b/1'), 4],
+    ['first and last changed', base.map((e, i) => (i === 0 || i === 4 ? file(e.path, { sha256: H('b') }) : e)), 3],
+    ['nothing shared', ['x', 'y'].map((p) => file(p)), 0],
+  ])('%s: parses like a fresh parse and reuses the entries of identical lines', (_name, next, shared) => {
+    const memo = new ManifestMemo();
+    const first = parseManifest(bytes(base), memo).entries;
+    const second = parseManifest(bytes(next as Entry[]), memo).entries;
+    expect(second).toEqual(parseManifest(bytes(next as Entry[])).entries);
+    expect(second.filter((e) => first.includes(e)).length).toBe(shared);
+  });
+
+  it('still refuses a manifest whose lines are all known but out of order or duplicated', () => {
+    const memo = new ManifestMemo();
+    parseManifest(bytes(base), memo);
+    const text = bytes(base).toString();
+    const lines = text.split('\n');
+    const swapped = [lines[0], lines[2], lines[1], ...lines.slice(3)].join('\n');
+    expect(() => parseManifest(Buffer.from(swapped), memo)).toThrow(/sorted/);
+    const dup = [lines[0], lines[1], lines[1], ...lines.slice(2)].join('\n');
+    expect(() => parseManifest(Buffer.from(dup), memo)).toThrow(/duplicate/);
   });
 });

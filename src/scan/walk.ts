@@ -1,0 +1,122 @@
+import { readdirSync, type Dirent } from 'node:fs';
+import * as fsAll from 'node:fs';
+import fg from 'fast-glob';
+import fgUtils from 'fast-glob/out/utils/index.js';
+import { CONFIG_FILE, storeDirsInside, type Workspace } from '../config/config.js';
+import { describeErr } from './scanner.js';
+
+export interface Skipped {
+  path: string;
+  reason: string;
+}
+
+export interface Walk {
+  paths: string[];
+  unreadable: Skipped[];
+}
+
+/** fast-glob's matching options for the settings snapgov uses (dot files included, case-sensitive). */
+const MATCH = { dot: true, matchBase: false, nobrace: false, nocase: false, noext: false, noglobstar: false, posix: true, strictSlashes: false };
+
+interface Matchers {
+  /** Exclusions without glob characters match one path exactly: a set lookup instead of a regular expression. */
+  excludeExact: Set<string>;
+  exclude: RegExp[];
+  /** Exclusions that keep a folder from being read at all (fast-glob's "affect depth of reading" patterns). */
+  pruneExact: Set<string>;
+  prune: RegExp[];
+}
+
+/** What `**` refuses once `.` and `..` segments are impossible (readdir never returns them): a line break, which its regular expression's `.` does not match. */
+const LINE_BREAK = /[\n\r\u2028\u2029]/;
+
+/**
+ * The default include (`**`) needs none of fast-glob's per-pattern planning, and a plain
+ * `readdirSync` walk is about three times faster than its reader. The exclusions are prepared
+ * with fast-glob's own pattern functions (brace expansion, `!` prefixes, which patterns prune a
+ * folder), so both walks select the same paths; a differential test holds them to it. Absolute
+ * patterns, and any other include, go through fast-glob itself.
+ */
+function defaultIncludeMatchers(include: readonly string[], ignore: readonly string[]): Matchers | null {
+  if (include.length !== 1 || include[0] !== '**') return null;
+  const p = fgUtils.pattern;
+  const negative = p.expandPatternsWithBraceExpansion([...ignore]).map((x) => p.convertToPositivePattern(p.removeDuplicateSlashes(x)));
+  if (negative.some((x) => p.isAbsolute(x))) return null;
+  const prune = negative.filter((x) => p.isAffectDepthOfReadingPattern(x));
+  // A backslash escapes in a pattern, so only patterns without one are their own path.
+  const isExact = (x: string) => p.isStaticPattern(x) && !x.includes('\\');
+  const exact = (xs: string[]) => new Set(xs.filter(isExact));
+  const globs = (xs: string[]) => p.convertPatternsToRe(xs.filter((x) => !isExact(x)), MATCH);
+  return { excludeExact: exact(negative), exclude: globs(negative), pruneExact: exact(prune), prune: globs(prune) };
+}
+
+const matchAny = (s: string, res: readonly RegExp[]): boolean => {
+  for (const re of res) if (re.test(s)) return true;
+  return false;
+};
+
+function walkDefault(root: string, m: Matchers): Walk {
+  const paths: string[] = [];
+  const unreadable: Skipped[] = [];
+  // Breadth first, in readdir order, as fast-glob reads: the order objects are packed in stays the same.
+  const dirs: string[] = [''];
+  for (let k = 0; k < dirs.length; k++) {
+    const rel = dirs[k]!;
+    let list: Dirent[];
+    try {
+      list = readdirSync(rel === '' ? root : `${root}/${rel}`, { withFileTypes: true });
+    } catch (e) {
+      unreadable.push({ path: `${rel}/`, reason: `folder cannot be read: ${describeErr(e)}` });
+      continue;
+    }
+    for (const d of list) {
+      const path = rel === '' ? d.name : `${rel}/${d.name}`;
+      // Symlinks are entries, never followed: a Dirent of a link is not a directory.
+      if (d.isDirectory()) {
+        if (!m.pruneExact.has(path) && !matchAny(path, m.prune)) dirs.push(path);
+      } else if (!LINE_BREAK.test(path) && !m.excludeExact.has(path) && !matchAny(path, m.exclude)) paths.push(path);
+    }
+  }
+  return { paths, unreadable };
+}
+
+function walkWithFastGlob(ws: Workspace, ignore: string[]): Walk {
+  const unreadable: Skipped[] = [];
+  const fsAdapter = {
+    ...fsAll,
+    readdirSync: ((path: string, opts: { withFileTypes: true }) => {
+      try {
+        return readdirSync(path, opts);
+      } catch (e) {
+        const rel = path.startsWith(ws.root) ? path.slice(ws.root.length + 1) : path;
+        unreadable.push({ path: `${rel}/`, reason: `folder cannot be read: ${describeErr(e)}` });
+        return [] as Dirent[];
+      }
+    }) as typeof readdirSync,
+  };
+  const found = fg.sync(ws.config.include, {
+    cwd: ws.root,
+    dot: true,
+    onlyFiles: false,
+    followSymbolicLinks: false,
+    objectMode: true,
+    unique: ws.config.include.length > 1,
+    ignore,
+    fs: fsAdapter,
+  });
+  const paths: string[] = [];
+  for (const e of found) if (!e.dirent.isDirectory()) paths.push(e.path);
+  return { paths, unreadable };
+}
+
+/**
+ * Lists the managed paths (files and symlinks, in no particular order): never follows symlinks,
+ * never enters the store folders, and records folders it cannot read instead of silently leaving
+ * them out. `fastGlobOnly` forces fast-glob's walk (for the differential test).
+ */
+export function walkTree(ws: Workspace, fastGlobOnly = false): Walk {
+  const ignore = [...ws.config.exclude, CONFIG_FILE];
+  for (const d of storeDirsInside(ws)) ignore.push(d, `${d}/**`);
+  const m = fastGlobOnly ? null : defaultIncludeMatchers(ws.config.include, ignore);
+  return m ? walkDefault(ws.root, m) : walkWithFastGlob(ws, ignore);
+}

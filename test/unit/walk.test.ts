@@ -1,0 +1,65 @@
+// Imports the built modules: loading a config needs the schema validators that only the build generates.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { loadWorkspace } from '../../dist/config/config.js';
+import { walkTree } from '../../dist/scan/walk.js';
+import { tempDir } from '../helpers/cli.js';
+
+// The default include has its own walk; fast-glob's is the reference. Both must select the same paths.
+const names = ['a', 'b', 'build', '.git', 'node_modules', '.hidden', 'x.log', 'y.tmp', 'docs', 'a b', 'ü', '{a}', 'c*d', 'snapgov.json', 'store', 'line\nbreak', '.cache', 'README.md'];
+const patterns = ['.git/**', 'build', 'build/**', '*.log', '**/*.tmp', '{a,b}/**', '!docs', 'node_modules', 'docs/*.md', 'a b/**', '**/.cache/**', 'c\\*d', '**/a', 'b/*', '.hidden', '**/README.md', 'store/x.log', '{x.log,y.tmp}'];
+const tree = fc.array(fc.tuple(fc.array(fc.constantFrom(...names), { minLength: 1, maxLength: 4 }), fc.constantFrom('file', 'link', 'dir')), { minLength: 1, maxLength: 30 });
+
+function build(root: string, entries: [string[], string][]): void {
+  for (const [segments, kind] of entries) {
+    const abs = join(root, ...segments);
+    try {
+      mkdirSync(dirname(abs), { recursive: true });
+      if (kind === 'file') writeFileSync(abs, 'x', { flag: 'wx' });
+      else if (kind === 'link') symlinkSync('a', abs);
+      else mkdirSync(abs);
+    } catch {
+      // a clash with an earlier entry (a file where a folder is wanted, or the reverse): skip it
+    }
+  }
+}
+
+async function workspace(root: string, exclude: string[], storeInside: boolean): Promise<Awaited<ReturnType<typeof loadWorkspace>>> {
+  const store = storeInside ? join(root, 'store') : join(root, '..', 'outside-store');
+  for (const d of ['snapshots', 'metadata']) mkdirSync(join(store, d), { recursive: true });
+  writeFileSync(join(root, 'snapgov.json'), JSON.stringify({ version: 1, exclude, index: null, store: { snapshots: `${store}/snapshots`, metadata: `${store}/metadata`, rehearsal: `${store}/rehearsal` } }));
+  return loadWorkspace(root);
+}
+
+const sorted = (w: ReturnType<typeof walkTree>) => ({ paths: [...w.paths].sort(), unreadable: w.unreadable.map((u) => u.path).sort() });
+
+describe('walkTree', () => {
+  it('selects exactly what fast-glob selects for random trees and exclusions', async () => {
+    await fc.assert(
+      fc.asyncProperty(tree, fc.subarray(patterns), fc.boolean(), async (entries, exclude, storeInside) => {
+        const root = join(tempDir('snapgov-walk-'), 'ws');
+        mkdirSync(root);
+        const ws = await workspace(root, exclude, storeInside);
+        build(root, entries);
+        expect(sorted(walkTree(ws))).toEqual(sorted(walkTree(ws, true)));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('never lists the store, the config or a line-broken name, and reports unreadable folders like fast-glob', async () => {
+    const root = join(tempDir('snapgov-walk-'), 'ws');
+    const ws = await workspace(root, ['.git/**'], true);
+    build(root, [[['a', 'f'], 'file'], [['store', 'snapshots', 'x'], 'file'], [['line\nbreak'], 'file'], [['locked', 'f'], 'file'], [['l'], 'link']]);
+    chmodSync(join(root, 'locked'), 0o000);
+    try {
+      const own = sorted(walkTree(ws));
+      expect(own).toEqual(sorted(walkTree(ws, true)));
+      expect(own.paths.filter((p) => !p.startsWith('locked/'))).toEqual(['a/f', 'l']);
+    } finally {
+      chmodSync(join(root, 'locked'), 0o755);
+    }
+  });
+});
