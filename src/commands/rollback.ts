@@ -174,7 +174,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   if (!opts.dryRun && !resumed && opts.safetySnapshot !== false) {
     const protectedUntil = new Date(Date.now() + ws.config.rollback.safetyProtectionMs).toISOString();
     const t0 = performance.now();
-    const s = await takeSnapshot(ws, layout, lock, { trigger: 'pre-rollback', message: `before rollback to ${shortId(to)}${opts.reason ? `: ${opts.reason}` : ''}`, allowInconsistentIndex: true, protectedUntil });
+    const s = await takeSnapshot(ws, layout, lock, { trigger: 'pre-rollback', message: `before rollback to ${shortId(to)}${opts.reason ? `: ${opts.reason}` : ''}`, allowInconsistentIndex: true, protectedUntil }, objects);
     safety = s.id;
     liveTree = s.entries;
     safetySnapshotMs = Math.round(performance.now() - t0);
@@ -230,7 +230,8 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   if (result.verified && gates.some((x) => !x.ok) && opts.revertOnGateFailure && safety) {
     const back = loadManifest(layout, safety).entries;
     const undo = planRollback(applied.tree, back);
-    applied = await applyAndCheck(store, objects, undo, back, preflight(ws.root, undo));
+    // Loaded again: the safety snapshot committed objects (the live tree's own changes) after `objects` was read.
+    applied = await applyAndCheck(store, ObjectIndex.load(layout), undo, back, preflight(ws.root, undo));
     result.reverted = applied.drift.length === 0;
     if (result.reverted) finalId = safety;
   }

@@ -3,6 +3,8 @@ import { comparePaths, pathProblem } from './paths.js';
 
 export const MANIFEST_FORMAT = 'snapgov-manifest/1';
 
+const HEADER = `{"format":"${MANIFEST_FORMAT}","entries":[`;
+
 export type FileMode = '0644' | '0755';
 
 export interface FileEntry {
@@ -40,8 +42,11 @@ export function sortEntries(entries: Entry[]): Entry[] {
   return entries.sort((a, b) => comparePaths(a.path, b.path));
 }
 
+/** What JSON.stringify escapes in a string: quotes, backslashes, control characters, lone surrogates. */
+const NEEDS_ESCAPE = /[\\"\u0000-\u001f\uD800-\uDFFF]/;
+
 function entryLine(e: Entry): string {
-  const p = JSON.stringify(e.path);
+  const p = NEEDS_ESCAPE.test(e.path) ? JSON.stringify(e.path) : `"${e.path}"`;
   if (e.type === 'file') {
     return `{"path":${p},"type":"file","mode":"${e.mode}","size":${e.size},"sha256":"${e.sha256}"}`;
   }
@@ -54,12 +59,8 @@ function entryLine(e: Entry): string {
  * and `sha256sum` of the manifest file equals the ID.
  */
 export function serializeManifest(entries: readonly Entry[]): Buffer {
-  const lines = [`{"format":"${MANIFEST_FORMAT}","entries":[`];
-  for (let i = 0; i < entries.length; i++) {
-    lines.push(entryLine(entries[i]!) + (i + 1 < entries.length ? ',' : ''));
-  }
-  lines.push(']}');
-  return Buffer.from(lines.join('\n') + '\n', 'utf8');
+  const lines = entries.map(entryLine);
+  return Buffer.from(`${HEADER}\n${lines.join(',\n')}${lines.length ? '\n' : ''}]}\n`, 'utf8');
 }
 
 export function sha256Hex(data: Buffer | string): string {
@@ -100,7 +101,6 @@ function checkEntry(raw: unknown, index: number): Entry {
   throw new ManifestError(`entry ${JSON.stringify(path)} has unknown type ${JSON.stringify(o.type)}`, path);
 }
 
-const HEADER = `{"format":"${MANIFEST_FORMAT}","entries":[`;
 const FILE_LINE = /^\{"path":("(?:[^"\\]|\\.)*"),"type":"file","mode":"(0644|0755)","size":(0|[1-9]\d{0,15}),"sha256":"([0-9a-f]{64})"\}$/;
 const LINK_LINE = /^\{"path":("(?:[^"\\]|\\.)*"),"type":"symlink","target":("(?:[^"\\]|\\.)*")\}$/;
 const NEEDS_JSON = /[\\\u0000-\u001f]/;

@@ -18,12 +18,20 @@ export function pathProblem(p: string): string | null {
 
 const SURROGATE = /[\uD800-\uDFFF]/;
 
-/** Orders paths by Unicode code point, which equals the byte order of their UTF-8 encoding. */
+/**
+ * Orders paths by Unicode code point, which equals the byte order of their UTF-8 encoding. UTF-16
+ * order (JavaScript's `<`) agrees except where the first difference is a surrogate (part of a code
+ * point above U+FFFF) against a unit of U+E000–U+FFFF, so only that character is looked at.
+ */
 export function comparePaths(a: string, b: string): number {
-  if (!SURROGATE.test(a) && !SURROGATE.test(b)) return a < b ? -1 : a > b ? 1 : 0;
-  const ca = Array.from(a, (c) => c.codePointAt(0)!);
-  const cb = Array.from(b, (c) => c.codePointAt(0)!);
-  const n = Math.min(ca.length, cb.length);
-  for (let i = 0; i < n; i++) if (ca[i] !== cb[i]) return ca[i]! - cb[i]!;
-  return ca.length - cb.length;
+  const n = Math.min(a.length, b.length);
+  let k = 0;
+  while (k < n && a.charCodeAt(k) === b.charCodeAt(k)) k++;
+  if (k === n) return a.length - b.length;
+  const x = a.charCodeAt(k);
+  const y = b.charCodeAt(k);
+  const sx = x >= 0xd800 && x <= 0xdfff;
+  const sy = y >= 0xd800 && y <= 0xdfff;
+  if (sx !== sy && (sx ? y : x) >= 0xe000) return sx ? 1 : -1;
+  return x - y;
 }

@@ -149,8 +149,10 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
     staged = mergeStaged(parts);
   }
 
-  // Every file answered by the cache and every record used: the cache file is already right.
-  if (!opts.noCache && (read > 0 || nHits !== cache.n)) {
+  // Every file answered by the cache and every record used: the cache file is already right. A
+  // scan that checks files just written (rollback) saves nothing: their records are too recent to
+  // keep, and the records of the files they replaced can never match again.
+  if (!opts.noCache && !opts.written?.length && (read > 0 || nHits !== cache.n)) {
     try {
       saveStatCache(opts.layout.cache, [hits.subarray(0, nHits * STAT_RECORD), ...missRecords], scanStart);
     } catch {

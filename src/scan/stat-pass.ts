@@ -1,5 +1,4 @@
 import { lstatSync, readlinkSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
 import { pathProblem } from '../core/paths.js';
 import { HASH_AT, type StatCache } from '../store/stat-cache.js';
 import type { HashTable } from '../store/hash-table.js';
@@ -42,7 +41,8 @@ export function statPaths(root: string, rels: readonly string[], cache: StatCach
       skip(i, `unsupported file name: ${bad}`);
       continue;
     }
-    const abs = join(root, rel);
+    // pathProblem has refused `..`, `.` and empty segments: plain concatenation is the joined path.
+    const abs = `${root}/${rel}`;
     let st: Stats | undefined;
     try {
       st = lstatSync(abs, { throwIfNoEntry: false });

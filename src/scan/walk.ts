@@ -1,9 +1,14 @@
 import { readdirSync, type Dirent } from 'node:fs';
 import * as fsAll from 'node:fs';
-import fg from 'fast-glob';
-import fgUtils from 'fast-glob/out/utils/index.js';
+import { createRequire } from 'node:module';
+import type FastGlob from 'fast-glob';
+import type * as FastGlobPatterns from 'fast-glob/out/utils/pattern.js';
 import { CONFIG_FILE, storeDirsInside, type Workspace } from '../config/config.js';
+import { pathProblem } from '../core/paths.js';
 import { describeErr } from './scanner.js';
+
+// fast-glob and its matchers are some 70 modules: loaded only when a pattern needs them.
+const require = createRequire(import.meta.url);
 
 export interface Skipped {
   path: string;
@@ -30,16 +35,27 @@ interface Matchers {
 /** What `**` refuses once `.` and `..` segments are impossible (readdir never returns them): a line break, which its regular expression's `.` does not match. */
 const LINE_BREAK = /[\n\r\u2028\u2029]/;
 
+/** A pattern that is a path (no glob syntax at all, no `.`, `..` or empty segments) matches exactly that path. */
+const GLOB_SYNTAX = /[*?[\]{}()!+@\\,]/;
+const isPlainPath = (x: string) => !GLOB_SYNTAX.test(x) && pathProblem(x) === null;
+
 /**
  * The default include (`**`) needs none of fast-glob's per-pattern planning, and a plain
- * `readdirSync` walk is about three times faster than its reader. The exclusions are prepared
- * with fast-glob's own pattern functions (brace expansion, `!` prefixes, which patterns prune a
- * folder), so both walks select the same paths; a differential test holds them to it. Absolute
- * patterns, and any other include, go through fast-glob itself.
+ * `readdirSync` walk is about three times faster than its reader. Exclusions that are paths
+ * (`snapgov.json`) or whole folders (`.git/**`) are set lookups — such a folder is not read at
+ * all, as fast-glob prunes it. Other exclusions are prepared with fast-glob's own pattern
+ * functions (brace expansion, `!` prefixes, which patterns prune a folder), so both walks select
+ * the same paths; a differential test holds them to it. Absolute patterns, and any other include,
+ * go through fast-glob itself.
  */
 function defaultIncludeMatchers(include: readonly string[], ignore: readonly string[]): Matchers | null {
   if (include.length !== 1 || include[0] !== '**') return null;
-  const p = fgUtils.pattern;
+  const plain = ignore.map((x) => (isPlainPath(x) ? x : x.endsWith('/**') && isPlainPath(x.slice(0, -3)) ? x.slice(0, -3) : null));
+  if (plain.every((x) => x !== null)) {
+    const exact = new Set(plain as string[]);
+    return { excludeExact: exact, exclude: [], pruneExact: exact, prune: [] };
+  }
+  const p = require('fast-glob/out/utils/pattern.js') as typeof FastGlobPatterns;
   const negative = p.expandPatternsWithBraceExpansion([...ignore]).map((x) => p.convertToPositivePattern(p.removeDuplicateSlashes(x)));
   if (negative.some((x) => p.isAbsolute(x))) return null;
   const prune = negative.filter((x) => p.isAffectDepthOfReadingPattern(x));
@@ -94,6 +110,7 @@ function walkWithFastGlob(ws: Workspace, ignore: string[]): Walk {
       }
     }) as typeof readdirSync,
   };
+  const fg = require('fast-glob') as typeof FastGlob;
   const found = fg.sync(ws.config.include, {
     cwd: ws.root,
     dot: true,

@@ -60,9 +60,10 @@ function later(a: string | undefined, b: string | undefined): string | undefined
  * the audit line. An unchanged tree gives the existing snapshot (created: false) — still committing
  * any object the store had lost, and extending its protection when asked.
  */
-export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: StoreLock, opts: SnapshotOptions): Promise<TakenSnapshot> {
+export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: StoreLock, opts: SnapshotOptions, loaded?: ObjectIndex): Promise<TakenSnapshot> {
   const started = performance.now();
-  const objects = ObjectIndex.load(layout);
+  // A caller that loaded the index under the same lock passes it (it does not learn the objects committed here).
+  const objects = loaded ?? ObjectIndex.load(layout);
   const scan = await scanTree(ws, { objects, layout });
   const staged = scan.staged;
   try {

@@ -216,6 +216,18 @@ describe('snapgov rollback', () => {
     expect(runJson<{ live: { id: string } }>(ws, ['status']).doc.live.id).toBe(v2);
   });
 
+  it('--revert-on-gate-failure brings back local edits that no snapshot held before the rollback', () => {
+    const { ws, v1 } = twoVersions();
+    const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
+    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, gates: [{ name: 'never', run: 'exit 3' }] }));
+    writeFileSync(join(ws, 'artifacts/rules/b.yaml'), 'local edit, only in the safety snapshot\n');
+    const t = runJson<Rollback>(ws, ['rollback', v1, '--revert-on-gate-failure']);
+    expect(t.code).toBe(1);
+    expect(t.doc.reverted).toBe(true);
+    expect(readFileSync(join(ws, 'artifacts/rules/b.yaml'), 'utf8')).toBe('local edit, only in the safety snapshot\n');
+    expect(runJson<{ live: { id: string } }>(ws, ['status']).doc.live.id).toBe(t.doc.safetySnapshot);
+  });
+
   it('fails with exit 11 while another process holds the lock', () => {
     const { ws, v1 } = twoVersions();
     const holder = spawn('sleep', ['30']);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { pathProblem } from '../../src/core/paths.js';
+import fc from 'fast-check';
+import { comparePaths, pathProblem } from '../../src/core/paths.js';
 import { diffEntries } from '../../src/core/diff.js';
 import { resolveRef } from '../../src/core/ref.js';
 import type { Entry } from '../../src/core/manifest.js';
@@ -91,4 +92,28 @@ describe('parseDuration', () => {
     ['1d', 86_400_000],
   ])('%s -> %i ms', (t, ms) => expect(parseDuration(t)).toBe(ms));
   it.each(['', 'x', '5 minutes', '-1s', '1h 30m'])('rejects %j', (t) => expect(() => parseDuration(t)).toThrow(expect.objectContaining({ code: 'USAGE' })));
+});
+
+describe('comparePaths', () => {
+  // The reference: UTF-8 byte order, which is code point order.
+  const ref = (a: string, b: string) => Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const unit = fc.constantFrom('a', 'b', '/', '-', 'é', '\uE000', '\uFFFD', '\uFFFF', '日', '\u{1F600}', '\u{10000}', '\u{10FFFF}');
+  const path = fc.array(unit, { maxLength: 6 }).map((xs) => xs.join(''));
+
+  it.each([
+    ['a', 'b', -1],
+    ['a', 'a', 0],
+    ['a', 'a/b', -1],
+    ['a-b', 'a/b', -1],
+    ['\uFFFD', '\u{1F600}', -1],
+    ['x\u{1F600}', 'x\uE000', 1],
+    ['\u{10000}', '\u{10FFFF}', -1],
+  ])('%j vs %j', (a, b, want) => {
+    expect(Math.sign(comparePaths(a, b))).toBe(want);
+    expect(Math.sign(comparePaths(b, a))).toBe(-want || 0);
+  });
+
+  it('agrees with UTF-8 byte order on random paths with astral characters', () => {
+    fc.assert(fc.property(path, path, (a, b) => Math.sign(comparePaths(a, b)) === ref(a, b)), { numRuns: 2000 });
+  });
 });
