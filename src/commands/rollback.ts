@@ -98,14 +98,18 @@ function summarize(p: RollbackPlan, withPaths: boolean): RollbackResult['plan'] 
   return out;
 }
 
-/** Re-hashes every object the plan will write: a damaged target is refused before anything changes. */
+/**
+ * Checks every object the plan will write — present, of the right size, and re-hashed: a damaged
+ * target is refused before anything changes. Objects of files the live tree already has right
+ * are not needed, so they are not looked at (that is `snapgov verify`'s job).
+ */
 async function verifyNeeded(store: Store, objects: ObjectIndex, plan: RollbackPlan, to: string): Promise<void> {
   const need = new DataPlan(objects);
   need.add(plan.write);
   const failures = await readData(store.layout, objects, need);
-  const bad = plan.write.filter((e) => failures.objects.has(e.sha256) || (failures.packs.size > 0 && failures.packs.has(objects.packAt(objects.indexOf(e.sha256)) ?? '')));
+  const bad = plan.write.filter((e) => objects.sizeOf(e.sha256) !== e.size || failures.objects.has(e.sha256) || (failures.packs.size > 0 && failures.packs.has(objects.packAt(objects.indexOf(e.sha256)) ?? '')));
   if (bad.length) {
-    throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} cannot be restored: ${bad.length} object(s) are damaged, for example ${bad[0]!.path}`, 'nothing was changed; run `snapgov verify --read-data` and roll back to another snapshot', { paths: bad.map((e) => e.path) });
+    throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} cannot be restored: ${bad.length} object(s) are missing or damaged, for example ${bad[0]!.path}`, 'nothing was changed; run `snapgov verify --read-data` and roll back to another snapshot', { paths: bad.map((e) => e.path) });
   }
 }
 
@@ -147,7 +151,8 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   else chosen = await lastKnownGood(store, objects, history);
   const to = chosen.id;
 
-  const check = await checkStructure(layout, to, objects);
+  // The objects the plan needs are checked (and re-hashed) once the plan is known.
+  const check = await checkStructure(layout, to, objects, undefined, { sizes: false });
   if (!check.ok || !check.entries) {
     throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} fails verification: ${check.problems.slice(0, 5).map((p) => `${p.code} ${p.path}`).join('; ')}`, 'nothing was changed; roll back to another snapshot (snapgov list, snapgov verify --all)', { problems: check.problems });
   }

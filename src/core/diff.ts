@@ -1,5 +1,8 @@
 import type { Entry } from './manifest.js';
-import { comparePaths } from './paths.js';
+import { comparePaths, SURROGATE } from './paths.js';
+
+const hasSurrogate = (e: Entry) => SURROGATE.test(e.path);
+const plainOrder = (a: string, b: string) => (a === b ? 0 : a < b ? -1 : 1);
 
 export type ChangeKind = 'content' | 'mode' | 'type' | 'target';
 
@@ -25,12 +28,15 @@ export function changeKind(from: Entry, to: Entry): ChangeKind | null {
  * each path in `from` (or undefined) and in `to` (or undefined).
  */
 export function walkPairs(from: readonly Entry[], to: readonly Entry[], onPair: (a: Entry | undefined, b: Entry | undefined) => void): void {
+  // Without surrogates JavaScript's own string order is code point order: one native test per path
+  // instead of a code-point comparison per pair.
+  const order = from.some(hasSurrogate) || to.some(hasSurrogate) ? comparePaths : plainOrder;
   let i = 0;
   let j = 0;
   while (i < from.length || j < to.length) {
     const a = from[i];
     const b = to[j];
-    const c = a === undefined ? 1 : b === undefined ? -1 : comparePaths(a.path, b.path);
+    const c = a === undefined ? 1 : b === undefined ? -1 : order(a.path, b.path);
     if (c < 0) i++;
     if (c > 0) j++;
     if (c === 0) {

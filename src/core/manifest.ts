@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { comparePaths, pathProblem } from './paths.js';
+import { comparePaths, pathProblem, SURROGATE } from './paths.js';
 
 export const MANIFEST_FORMAT = 'snapgov-manifest/1';
 
@@ -33,8 +33,6 @@ const HEX64 = /^[0-9a-f]{64}$/;
 export function modeFromStat(mode: number): FileMode {
   return mode & 0o100 ? '0755' : '0644';
 }
-
-const SURROGATE = /[\uD800-\uDFFF]/;
 
 export function sortEntries(entries: Entry[]): Entry[] {
   // Without surrogate pairs, UTF-16 order is code point order and plain comparison is enough.

@@ -16,7 +16,8 @@ export function pathProblem(p: string): string | null {
   return null;
 }
 
-const SURROGATE = /[\uD800-\uDFFF]/;
+/** A UTF-16 surrogate: where JavaScript's string order and code point order can disagree. */
+export const SURROGATE = /[\uD800-\uDFFF]/;
 
 /**
  * Orders paths by Unicode code point, which equals the byte order of their UTF-8 encoding. UTF-16

@@ -26,9 +26,10 @@ export class StructureMemo {
 
 /**
  * Structural check of one snapshot: the manifest's bytes hash to the ID and are canonical, the
- * metadata is valid and names the same ID, and every object exists with the right size.
+ * metadata is valid and names the same ID, and (unless `sizes` is false, for a caller that checks
+ * the objects it needs itself) every object exists with the right size.
  */
-export async function checkStructure(l: StoreLayout, id: string, objects: ObjectIndex, memo = new StructureMemo()): Promise<SnapshotCheck> {
+export async function checkStructure(l: StoreLayout, id: string, objects: ObjectIndex, memo = new StructureMemo(), { sizes = true } = {}): Promise<SnapshotCheck> {
   const problems: Problem[] = [];
   const mpath = manifestPath(l, id);
   let entries: Entry[] | null = null;
@@ -61,7 +62,7 @@ export async function checkStructure(l: StoreLayout, id: string, objects: Object
   } catch (e) {
     problems.push({ code: 'METADATA_INVALID', path: mdPath, message: `cannot be read: ${(e as Error).message}` });
   }
-  for (const e of entries ?? []) {
+  for (const e of sizes ? (entries ?? []) : []) {
     if (e.type !== 'file' || memo.present.has(e)) continue;
     const size = objects.sizeOf(e.sha256);
     if (size === null) problems.push({ code: 'OBJECT_MISSING', path: e.path, message: `object ${e.sha256} is missing` });
