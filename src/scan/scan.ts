@@ -1,6 +1,6 @@
 import type { Workspace } from '../config/config.js';
 import { modeFromStat, sortEntries, type Entry } from '../core/manifest.js';
-import { StatCache, saveStatCache, sortRecords, STAT_RECORD, HASH_AT } from '../store/stat-cache.js';
+import { mergeSorted, StatCache, saveStatCache, sortRecords, STAT_RECORD, HASH_AT } from '../store/stat-cache.js';
 import type { ObjectIndex, StagedObjects } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
 import { KIND_FILE, type ScanBatch } from './scanner.js';
@@ -48,10 +48,11 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
   const skipped: Skipped[] = [...unreadable];
   const entries: Entry[] = [];
   const loaded = opts.noCache ? StatCache.empty() : StatCache.load(opts.layout.cache);
-  const cache = opts.written?.length ? new StatCache(sortRecords([...opts.written, loaded.records])) : loaded;
+  const cache = opts.written?.length ? new StatCache(mergeSorted(sortRecords(opts.written), loaded.records)) : loaded;
   const init: WorkerInit = { root: ws.root, layout: opts.layout, known: opts.objects ? opts.objects.shared() : null };
   const known = init.known ? HashTable.fromShared(init.known) : null;
-  const hits = Buffer.allocUnsafe(paths.length * STAT_RECORD);
+  /** Which cache records this scan used (the cache saved afterwards keeps those). */
+  const used = new Uint8Array(cache.n);
   let nHits = 0;
   let bytes = 0;
   let read = 0;
@@ -92,7 +93,8 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
         case STAT_HIT: {
           const hit = p.hitAt[i]!;
           const size = p.sizes[i]!;
-          cache.records.copy(hits, nHits++ * STAT_RECORD, hit, hit + STAT_RECORD);
+          used[hit / STAT_RECORD] = 1;
+          nHits++;
           entries.push({ path: rel, type: 'file', mode: modeFromStat(p.modes[i]!), size, sha256: cache.records.toString('hex', hit + HASH_AT, hit + HASH_AT + 32) });
           bytes += size;
           break;
@@ -154,7 +156,7 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
   // keep, and the records of the files they replaced can never match again.
   if (!opts.noCache && !opts.written?.length && (read > 0 || nHits !== cache.n)) {
     try {
-      saveStatCache(opts.layout.cache, [hits.subarray(0, nHits * STAT_RECORD), ...missRecords], scanStart);
+      saveStatCache(opts.layout.cache, cache, used, missRecords, scanStart);
     } catch {
       // Only a cache: a read-only or full store must not fail the scan over it.
     }

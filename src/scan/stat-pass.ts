@@ -2,7 +2,7 @@ import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { pathProblem } from '../core/paths.js';
 import { HASH_AT, type StatCache } from '../store/stat-cache.js';
 import type { HashTable } from '../store/hash-table.js';
-import { describeErr, statOf } from './scanner.js';
+import { describeErr } from './scanner.js';
 
 /** What the stat pass found a path to be. */
 export const STAT_HIT = 0;
@@ -22,6 +22,8 @@ export interface StatPass {
   modes: Uint32Array;
   texts: Record<number, string>;
 }
+
+const NO_THROW = { throwIfNoEntry: false } as const;
 
 /**
  * Stats each path once, never following symlinks, and answers regular files from the stat cache.
@@ -45,7 +47,7 @@ export function statPaths(root: string, rels: readonly string[], cache: StatCach
     const abs = `${root}/${rel}`;
     let st: Stats | undefined;
     try {
-      st = lstatSync(abs, { throwIfNoEntry: false });
+      st = lstatSync(abs, NO_THROW);
       if (!st) throw Object.assign(new Error('gone'), { code: 'ENOENT' });
       if (st.isSymbolicLink()) {
         out.kinds[i] = STAT_LINK;
@@ -62,7 +64,7 @@ export function statPaths(root: string, rels: readonly string[], cache: StatCach
     }
     out.sizes[i] = st.size;
     out.modes[i] = st.mode;
-    const hit = cache.lookup(statOf(st));
+    const hit = cache.lookup(st);
     if (hit !== -1 && (!known || known.has(cache.records, hit + HASH_AT))) {
       out.kinds[i] = STAT_HIT;
       out.hitAt[i] = hit;

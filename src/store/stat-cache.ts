@@ -41,8 +41,12 @@ export class StatCache {
   /** Number of records. */
   readonly n: number;
 
+  /** Little-endian reads without Buffer's byte-by-byte readDoubleLE (the lookup runs once per file). */
+  private readonly view: DataView;
+
   constructor(readonly records: Buffer) {
     this.n = Math.floor(records.length / STAT_RECORD);
+    this.view = new DataView(records.buffer, records.byteOffset, records.byteLength);
   }
 
   static empty(): StatCache {
@@ -88,15 +92,15 @@ export class StatCache {
   lookup(st: FileStat): number {
     let lo = 0;
     let hi = this.n - 1;
-    const r = this.records;
+    const v = this.view;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const at = mid * STAT_RECORD;
-      const ino = r.readDoubleLE(at);
+      const ino = v.getFloat64(at, true);
       if (ino < st.ino) lo = mid + 1;
       else if (ino > st.ino) hi = mid - 1;
       else {
-        const same = r.readDoubleLE(at + 8) === st.size && r.readDoubleLE(at + 16) === st.mtimeMs && r.readDoubleLE(at + 24) === st.ctimeMs && r.readUInt32LE(at + 32) === st.mode;
+        const same = v.getFloat64(at + 8, true) === st.size && v.getFloat64(at + 16, true) === st.mtimeMs && v.getFloat64(at + 24, true) === st.ctimeMs && v.getUint32(at + 32, true) === st.mode;
         return same ? at : -1;
       }
     }
@@ -146,10 +150,38 @@ function sortedByInode(inos: readonly number[]): Uint32Array | number[] {
   return Array.from({ length: n }, (_, k) => k).sort((a, b) => inos[a]! - inos[b]! || a - b);
 }
 
-/** Writes the records of one scan, dropping racy ones. */
-export function saveStatCache(cacheDir: string, parts: readonly Buffer[], scanStartMs: number): void {
+/** Two buffers of records sorted by inode (one per inode) as one; on a shared inode `first` wins. */
+export function mergeSorted(first: Buffer, second: Buffer): Buffer {
+  const out = Buffer.from(new SharedArrayBuffer(first.length + second.length));
+  let a = 0;
+  let b = 0;
+  let w = 0;
+  while (a < first.length || b < second.length) {
+    const ia = a < first.length ? first.readDoubleLE(a) : Infinity;
+    const ib = b < second.length ? second.readDoubleLE(b) : Infinity;
+    if (ia <= ib) {
+      first.copy(out, w, a, (a += STAT_RECORD));
+      if (ia === ib) b += STAT_RECORD;
+    } else second.copy(out, w, b, (b += STAT_RECORD));
+    w += STAT_RECORD;
+  }
+  return out.subarray(0, w);
+}
+
+/**
+ * Writes the records of one scan, dropping racy ones: the cache's records that the scan used
+ * (`used`, one flag per record; still in inode order) and the records of the files it read.
+ */
+export function saveStatCache(cacheDir: string, cache: StatCache, used: Uint8Array, read: readonly Buffer[], scanStartMs: number): void {
   const limit = scanStartMs - RACY_MS;
-  const records = sortRecords(parts, (buf, at) => buf.readDoubleLE(at + 16) < limit && buf.readDoubleLE(at + 24) < limit);
+  const settled = (buf: Buffer, at: number) => buf.readDoubleLE(at + 16) < limit && buf.readDoubleLE(at + 24) < limit;
+  const kept = Buffer.allocUnsafe(cache.n * STAT_RECORD);
+  let w = 0;
+  for (let k = 0; k < cache.n; k++) {
+    const at = k * STAT_RECORD;
+    if (used[k] && settled(cache.records, at)) w += cache.records.copy(kept, w, at, at + STAT_RECORD);
+  }
+  const records = mergeSorted(kept.subarray(0, w), sortRecords(read, settled));
   ensureDir(cacheDir);
   atomicWriteFile(join(cacheDir, FILE), Buffer.concat([MAGIC, records]), { durable: false });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sortRecords, STAT_RECORD, writeRecord } from '../../src/store/stat-cache.js';
+import { mergeSorted, sortRecords, STAT_RECORD, writeRecord } from '../../src/store/stat-cache.js';
 
 /** One record per [inode, tag]: the tag (the hash's first byte) tells which input a record came from. */
 function records(list: [number, number][]): Buffer {
@@ -32,5 +32,16 @@ describe('sortRecords', () => {
     const want = [...list].map((x, k) => [x, k] as const).sort((a, b) => a[0][0] - b[0][0] || a[1] - b[1]).map(([x]) => x);
     const dedup = want.filter((x, k) => k === 0 || x[0] !== want[k - 1]![0]);
     expect(read(sortRecords([records(list)]))).toEqual(dedup);
+  });
+});
+
+describe('mergeSorted', () => {
+  it.each([
+    ['interleaved', [[1, 1], [4, 1]], [[2, 2], [3, 2], [9, 2]], [[1, 1], [2, 2], [3, 2], [4, 1], [9, 2]]],
+    ['a shared inode keeps the first buffer\'s record', [[2, 1], [5, 1]], [[2, 2], [5, 2], [6, 2]], [[2, 1], [5, 1], [6, 2]]],
+    ['one side empty', [], [[3, 2]], [[3, 2]]],
+    ['both empty', [], [], []],
+  ] as [string, [number, number][], [number, number][], [number, number][]][])('%s', (_name, a, b, want) => {
+    expect(read(mergeSorted(records(a), records(b)))).toEqual(want);
   });
 });
