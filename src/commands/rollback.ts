@@ -11,7 +11,7 @@ import { checkStructure, DataPlan, readData } from '../store/check.js';
 import type { StoreLock } from '../store/lock.js';
 import { ObjectIndex } from '../store/objects.js';
 import { loadHistory, loadManifest, readLive, writeLive, type SnapshotRecord } from '../store/snapshots.js';
-import { applyPlan, preflight, removeLeftoverTemps, type ApplyStats } from '../rollback/apply.js';
+import { applyPlan, preflight, removeLeftoverTemps, TargetDamaged, type ApplyStats, type Preflight } from '../rollback/apply.js';
 import { runGates, type GateResult } from '../rollback/gates.js';
 import { clearJournal, readJournal, writeJournal, type Journal } from '../rollback/journal.js';
 import { takeSnapshot } from '../snapshot/take.js';
@@ -98,25 +98,32 @@ function summarize(p: RollbackPlan, withPaths: boolean): RollbackResult['plan'] 
   return out;
 }
 
+const DAMAGED_HINT = 'nothing was changed; run `snapgov verify --read-data` and roll back to another snapshot';
+
 /**
- * Checks every object the plan will write — present, of the right size, and re-hashed: a damaged
- * target is refused before anything changes. Objects of files the live tree already has right
- * are not needed, so they are not looked at (that is `snapgov verify`'s job).
+ * Checks every object the plan will write — present and of the right size, and with `rehash`
+ * re-read too: a damaged target is refused before anything changes. Without `rehash` the objects
+ * are re-hashed as they are staged, before any file is replaced (see applyPlan). Objects of files
+ * the live tree already has right are not needed, so they are not looked at (that is
+ * `snapgov verify`'s job).
  */
-async function verifyNeeded(store: Store, objects: ObjectIndex, plan: RollbackPlan, to: string): Promise<void> {
-  const need = new DataPlan(objects);
-  need.add(plan.write);
-  const failures = await readData(store.layout, objects, need);
+async function verifyNeeded(store: Store, objects: ObjectIndex, plan: RollbackPlan, to: string, rehash: boolean): Promise<void> {
+  let failures = { objects: new Map<string, unknown>(), packs: new Map<string, unknown>() };
+  if (rehash) {
+    const need = new DataPlan(objects);
+    need.add(plan.write);
+    failures = await readData(store.layout, objects, need);
+  }
   const bad = plan.write.filter((e) => objects.sizeOf(e.sha256) !== e.size || failures.objects.has(e.sha256) || (failures.packs.size > 0 && failures.packs.has(objects.packAt(objects.indexOf(e.sha256)) ?? '')));
   if (bad.length) {
-    throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} cannot be restored: ${bad.length} object(s) are missing or damaged, for example ${bad[0]!.path}`, 'nothing was changed; run `snapgov verify --read-data` and roll back to another snapshot', { paths: bad.map((e) => e.path) });
+    throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} cannot be restored: ${bad.length} object(s) are missing or damaged, for example ${bad[0]!.path}`, DAMAGED_HINT, { paths: bad.map((e) => e.path) });
   }
 }
 
 /** Applies the plan from the live tree to `entries` and reports whether the tree now equals them. */
-async function applyAndCheck(store: Store, objects: ObjectIndex, plan: RollbackPlan, target: readonly Entry[], replaceDirs: ReadonlySet<string>): Promise<{ stats: ApplyStats; drift: string[]; tree: Entry[] }> {
+async function applyAndCheck(store: Store, objects: ObjectIndex, plan: RollbackPlan, target: readonly Entry[], pre: Preflight): Promise<{ stats: ApplyStats; drift: string[]; tree: Entry[] }> {
   removeLeftoverTemps(store.ws.root, [...plan.write, ...plan.link].map((e) => e.path));
-  const stats = await applyPlan(store.ws.root, store.layout, objects, plan, replaceDirs);
+  const stats = await applyPlan(store.ws.root, store.layout, objects, plan, pre);
   const after = await liveEntries(store, { written: stats.records });
   const d = diffEntries(target, after.entries);
   const drift = [...d.added.map((p) => `+ ${p}`), ...d.removed.map((p) => `- ${p}`), ...d.modified.map((p) => `M ${p}`), ...after.skipped.map((s) => `? ${s.path}`)];
@@ -209,8 +216,11 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
     reverted: false,
     durationMs: 0,
   };
-  await verifyNeeded(store, objects, plan, to);
-  const replaceDirs = preflight(ws.root, plan);
+  const pre = preflight(ws.root, plan);
+  // A dry run re-reads what it would write; so does a plan that must remove files before it can
+  // write anything. Otherwise staging re-hashes each object before any file is replaced, and a
+  // second full read beforehand would only double the cost of a large restore.
+  await verifyNeeded(store, objects, plan, to, !!opts.dryRun || pre.removalsFirst);
   if (opts.dryRun) {
     result.verified = planIsEmpty(plan);
     return result;
@@ -220,8 +230,14 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   writeJournal(layout, { format: 'snapgov-rollback-journal/1', to, from, safety, reason: opts.reason ?? null, startedAt: new Date().toISOString(), requestId: REQUEST_ID });
   let applied: Awaited<ReturnType<typeof applyAndCheck>>;
   try {
-    applied = await applyAndCheck(store, objects, plan, target, replaceDirs);
+    applied = await applyAndCheck(store, objects, plan, target, pre);
   } catch (e) {
+    if (e instanceof TargetDamaged) {
+      // Nothing of the live tree changed: refuse the target as if it had been re-read beforehand.
+      clearJournal(layout);
+      const path = plan.write.find((w) => w.sha256 === e.object.hash)?.path ?? e.object.hash;
+      throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} cannot be restored: an object it needs is damaged, for example ${path} (${e.message})`, DAMAGED_HINT, { paths: [path] });
+    }
     const err = toSnapgovError(e);
     // The journal stays: the tree is between two snapshots and every command will say so.
     throw new SnapgovError(err.code, `rollback to ${shortId(to)} stopped part-way: ${err.message}`, `every file is either old or new; fix the cause, then run \`snapgov rollback --resume\`${safety ? ` (or \`snapgov rollback ${shortId(safety)}\` to undo)` : ''}`, undefined, { cause: e });
@@ -236,7 +252,10 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
     const back = loadManifest(layout, safety).entries;
     const undo = planRollback(applied.tree, back);
     // Loaded again: the safety snapshot committed objects (the live tree's own changes) after `objects` was read.
-    applied = await applyAndCheck(store, ObjectIndex.load(layout), undo, back, preflight(ws.root, undo));
+    applied = await applyAndCheck(store, ObjectIndex.load(layout), undo, back, preflight(ws.root, undo)).catch((e: unknown) => {
+      if (!(e instanceof TargetDamaged)) throw e;
+      throw new SnapgovError('STORE_CORRUPT', `a gate failed, and the safety snapshot ${shortId(safety)} cannot be restored: ${e.message}`, `the live tree is at ${shortId(to)} and the journal is kept; run \`snapgov verify --read-data\``);
+    });
     result.reverted = applied.drift.length === 0;
     if (result.reverted) finalId = safety;
   }

@@ -19,21 +19,30 @@ function lstatOrNull(p: string): Stats | null {
   }
 }
 
+export interface Preflight {
+  /** Destinations that are folders now, holding only files the plan removes. */
+  replaceDirs: Set<string>;
+  /** A managed file or symlink stands where the target needs a folder: it must go before anything is written. */
+  removalsFirst: boolean;
+}
+
 /**
  * Before anything changes: every folder the target needs must be a real folder (never a symlink,
  * which would make writes land outside the tree) or missing, unless the plan removes what is
  * there; and every path to be written that is now a folder must hold only managed files the plan
  * removes. Anything else is an unmanaged file in the way: refuse rather than touch it.
  */
-export function preflight(root: string, plan: RollbackPlan): Set<string> {
+export function preflight(root: string, plan: RollbackPlan): Preflight {
   const removed = new Set(plan.remove.map((e) => e.path));
   const checked = new Map<string, boolean>();
   const problems: string[] = [];
+  let removalsFirst = false;
   const dirOk = (dir: string): boolean => {
     let ok = checked.get(dir);
     if (ok === undefined) {
       const st = lstatOrNull(join(root, dir));
       ok = st === null || st.isDirectory() || removed.has(dir);
+      if (st !== null && !st.isDirectory() && ok) removalsFirst = true;
       if (!ok) problems.push(`${dir} is ${st!.isSymbolicLink() ? 'a symlink' : 'a file'} outside the managed set, where the target needs a folder`);
       checked.set(dir, ok);
     }
@@ -57,7 +66,7 @@ export function preflight(root: string, plan: RollbackPlan): Set<string> {
   if (problems.length) {
     throw new SnapgovError('ROLLBACK_BLOCKED', `the live tree cannot be rolled back without touching unmanaged files: ${problems.slice(0, 5).join('; ')}`, 'move those files away or add them to the managed set (include/exclude in snapgov.json), then run the rollback again; nothing was changed');
   }
-  return replaceDirs;
+  return { replaceDirs, removalsFirst };
 }
 
 /** One durability barrier for many files or folders: syncfs via coreutils `sync -f`, else fsync each one. */
@@ -75,15 +84,18 @@ function barrier(root: string, paths: readonly string[]): void {
   }
 }
 
-function mkdirs(root: string, rel: string, made: Set<string>): void {
+/** Creates the folders of `rel` that are missing; `made` lists the folders seen, `created` the ones made. */
+function mkdirs(root: string, rel: string, made: Set<string>, created: string[]): void {
   // Each component is created or found as a real folder; preflight has refused symlinks in the way.
   for (let k = rel.indexOf('/'); k !== -1; k = rel.indexOf('/', k + 1)) {
     const dir = rel.slice(0, k);
     if (made.has(dir)) continue;
     const abs = join(root, dir);
     const st = lstatOrNull(abs);
-    if (st === null) mkdirSync(abs);
-    else if (!st.isDirectory()) throw new SnapgovError('ROLLBACK_BLOCKED', `${dir} is not a folder`, 'run the rollback again');
+    if (st === null) {
+      mkdirSync(abs);
+      created.push(abs);
+    } else if (!st.isDirectory()) throw new SnapgovError('ROLLBACK_BLOCKED', `${dir} is not a folder`, 'run the rollback again');
     made.add(dir);
   }
 }
@@ -106,36 +118,45 @@ export interface ApplyStats {
   records: Buffer[];
 }
 
-/**
- * Applies a plan so that no file is ever half-written: removals first; then every new file and
- * symlink is written to a temporary name in its folder; one barrier makes their data durable; each
- * is renamed over its target (atomic: a reader sees the old file or the new one); then modes are
- * fixed and the folders touched are fsynced. Re-running after a crash computes a new plan from what
- * is there and finishes the job. Every object is re-hashed as it is read.
- */
 /** Below this many files to write, threads cost more than they save. */
 const PARALLEL_MIN_FILES = 2000;
 const STAGE_BATCH = 256;
 
+/** A staged object did not re-hash to its name while nothing of the live tree had changed yet. */
+export class TargetDamaged extends Error {
+  constructor(readonly object: ObjectReadError) {
+    super(object.message);
+  }
+}
+
 /**
- * Applies a plan so that no file is ever half-written: removals first; then every new file and
- * symlink is written to a temporary name in its folder (on worker threads for big plans); one
- * barrier makes their data durable; each is renamed over its target (atomic: a reader sees the old
- * file or the new one); then modes are fixed, emptied folders removed, and a last barrier makes the
- * renames durable. Re-running after a crash computes a new plan from what is there and finishes
- * the job. Every object is re-hashed as it is read.
+ * Applies a plan so that no file is ever half-written: every new file and symlink is written to a
+ * temporary name in its folder (on worker threads for big plans), each object re-hashed as it is
+ * read; removals follow (or come first, when a file stands where a folder is needed:
+ * `pre.removalsFirst`); one barrier makes the new data durable; each file is renamed over its
+ * target (atomic: a reader sees the old file or the new one); then modes are fixed, emptied
+ * folders removed, and a last barrier makes the renames durable. Re-running after a crash
+ * computes a new plan from what is there and finishes the job.
+ *
+ * When staging comes first, a damaged object throws TargetDamaged after the temporary files and
+ * the folders made for them are removed again: the live tree is as it was, so the caller can
+ * refuse the target without having re-read every object beforehand.
  */
-export async function applyPlan(root: string, layout: StoreLayout, objects: ObjectIndex, plan: RollbackPlan, replaceDirs: ReadonlySet<string>): Promise<ApplyStats> {
+export async function applyPlan(root: string, layout: StoreLayout, objects: ObjectIndex, plan: RollbackPlan, pre: Preflight): Promise<ApplyStats> {
   const stats: ApplyStats = { written: 0, linked: 0, removed: 0, modeChanged: 0, bytesWritten: 0, records: [] };
   const dirs = new Set<string>();
-  for (const e of plan.remove) {
-    removePath(join(root, e.path));
-    dirs.add(dirname(join(root, e.path)));
-    stats.removed++;
-    faultPoint('rollback-remove');
-  }
+  const removeAll = () => {
+    for (const e of plan.remove) {
+      removePath(join(root, e.path));
+      dirs.add(dirname(join(root, e.path)));
+      stats.removed++;
+      faultPoint('rollback-remove');
+    }
+  };
+  if (pre.removalsFirst) removeAll();
   const made = new Set<string>();
-  for (const e of [...plan.write, ...plan.link]) mkdirs(root, e.path, made);
+  const created: string[] = [];
+  for (const e of [...plan.write, ...plan.link]) mkdirs(root, e.path, made, created);
   const items: StageItem[] = plan.write.map((e) => {
     const loc = objects.get(e.sha256);
     if (!loc) throw new SnapgovError('STORE_CORRUPT', `object ${e.sha256} of ${e.path} is missing`, 'run `snapgov verify --read-data`; roll back to another snapshot');
@@ -154,6 +175,7 @@ export async function applyPlan(root: string, layout: StoreLayout, objects: Obje
     } else {
       staged.push(...writer!.stage(items));
     }
+    if (!pre.removalsFirst) removeAll();
     for (const e of plan.link) {
       const dest = join(root, e.path);
       const tmp = tempBeside(dest);
@@ -164,19 +186,26 @@ export async function applyPlan(root: string, layout: StoreLayout, objects: Obje
     if (pool) {
       const replies = [];
       for (let i = 0; i < staged.length; i += STAGE_BATCH) {
-        replies.push(pool.request({ type: 'rename', pairs: staged.slice(i, i + STAGE_BATCH), replaceDirs: [...replaceDirs] }).then((r) => (r.type === 'renamed' ? stats.records.push(asBuffer(r.records)) : 0)));
+        replies.push(pool.request({ type: 'rename', pairs: staged.slice(i, i + STAGE_BATCH), replaceDirs: [...pre.replaceDirs] }).then((r) => (r.type === 'renamed' ? stats.records.push(asBuffer(r.records)) : 0)));
       }
       const settled = await Promise.allSettled(replies);
       const failed = settled.find((x) => x.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
     } else {
-      stats.records.push(writer!.rename(staged, replaceDirs));
+      stats.records.push(writer!.rename(staged, pre.replaceDirs));
     }
     for (const x of staged) dirs.add(dirname(x.dest));
   } catch (e) {
     // Staged files not yet renamed are removed; renamed ones are complete new files.
     for (const x of staged) rmSync(x.tmp, { force: true });
-    if (e instanceof ObjectReadError || (e as NodeJS.ErrnoException).code === 'EOBJECT') throw new SnapgovError('STORE_CORRUPT', `rollback stopped: ${(e as Error).message}`, 'the files written so far are complete; run `snapgov rollback` to a sound snapshot (the safety snapshot undoes it)');
+    if (e instanceof ObjectReadError) {
+      // Objects are read only while staging: with removals still to come, nothing has changed.
+      if (!pre.removalsFirst) {
+        for (const d of created.reverse()) rmdirQuietly(d);
+        throw new TargetDamaged(e);
+      }
+      throw new SnapgovError('STORE_CORRUPT', `rollback stopped: ${e.message}`, 'the files written so far are complete; run `snapgov rollback` to a sound snapshot (the safety snapshot undoes it)');
+    }
     throw e;
   } finally {
     writer?.close();
@@ -204,17 +233,19 @@ export async function applyPlan(root: string, layout: StoreLayout, objects: Obje
   return stats;
 }
 
+function rmdirQuietly(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // not empty (someone else's file), or already gone: left as it is
+  }
+}
+
 /** Folders left empty by removals go too (empty folders are not part of a snapshot, as in git). */
 function removeEmptyDirs(root: string, plan: RollbackPlan): void {
   const candidates = new Set<string>();
   for (const e of plan.remove) for (let k = e.path.lastIndexOf('/'); k > 0; k = e.path.lastIndexOf('/', k - 1)) candidates.add(e.path.slice(0, k));
-  for (const dir of [...candidates].sort((a, b) => b.length - a.length)) {
-    try {
-      rmdirSync(join(root, dir));
-    } catch {
-      // not empty, or already gone
-    }
-  }
+  for (const dir of [...candidates].sort((a, b) => b.length - a.length)) rmdirQuietly(join(root, dir));
 }
 
 /** Removes temporary files an interrupted rollback left beside the paths it was writing. */

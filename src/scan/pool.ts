@@ -4,7 +4,7 @@ import { TreeScanner, type ScanBatch } from './scanner.js';
 import type { StatPass } from './stat-pass.js';
 import { ObjectChecker, type ObjectFailure, type ObjectTask } from '../store/object-check.js';
 import type { StageItem, Staged } from '../rollback/tree-writer.js';
-import { discardStaged, ObjectWriter, type StagedObjects } from '../store/objects.js';
+import { discardStaged, ObjectReadError, ObjectWriter, type StagedObjects } from '../store/objects.js';
 import { HashTable, type SharedHashTable } from '../store/hash-table.js';
 import type { StoreLayout } from '../store/layout.js';
 
@@ -31,7 +31,7 @@ export type WorkerReply =
   | { type: 'staged'; staged: Staged[] }
   | { type: 'renamed'; records: Uint8Array }
   | { type: 'finished'; staged: StagedObjects | null }
-  | { type: 'error'; message: string; code: string | null; path: string | null };
+  | { type: 'error'; message: string; code: string | null; path: string | null; objectHash: string | null };
 
 /** Builds the scanner a thread (or the main thread) uses, from the shared init data. */
 export function makeScanner(init: WorkerInit): { scanner: TreeScanner; writer: ObjectWriter | null; known: HashTable | null } {
@@ -41,6 +41,8 @@ export function makeScanner(init: WorkerInit): { scanner: TreeScanner; writer: O
 }
 
 function toError(r: Extract<WorkerReply, { type: 'error' }>): Error {
+  // A damaged object stays one across the thread boundary (rollback refuses the target on it).
+  if (r.objectHash !== null) return new ObjectReadError(r.message, r.objectHash);
   const e = new Error(r.message) as NodeJS.ErrnoException;
   if (r.code) e.code = r.code;
   if (r.path) e.path = r.path;

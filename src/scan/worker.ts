@@ -4,6 +4,7 @@ import { statPaths } from './stat-pass.js';
 import { StatCache } from '../store/stat-cache.js';
 import { ObjectChecker } from '../store/object-check.js';
 import { TreeWriter } from '../rollback/tree-writer.js';
+import { ObjectReadError } from '../store/objects.js';
 
 const init = workerData as WorkerInit;
 const { scanner, writer, known } = makeScanner(init);
@@ -45,6 +46,6 @@ parentPort!.on('message', (req: WorkerRequest) => {
     }
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    reply({ type: 'error', message: err.message, code: err.code ?? (err.name === 'ObjectReadError' ? 'EOBJECT' : null), path: err.path ?? null });
+    reply({ type: 'error', message: err.message, code: err.code ?? null, path: err.path ?? null, objectHash: e instanceof ObjectReadError ? e.hash : null });
   }
 });

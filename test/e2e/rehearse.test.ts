@@ -142,7 +142,7 @@ describe('snapgov rehearse', () => {
     expect(r.code).toBe(1);
     const s = r.doc.scenarios[0]!;
     expect(s.status).toBe('failed');
-    expect(s.errors[0]).toMatch(/^the restore failed: snapshot \w{12} cannot be restored: 1 object\(s\) are missing or damaged, for example models\/big.bin/);
+    expect(s.errors[0]).toMatch(/^the restore failed: snapshot \w{12} cannot be restored: an object it needs is damaged, for example models\/big.bin/);
     expect(s.recovered).toBe(false);
     expect(s.dataLoss.files).toBeGreaterThan(0);
     expect(s.dataLoss.paths).toContain('models/big.bin');

@@ -228,6 +228,37 @@ describe('snapgov rollback', () => {
     expect(runJson<{ live: { id: string } }>(ws, ['status']).doc.live.id).toBe(t.doc.safetySnapshot);
   });
 
+  it.each([
+    ['a few files, written inline', 3],
+    ['2,100 files, written on worker threads', 2100],
+  ])('refuses a target whose object turns out damaged while staging (%s): no file, folder, temp file or journal is left', (_name, n) => {
+    const files: Record<string, string | Buffer> = { 'models/big.bin': Buffer.alloc(2 << 20, 7) };
+    for (let i = 0; i < n; i++) files[`new/d${i % 50}/f${i}.txt`] = `file ${i}\n`;
+    const ws = sampleWorkspace(files);
+    const v1 = id(ws, ['-m', 'v1']);
+    // The live tree loses the new folders and the model: the rollback has only files to write back.
+    rmSync(join(ws, 'new'), { recursive: true });
+    rmSync(join(ws, 'models'), { recursive: true });
+    const hash = sha256(Buffer.alloc(2 << 20, 7));
+    const obj = join(ws, 'snapshots/objects', hash.slice(0, 2), hash);
+    chmodSync(obj, 0o644);
+    const bytes = readFileSync(obj);
+    bytes[12345] ^= 1;
+    writeFileSync(obj, bytes);
+    const before = readdirSync(ws, { recursive: true }).map(String).sort();
+    const r = runJson<Rollback>(ws, ['rollback', v1]);
+    expect(r.code).toBe(1);
+    expect(r.error!.code).toBe('TARGET_INVALID');
+    expect(r.error!.message).toMatch(/cannot be restored: an object it needs is damaged, for example models\/big.bin/);
+    expect(r.error!.hint).toMatch(/nothing was changed/);
+    // The safety snapshot is the only new thing in the store; the live tree is exactly as it was.
+    const after = readdirSync(ws, { recursive: true }).map(String).sort();
+    expect(after.filter((p) => !p.startsWith('snapshots') && !p.startsWith('metadata'))).toEqual(before.filter((p) => !p.startsWith('snapshots') && !p.startsWith('metadata')));
+    expect(existsSync(join(ws, 'new'))).toBe(false);
+    expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(false);
+    expect(run(ws, ['status']).stderr).not.toMatch(/interrupted/);
+  });
+
   it('fails with exit 11 while another process holds the lock', () => {
     const { ws, v1 } = twoVersions();
     const holder = spawn('sleep', ['30']);
