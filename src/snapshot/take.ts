@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import type { Workspace } from '../config/config.js';
 import { serializeManifest, snapshotIdOf, type Entry } from '../core/manifest.js';
 import { SnapgovError } from '../errors.js';
@@ -41,8 +42,19 @@ export interface TakenSnapshot {
   entries: Entry[];
 }
 
+/** Whether `dir` or a folder above it holds `.git` (a folder, or a file for worktrees and submodules). */
+function insideGit(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, '.git'))) return true;
+    if (dirname(d) === d) return false;
+  }
+}
+
 /** The workspace's git commit, when it is inside a git work tree and git is installed. */
 function gitCommit(root: string): { commit: string } | null {
+  // Starting git costs several milliseconds per snapshot; most workspaces outside git need not pay it.
+  // (GIT_DIR pointing elsewhere is honoured by asking git anyway.)
+  if (!process.env.GIT_DIR && !insideGit(root)) return null;
   const r = spawnSync('git', ['-C', root, 'rev-parse', '--verify', '-q', 'HEAD'], { encoding: 'utf8' });
   const c = r.status === 0 ? r.stdout.trim() : '';
   return /^[0-9a-f]{40,64}$/.test(c) ? { commit: c } : null;

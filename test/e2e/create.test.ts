@@ -108,6 +108,24 @@ describe('snapgov create', () => {
     expect(runJson<{ ok: boolean }>(ws, ['verify', '--read-data']).doc.ok).toBe(true);
   });
 
+  it('records the git commit of a workspace inside a git work tree, and none outside one', () => {
+    const outside = sampleWorkspace();
+    const a = runJson<{ id: string }>(outside, ['create']).doc.id;
+    expect(readJsonFile<{ git: unknown }>(join(outside, 'metadata', `${a.slice(7)}.json`)).git).toBeNull();
+
+    const ws = sampleWorkspace();
+    const git = (...args: string[]) => spawnSync('git', ['-C', ws, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { encoding: 'utf8' });
+    if (git('init', '-q').status !== 0) return; // no git on this machine
+    git('add', 'artifacts');
+    git('commit', '-q', '-m', 'x');
+    const head = git('rev-parse', 'HEAD').stdout.trim();
+    // A subfolder workspace finds the .git above it.
+    const sub = join(ws, 'artifacts');
+    runJson(sub, ['init', '--no-index']);
+    const b = runJson<{ id: string }>(sub, ['create']).doc.id;
+    expect(readJsonFile<{ git: { commit: string } }>(join(sub, 'metadata', `${b.slice(7)}.json`)).git).toEqual({ commit: head });
+  });
+
   it('records --time, rejects a bad time, trigger or label with exit 2', () => {
     const ws = sampleWorkspace();
     const r = runJson<Created>(ws, ['create', '--time', '2026-01-31T12:00:00+01:00']);
