@@ -8,8 +8,8 @@ import { walkTree } from '../../dist/scan/walk.js';
 import { tempDir } from '../helpers/cli.js';
 
 // The default include has its own walk; fast-glob's is the reference. Both must select the same paths.
-const names = ['a', 'b', 'build', '.git', 'node_modules', '.hidden', 'x.log', 'y.tmp', 'docs', 'a b', 'ü', '{a}', 'c*d', 'snapgov.json', 'store', 'line\nbreak', '.cache', 'README.md'];
-const patterns = ['.git/**', 'build', 'build/**', '*.log', '**/*.tmp', '{a,b}/**', '!docs', 'node_modules', 'docs/*.md', 'a b/**', '**/.cache/**', 'c\\*d', '**/a', 'b/*', '.hidden', '**/README.md', 'store/x.log', '{x.log,y.tmp}'];
+const names = ['a', 'b', 'a|b', 'x.y', 'build', '.git', 'node_modules', '.hidden', 'x.log', 'y.tmp', 'docs', 'a b', 'ü', '{a}', 'c*d', 'snapgov.json', 'store', 'line\nbreak', '.cache', 'README.md'];
+const patterns = ['.git/**', 'a|b', 'x.y/**', 'build', 'build/**', '*.log', '**/*.tmp', '{a,b}/**', '!docs', 'node_modules', 'docs/*.md', 'a b/**', '**/.cache/**', 'c\\*d', '**/a', 'b/*', '.hidden', '**/README.md', 'store/x.log', '{x.log,y.tmp}'];
 const tree = fc.array(fc.tuple(fc.array(fc.constantFrom(...names), { minLength: 1, maxLength: 4 }), fc.constantFrom('file', 'link', 'dir')), { minLength: 1, maxLength: 30 });
 
 function build(root: string, entries: [string[], string][]): void {
@@ -46,6 +46,20 @@ describe('walkTree', () => {
         expect(sorted(walkTree(ws))).toEqual(sorted(walkTree(ws, true)));
       }),
       { numRuns: 150 },
+    );
+  });
+
+  it('matches fast-glob too when every exclusion is a path or a whole folder (matched by name, without fast-glob)', async () => {
+    const plain = ['.git/**', 'a|b', 'x.y/**', 'build', 'build/**', 'node_modules', 'a b/**', '.hidden', 'store/x.log', 'line\nbreak', 'b/a/**'];
+    await fc.assert(
+      fc.asyncProperty(tree, fc.subarray(plain), fc.boolean(), async (entries, exclude, storeInside) => {
+        const root = join(tempDir('snapgov-walk-'), 'ws');
+        mkdirSync(root);
+        const ws = await workspace(root, exclude, storeInside);
+        build(root, entries);
+        expect(sorted(walkTree(ws))).toEqual(sorted(walkTree(ws, true)));
+      }),
+      { numRuns: 100 },
     );
   });
 
