@@ -108,7 +108,7 @@ export async function verify(refs: string[], opts: VerifyOptions, g: GlobalOptio
     for (const id of ids) {
       const c = await checkStructure(store.layout, id, objects, memo);
       if (opts.readData && !early && c.entries) plan.add(c.entries);
-      // Keep entries only where the live tree is compared: memory holds one manifest at a time.
+      // Keep entries only where the live tree is compared: memory holds at most two manifests (this one and the memo's).
       if (!opts.worktree) c.entries = null;
       out.push(c);
     }

@@ -143,7 +143,7 @@ export async function readData(l: StoreLayout, objects: ObjectIndex, plan: DataP
 
 /**
  * Adds a problem to each snapshot for each of its paths whose object is damaged. Manifests are
- * read again only when something failed, so memory holds one manifest at a time however many
+ * read again only when something failed, so memory holds at most two manifests however many
  * snapshots are checked.
  */
 export function attachDataFailures(l: StoreLayout, checks: SnapshotCheck[], objects: ObjectIndex, failures: DataFailures): void {
