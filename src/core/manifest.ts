@@ -149,67 +149,79 @@ function slowEntry(line: string, i: number): Entry {
 }
 
 /**
- * The lines and entries of the manifest parsed last, so that the next one of the same run (mostly
- * the same tree) reuses the entries of identical lines instead of parsing them again. Both
- * manifests are sorted, so one cursor walking the previous lines finds the identical ones.
+ * The bytes, line positions and entries of the manifest parsed last, so that the next one of the
+ * same run (mostly the same tree) reuses the entries of identical lines instead of parsing them
+ * again. Both manifests are sorted, so one cursor walking the previous lines finds the identical
+ * ones, and lines are compared as bytes: a reused line costs no string at all.
  */
 export class ManifestMemo {
-  lines: string[] = [];
+  bytes: Buffer = Buffer.alloc(0);
+  starts: number[] = [];
+  ends: number[] = [];
   entries: Entry[] = [];
 }
 
+const HEADER_BYTES = Buffer.from(HEADER);
+const ENDING = Buffer.from('\n]}\n');
+
 /**
  * Parses manifest bytes and proves they are canonical: safe paths, sorted, unique, no entry below
- * another entry, and each line exactly as serializeManifest would write it. Works line by line,
- * so a manifest of a million entries never becomes one giant parse. With a `memo`, a line equal
- * to one of the previous manifest's gets that line's (already checked) entry: entries are shared
- * between snapshots, and the order checks still run on every line. Throws ManifestError.
+ * another entry, and each line exactly as serializeManifest would write it. Works line by line on
+ * the bytes (only lines that are parsed become strings), so a manifest of a million entries never
+ * becomes one giant parse. With a `memo`, a line equal to one of the previous manifest's gets that
+ * line's (already checked) entry: entries are shared between snapshots, and the order checks
+ * still run on every line. Throws ManifestError.
  */
 export function parseManifest(bytes: Buffer, memo?: ManifestMemo): Manifest {
-  const text = bytes.toString('utf8');
-  let nl = text.indexOf('\n');
-  const header = nl === -1 ? text : text.slice(0, nl);
-  if (header !== HEADER) {
-    if (!text.startsWith('{')) throw new ManifestError('not JSON');
+  let nl = bytes.indexOf(0x0a);
+  if (nl !== HEADER_BYTES.length || bytes.compare(HEADER_BYTES, 0, HEADER_BYTES.length, 0, nl) !== 0) {
+    const header = bytes.toString('utf8', 0, nl === -1 ? bytes.length : nl);
+    if (!header.startsWith('{')) throw new ManifestError('not JSON');
     if (header.includes(`"${MANIFEST_FORMAT}"`)) throw new ManifestError('manifest bytes are not canonical (header)');
     throw new ManifestError(`not a ${MANIFEST_FORMAT} document`);
   }
-  if (!text.endsWith('\n]}\n') || text.length < HEADER.length + 4) throw new ManifestError('manifest bytes are not canonical (bad ending)');
+  const n = bytes.length;
+  if (n < HEADER_BYTES.length + ENDING.length || bytes.compare(ENDING, 0, ENDING.length, n - ENDING.length, n) !== 0) throw new ManifestError('manifest bytes are not canonical (bad ending)');
   // Without 4-byte UTF-8 sequences there are no surrogate pairs, and plain string order is code point order.
   const astral = [0xf0, 0xf1, 0xf2, 0xf3, 0xf4].some((b) => bytes.includes(b));
   const order = astral ? comparePaths : (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  const end = text.length - 3; // start of the "]}" line
+  const end = n - 3; // start of the "]}" line
   const entries: Entry[] = [];
   // Earlier paths that are string prefixes of the current one. In sorted order the paths sharing a
   // prefix form one contiguous run, so a path that stops being a prefix never becomes one again.
   const open: string[] = [];
-  const prevLines = memo?.lines ?? [];
-  const prevEntries = memo?.entries ?? [];
-  const lines: string[] = [];
+  const prev = memo ?? new ManifestMemo();
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const same = (k: number, from: number, to: number) => prev.ends[k]! - prev.starts[k]! === to - from && bytes.compare(prev.bytes, prev.starts[k], prev.ends[k], from, to) === 0;
   let j = 0;
   let start = nl + 1;
   for (let i = 1; start < end; i++) {
-    nl = text.indexOf('\n', start);
+    nl = bytes.indexOf(0x0a, start);
     const lastLine = nl + 1 >= end;
-    const body = lastLine ? text.slice(start, nl) : text.slice(start, nl - 1);
-    if (!lastLine && text.charCodeAt(nl - 1) !== 0x2c) throw new ManifestError(`manifest bytes are not canonical (line ${i + 1})`);
-    start = nl + 1;
+    const stop = lastLine ? nl : nl - 1;
+    if (!lastLine && bytes[nl - 1] !== 0x2c) throw new ManifestError(`manifest bytes are not canonical (line ${i + 1})`);
     let e: Entry;
-    if (j < prevLines.length && prevLines[j] === body) e = prevEntries[j++]!;
+    if (j < prev.entries.length && same(j, start, stop)) e = prev.entries[j++]!;
     else {
+      const body = bytes.toString('utf8', start, stop);
       e = fastEntry(body) ?? slowEntry(body, i);
       // Skip the previous lines that sort before this one (removed since).
-      while (j < prevEntries.length && order(prevEntries[j]!.path, e.path) < 0) j++;
-      if (j < prevEntries.length && prevEntries[j]!.path === e.path) {
+      while (j < prev.entries.length && order(prev.entries[j]!.path, e.path) < 0) j++;
+      if (j < prev.entries.length && prev.entries[j]!.path === e.path) {
         // After a removal the cursor lagged: an identical line further on still shares its entry.
-        if (prevLines[j] === body) e = prevEntries[j]!;
+        if (same(j, start, stop)) e = prev.entries[j]!;
         j++;
       }
     }
-    if (memo) lines.push(body);
-    const prev = entries[entries.length - 1];
-    if (prev) {
-      const c = order(prev.path, e.path);
+    if (memo) {
+      starts.push(start);
+      ends.push(stop);
+    }
+    start = nl + 1;
+    const last = entries[entries.length - 1];
+    if (last) {
+      const c = order(last.path, e.path);
       if (c === 0) throw new ManifestError(`duplicate path ${JSON.stringify(e.path)}`, e.path);
       if (c > 0) throw new ManifestError(`entries not sorted at ${JSON.stringify(e.path)}`, e.path);
     }
@@ -220,9 +232,6 @@ export function parseManifest(bytes: Buffer, memo?: ManifestMemo): Manifest {
     open.push(e.path);
     entries.push(e);
   }
-  if (memo) {
-    memo.lines = lines;
-    memo.entries = entries;
-  }
+  if (memo) Object.assign(memo, { bytes, starts, ends, entries });
   return { entries };
 }
