@@ -1,13 +1,13 @@
 import { createInterface } from 'node:readline/promises';
 import type { ChalkInstance } from 'chalk';
 import { diffEntries } from '../core/diff.js';
-import type { Entry } from '../core/manifest.js';
+import type { Entry, FileEntry } from '../core/manifest.js';
 import { planIsEmpty, planRollback, type RollbackPlan } from '../core/rollback-plan.js';
 import { resolveRef, shortId } from '../core/ref.js';
 import { SnapgovError, toSnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { appendAudit, REQUEST_ID } from '../store/audit-log.js';
-import { checkStructure, DataPlan, readData } from '../store/check.js';
+import { checkStructure, DataPlan, readData, type DataFailures } from '../store/check.js';
 import type { StoreLock } from '../store/lock.js';
 import { ObjectIndex } from '../store/objects.js';
 import { loadHistory, loadManifest, readLive, writeLive, type SnapshotRecord } from '../store/snapshots.js';
@@ -108,13 +108,14 @@ const DAMAGED_HINT = 'nothing was changed; run `snapgov verify --read-data` and 
  * `snapgov verify`'s job).
  */
 async function verifyNeeded(store: Store, objects: ObjectIndex, plan: RollbackPlan, to: string, rehash: boolean): Promise<void> {
-  let failures = { objects: new Map<string, unknown>(), packs: new Map<string, unknown>() };
+  let failures: DataFailures | null = null;
   if (rehash) {
     const need = new DataPlan(objects);
     need.add(plan.write);
     failures = await readData(store.layout, objects, need);
   }
-  const bad = plan.write.filter((e) => objects.sizeOf(e.sha256) !== e.size || failures.objects.has(e.sha256) || (failures.packs.size > 0 && failures.packs.has(objects.packAt(objects.indexOf(e.sha256)) ?? '')));
+  const damaged = (e: FileEntry) => failures !== null && (failures.objects.has(e.sha256) || (failures.packs.size > 0 && failures.packs.has(objects.packAt(objects.indexOf(e.sha256)) ?? '')));
+  const bad = plan.write.filter((e) => objects.sizeOf(e.sha256) !== e.size || damaged(e));
   if (bad.length) {
     throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} cannot be restored: ${bad.length} object(s) are missing or damaged, for example ${bad[0]!.path}`, DAMAGED_HINT, { paths: bad.map((e) => e.path) });
   }

@@ -355,8 +355,6 @@ export function commitStaged(layout: StoreLayout, staged: StagedObjects): void {
  * that they hash to its name; throws STORE_CORRUPT-worthy errors as ObjectReadError.
  */
 export class ObjectReadError extends Error {
-  override readonly name = 'ObjectReadError';
-
   constructor(
     message: string,
     readonly hash: string,

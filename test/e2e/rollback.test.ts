@@ -228,6 +228,24 @@ describe('snapgov rollback', () => {
     expect(runJson<{ live: { id: string } }>(ws, ['status']).doc.live.id).toBe(t.doc.safetySnapshot);
   });
 
+  it('--revert-on-gate-failure with a damaged safety snapshot: exit 1, STORE_CORRUPT, the tree stays at the target, the journal is kept', () => {
+    const { ws, v1 } = twoVersions();
+    const edit = Buffer.alloc(2 << 20, 9); // large: a loose object whose path the gate can name
+    const hash = sha256(edit);
+    const obj = `snapshots/objects/${hash.slice(0, 2)}/${hash}`;
+    const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
+    // The gate damages the object the safety snapshot has just stored, then fails.
+    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, gates: [{ name: 'sabotage', run: `printf X | dd of=${obj} bs=1 seek=100 conv=notrunc 2>/dev/null; exit 3` }] }));
+    writeFileSync(join(ws, 'artifacts/rules/b.yaml'), edit);
+    const t = runJson<Rollback>(ws, ['rollback', v1, '--revert-on-gate-failure']);
+    expect(t.code).toBe(1);
+    expect(t.error!.code).toBe('STORE_CORRUPT');
+    expect(t.error!.message).toMatch(/a gate failed, and the safety snapshot \w+ cannot be restored/);
+    treeMatches(ws, v1);
+    expect(readdirSync(join(ws, 'artifacts/rules')).filter((n) => n.startsWith('.snapgov-tmp-'))).toEqual([]);
+    expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(true);
+  });
+
   it.each([
     ['a few files, written inline', 3],
     ['2,100 files, written on worker threads', 2100],
