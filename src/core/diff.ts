@@ -1,8 +1,7 @@
 import type { Entry } from './manifest.js';
-import { comparePaths, SURROGATE } from './paths.js';
+import { anySurrogate, comparePaths, pathOrderFor } from './paths.js';
 
-const hasSurrogate = (e: Entry) => SURROGATE.test(e.path);
-const plainOrder = (a: string, b: string) => (a === b ? 0 : a < b ? -1 : 1);
+const pathOf = (e: Entry) => e.path;
 
 export type ChangeKind = 'content' | 'mode' | 'type' | 'target';
 
@@ -28,9 +27,9 @@ export function changeKind(from: Entry, to: Entry): ChangeKind | null {
  * each path in `from` (or undefined) and in `to` (or undefined).
  */
 export function walkPairs(from: readonly Entry[], to: readonly Entry[], onPair: (a: Entry | undefined, b: Entry | undefined) => void): void {
-  // Without surrogates JavaScript's own string order is code point order: one native test per path
-  // instead of a code-point comparison per pair.
-  const order = from.some(hasSurrogate) || to.some(hasSurrogate) ? comparePaths : plainOrder;
+  // Without surrogates JavaScript's own string order is code point order: one test over all the
+  // paths instead of a code-point comparison per pair.
+  const order = anySurrogate(from, pathOf) ? comparePaths : pathOrderFor(to, pathOf);
   let i = 0;
   let j = 0;
   while (i < from.length || j < to.length) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { comparePaths, pathProblem, SURROGATE } from './paths.js';
+import { comparePaths, pathProblem } from './paths.js';
 
 export const MANIFEST_FORMAT = 'snapgov-manifest/1';
 
@@ -32,12 +32,6 @@ const HEX64 = /^[0-9a-f]{64}$/;
 /** Git's view of permissions: only the owner-executable bit is content, so umask differences do not change an ID. */
 export function modeFromStat(mode: number): FileMode {
   return mode & 0o100 ? '0755' : '0644';
-}
-
-export function sortEntries(entries: Entry[]): Entry[] {
-  // Without surrogate pairs, UTF-16 order is code point order and plain comparison is enough.
-  if (!entries.some((e) => SURROGATE.test(e.path))) return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return entries.sort((a, b) => comparePaths(a.path, b.path));
 }
 
 /** What JSON.stringify escapes in a string: quotes, backslashes, control characters, lone surrogates. */

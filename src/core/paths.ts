@@ -19,6 +19,25 @@ export function pathProblem(p: string): string | null {
 /** A UTF-16 surrogate: where JavaScript's string order and code point order can disagree. */
 export const SURROGATE = /[\uD800-\uDFFF]/;
 
+/** Whether any of the strings holds a surrogate: one pass over joined chunks costs a fraction of one test per string. */
+export function anySurrogate<T>(items: readonly T[], key: (x: T) => string): boolean {
+  for (let i = 0; i < items.length; i += 4096) if (SURROGATE.test(items.slice(i, i + 4096).map(key).join(''))) return true;
+  return false;
+}
+
+const plainOrder = (a: string, b: string): number => (a === b ? 0 : a < b ? -1 : 1);
+
+/** The comparison that puts `items` in code point order: JavaScript's own string order when no surrogate can make it differ. */
+export function pathOrderFor<T>(items: readonly T[], key: (x: T) => string): (a: string, b: string) => number {
+  return anySurrogate(items, key) ? comparePaths : plainOrder;
+}
+
+/** Sorts paths into manifest order (code point order), in place. */
+export function sortPaths(paths: string[]): string[] {
+  const order = pathOrderFor(paths, (p) => p);
+  return paths.sort(order);
+}
+
 /**
  * Orders paths by Unicode code point, which equals the byte order of their UTF-8 encoding. UTF-16
  * order (JavaScript's `<`) agrees except where the first difference is a surrogate (part of a code

@@ -1,5 +1,5 @@
 import type { Workspace } from '../config/config.js';
-import { modeFromStat, sortEntries, type Entry } from '../core/manifest.js';
+import { modeFromStat, type Entry } from '../core/manifest.js';
 import { mergeSorted, StatCache, saveStatCache, sortRecords, STAT_RECORD, HASH_AT } from '../store/stat-cache.js';
 import type { ObjectIndex, StagedObjects } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
@@ -46,7 +46,9 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
   const scanStart = Date.now();
   const { paths, unreadable } = walkTree(ws);
   const skipped: Skipped[] = [...unreadable];
-  const entries: Entry[] = [];
+  // By position in `paths`, which the walk lists in manifest order: no sort afterwards. A path
+  // that is skipped leaves a hole.
+  const entries: (Entry | undefined)[] = new Array<Entry | undefined>(paths.length);
   const loaded = opts.noCache ? StatCache.empty() : StatCache.load(opts.layout.cache);
   const cache = opts.written?.length ? new StatCache(mergeSorted(sortRecords(opts.written), loaded.records)) : loaded;
   const init: WorkerInit = { root: ws.root, layout: opts.layout, known: opts.objects ? opts.objects.shared() : null };
@@ -60,17 +62,18 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
   const replies: Promise<void>[] = [];
   const missRecords: Buffer[] = [];
   let batch: string[] = [];
+  let batchAt: number[] = [];
   let batchBytes = 0;
 
-  const addHashed = (rels: readonly string[], r: ScanBatch) => {
+  const addHashed = (rels: readonly string[], at: readonly number[], r: ScanBatch) => {
     const records = asBuffer(r.records);
     missRecords.push(records);
     let rec = 0;
     for (let i = 0; i < rels.length; i++) {
       if (r.kinds[i] === KIND_FILE) {
-        const at = rec++ * STAT_RECORD;
-        const size = records.readDoubleLE(at + 8);
-        entries.push({ path: rels[i]!, type: 'file', mode: modeFromStat(records.readUInt32LE(at + 32)), size, sha256: records.toString('hex', at + HASH_AT, at + HASH_AT + 32) });
+        const r0 = rec++ * STAT_RECORD;
+        const size = records.readDoubleLE(r0 + 8);
+        entries[at[i]!] = { path: rels[i]!, type: 'file', mode: modeFromStat(records.readUInt32LE(r0 + 32)), size, sha256: records.toString('hex', r0 + HASH_AT, r0 + HASH_AT + 32) };
         bytes += size;
       } else {
         skipped.push({ path: rels[i]!, reason: r.errors[i] ?? 'unknown error' });
@@ -79,11 +82,13 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
   };
   const flush = () => {
     const rels = batch;
+    const at = batchAt;
     batch = [];
+    batchAt = [];
     batchBytes = 0;
     read += rels.length;
     pool ??= new WorkerPool(init);
-    replies.push(pool.request({ type: 'hash', rels }).then((r) => (r.type === 'hash' ? addHashed(rels, r.result) : undefined)));
+    replies.push(pool.request({ type: 'hash', rels }).then((r) => (r.type === 'hash' ? addHashed(rels, at, r.result) : undefined)));
   };
 
   const consume = (rels: readonly string[], from: number, p: StatPass) => {
@@ -95,17 +100,18 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
           const size = p.sizes[i]!;
           used[hit / STAT_RECORD] = 1;
           nHits++;
-          entries.push({ path: rel, type: 'file', mode: modeFromStat(p.modes[i]!), size, sha256: cache.records.toString('hex', hit + HASH_AT, hit + HASH_AT + 32) });
+          entries[from + i] = { path: rel, type: 'file', mode: modeFromStat(p.modes[i]!), size, sha256: cache.records.toString('hex', hit + HASH_AT, hit + HASH_AT + 32) };
           bytes += size;
           break;
         }
         case STAT_MISS:
           batch.push(rel);
+          batchAt.push(from + i);
           batchBytes += p.sizes[i]!;
           if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) flush();
           break;
         case STAT_LINK:
-          entries.push({ path: rel, type: 'symlink', target: p.texts[i]! });
+          entries[from + i] = { path: rel, type: 'symlink', target: p.texts[i]! };
           break;
         default:
           skipped.push({ path: rel, reason: p.texts[i]! });
@@ -136,7 +142,7 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
     // Few changes: hash them here rather than start threads.
     const { scanner, writer } = makeScanner(init);
     try {
-      if (batch.length) addHashed(batch, scanner.hashPaths(batch));
+      if (batch.length) addHashed(batch, batchAt, scanner.hashPaths(batch));
       read += batch.length;
     } catch (e) {
       writer?.discard();
@@ -161,9 +167,9 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
       // Only a cache: a read-only or full store must not fail the scan over it.
     }
   }
-  sortEntries(entries);
   skipped.sort((a, b) => (a.path < b.path ? -1 : 1));
-  return { entries, staged, skipped, files: entries.length, bytes };
+  const listed = skipped.length ? entries.filter((e) => e !== undefined) : (entries as Entry[]);
+  return { entries: listed, staged, skipped, files: listed.length, bytes };
 }
 
 function mergeStaged(parts: StagedObjects[]): StagedObjects {

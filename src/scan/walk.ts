@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import type FastGlob from 'fast-glob';
 import type * as FastGlobPatterns from 'fast-glob/out/utils/pattern.js';
 import { CONFIG_FILE, storeDirsInside, type Workspace } from '../config/config.js';
-import { pathProblem } from '../core/paths.js';
+import { pathProblem, sortPaths } from '../core/paths.js';
 import { describeErr } from './scanner.js';
 
 // fast-glob and its matchers are some 70 modules: loaded only when a pattern needs them.
@@ -74,7 +74,7 @@ const matchAny = (s: string, res: readonly RegExp[]): boolean => {
 function walkDefault(root: string, m: Matchers): Walk {
   const paths: string[] = [];
   const unreadable: Skipped[] = [];
-  // Breadth first, in readdir order, as fast-glob reads: the order objects are packed in stays the same.
+  // Breadth first, in readdir order, as fast-glob reads; one sort at the end is cheaper than one per folder.
   const dirs: string[] = [''];
   for (let k = 0; k < dirs.length; k++) {
     const rel = dirs[k]!;
@@ -127,7 +127,7 @@ function walkWithFastGlob(ws: Workspace, ignore: string[]): Walk {
 }
 
 /**
- * Lists the managed paths (files and symlinks, in no particular order): never follows symlinks,
+ * Lists the managed paths (files and symlinks) in manifest order: never follows symlinks,
  * never enters the store folders, and records folders it cannot read instead of silently leaving
  * them out. `fastGlobOnly` forces fast-glob's walk (for the differential test).
  */
@@ -135,5 +135,7 @@ export function walkTree(ws: Workspace, fastGlobOnly = false): Walk {
   const ignore = [...ws.config.exclude, CONFIG_FILE];
   for (const d of storeDirsInside(ws)) ignore.push(d, `${d}/**`);
   const m = fastGlobOnly ? null : defaultIncludeMatchers(ws.config.include, ignore);
-  return m ? walkDefault(ws.root, m) : walkWithFastGlob(ws, ignore);
+  const w = m ? walkDefault(ws.root, m) : walkWithFastGlob(ws, ignore);
+  sortPaths(w.paths);
+  return w;
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import type { Workspace } from '../config/config.js';
 import { serializeManifest, snapshotIdOf, type Entry } from '../core/manifest.js';
@@ -50,14 +50,19 @@ function insideGit(dir: string): boolean {
   }
 }
 
-/** The workspace's git commit, when it is inside a git work tree and git is installed. */
-function gitCommit(root: string): { commit: string } | null {
-  // Starting git costs several milliseconds per snapshot; most workspaces outside git need not pay it.
-  // (GIT_DIR pointing elsewhere is honoured by asking git anyway.)
-  if (!process.env.GIT_DIR && !insideGit(root)) return null;
-  const r = spawnSync('git', ['-C', root, 'rev-parse', '--verify', '-q', 'HEAD'], { encoding: 'utf8' });
-  const c = r.status === 0 ? r.stdout.trim() : '';
-  return /^[0-9a-f]{40,64}$/.test(c) ? { commit: c } : null;
+/**
+ * The workspace's git commit, when it is inside a git work tree and git is installed. Never
+ * rejects. Asked while the tree is scanned: git's start-up (several milliseconds) then costs nothing.
+ */
+function gitCommit(root: string): Promise<{ commit: string } | null> {
+  // Workspaces outside git need not start it at all. (GIT_DIR pointing elsewhere is honoured by asking git anyway.)
+  if (!process.env.GIT_DIR && !insideGit(root)) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    execFile('git', ['-C', root, 'rev-parse', '--verify', '-q', 'HEAD'], { encoding: 'utf8' }, (err, stdout) => {
+      const c = err ? '' : stdout.trim();
+      resolve(/^[0-9a-f]{40,64}$/.test(c) ? { commit: c } : null);
+    });
+  });
 }
 
 function later(a: string | undefined, b: string | undefined): string | undefined {
@@ -76,6 +81,7 @@ export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: Sto
   const started = performance.now();
   // A caller that loaded the index under the same lock passes it (it does not learn the objects committed here).
   const objects = loaded ?? ObjectIndex.load(layout);
+  const git = gitCommit(ws.root);
   const scan = await scanTree(ws, { objects, layout });
   const staged = scan.staged;
   try {
@@ -121,7 +127,7 @@ export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: Sto
       host: actor.host,
       user: actor.user,
       toolVersion: TOOL_VERSION,
-      git: gitCommit(ws.root),
+      git: await git,
       stats: { files: scan.files, bytes: scan.bytes, newBytes: staged.newBytes, newObjects: staged.newObjects, durationMs: Math.round(performance.now() - started) },
       incomplete,
       ...(incomplete ? { skipped: scan.skipped } : {}),

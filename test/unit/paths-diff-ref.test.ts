@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { comparePaths, pathProblem } from '../../src/core/paths.js';
+import { anySurrogate, comparePaths, pathProblem, sortPaths } from '../../src/core/paths.js';
 import { diffEntries } from '../../src/core/diff.js';
 import { resolveRef } from '../../src/core/ref.js';
 import type { Entry } from '../../src/core/manifest.js';
@@ -115,5 +115,32 @@ describe('comparePaths', () => {
 
   it('agrees with UTF-8 byte order on random paths with astral characters', () => {
     fc.assert(fc.property(path, path, (a, b) => Math.sign(comparePaths(a, b)) === ref(a, b)), { numRuns: 2000 });
+  });
+});
+
+describe('sortPaths', () => {
+  const ref = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const unit = fc.constantFrom('a', 'b', '/', '-', '.', 'é', '\uE000', '\uFFFD', '\u{1F600}');
+  const paths = fc.array(fc.array(unit, { minLength: 1, maxLength: 5 }).map((xs) => xs.join('')));
+
+  it.each([
+    [['b', 'a'], ['a', 'b']],
+    [['a/b', 'a-b', 'a.b'], ['a-b', 'a.b', 'a/b']],
+    // code point order = UTF-8 byte order, not UTF-16: U+FFFD sorts before U+1F600
+    [['\u{1F600}', '\uFFFD'], ['\uFFFD', '\u{1F600}']],
+    [['é', 'z', 'E'], ['E', 'z', 'é']],
+  ])('%j sorts to %j', (input, expected) => {
+    expect(sortPaths([...input])).toEqual(expected);
+  });
+
+  it('puts random paths, with and without astral characters, in UTF-8 byte order', () => {
+    fc.assert(fc.property(paths, (ps) => JSON.stringify(sortPaths([...ps])) === JSON.stringify([...ps].sort(ref))), { numRuns: 500 });
+  });
+
+  it('finds a surrogate in any chunk of a long list', () => {
+    const many = Array.from({ length: 10_000 }, (_, i) => `p${i}`);
+    expect(anySurrogate(many, (p) => p)).toBe(false);
+    many[9_999] = 'x\u{1F600}';
+    expect(anySurrogate(many, (p) => p)).toBe(true);
   });
 });
