@@ -1,0 +1,37 @@
+// Bundles the compiled modules (dist/) for the CLI: Node's ES module loader costs about 0.5 ms per
+// module, and a rollback used to load some 60 of them. The core (our own modules, commander and
+// chalk) becomes one chunk; each command stays a lazily loaded chunk, and so do the signing and
+// archive modules with their large libraries (openpgp, sigstore, tar, ajv), which stay packages.
+// Output sits two levels below the package root, like every module it came from, so relative
+// look-ups (package.json, node_modules) resolve the same. The unbundled dist/ stays for the unit tests.
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { rolldown } from 'rolldown';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist', 'bundle');
+const CORE = /\/node_modules\/(commander|chalk)\/|\/dist\/((core|store|scan|util|config|snapshot|rollback|rehearsal)\/|errors\.js|output\.js|schema\.js)/;
+
+rmSync(out, { recursive: true, force: true });
+const bundle = await rolldown({
+  cwd: root,
+  // Two entries: the worker thread loads worker.js beside the chunk that starts it.
+  input: { cli: 'dist/cli.js', worker: 'dist/scan/worker.js' },
+  platform: 'node',
+  external: (id) => id.startsWith('node:') || /^(openpgp|@sigstore\/|tar$|tar\/|ajv|fast-glob)/.test(id),
+  preserveEntrySignatures: 'allow-extension',
+  // A command both imported lazily by the CLI and statically by another command is expected.
+  checks: { ineffectiveDynamicImport: false },
+});
+await bundle.write({
+  dir: out,
+  format: 'esm',
+  sourcemap: true,
+  entryFileNames: '[name].js',
+  chunkFileNames: '[name].js',
+  // Only the chosen modules form the core chunk: what they import lazily stays lazy.
+  codeSplitting: { includeDependenciesRecursively: false, groups: [{ name: 'snapgov', test: (id) => CORE.test(id) && !id.endsWith('/scan/worker.js') }] },
+});
+await bundle.close();
+console.log('bundled dist/cli.js and its worker into dist/bundle/');
