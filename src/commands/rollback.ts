@@ -180,14 +180,15 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   }
 
   // The live tree, read once: as the safety snapshot (which also stores its content) or, for a
-  // dry run or without a safety snapshot, read-only.
+  // dry run or without a safety snapshot, read-only. The safety snapshot leaves the stat cache
+  // file alone: the files it re-hashes are the changed ones, which the rollback replaces.
   let safety: string | null = resumed ? journal!.safety : null;
   let safetySnapshotMs = 0;
   let liveTree: Entry[];
   if (!opts.dryRun && !resumed && opts.safetySnapshot !== false) {
     const protectedUntil = new Date(Date.now() + ws.config.rollback.safetyProtectionMs).toISOString();
     const t0 = performance.now();
-    const s = await takeSnapshot(ws, layout, lock, { trigger: 'pre-rollback', message: `before rollback to ${shortId(to)}${opts.reason ? `: ${opts.reason}` : ''}`, allowInconsistentIndex: true, protectedUntil }, objects);
+    const s = await takeSnapshot(ws, layout, lock, { trigger: 'pre-rollback', message: `before rollback to ${shortId(to)}${opts.reason ? `: ${opts.reason}` : ''}`, allowInconsistentIndex: true, protectedUntil }, { objects, keepCacheFile: true });
     safety = s.id;
     liveTree = s.entries;
     safetySnapshotMs = Math.round(performance.now() - t0);

@@ -1,7 +1,5 @@
 import type { Entry } from './manifest.js';
-import { anySurrogate, comparePaths, pathOrderFor } from './paths.js';
-
-const pathOf = (e: Entry) => e.path;
+import { comparePaths } from './paths.js';
 
 export type ChangeKind = 'content' | 'mode' | 'type' | 'target';
 
@@ -27,15 +25,12 @@ export function changeKind(from: Entry, to: Entry): ChangeKind | null {
  * each path in `from` (or undefined) and in `to` (or undefined).
  */
 export function walkPairs(from: readonly Entry[], to: readonly Entry[], onPair: (a: Entry | undefined, b: Entry | undefined) => void): void {
-  // Without surrogates JavaScript's own string order is code point order: one test over all the
-  // paths instead of a code-point comparison per pair.
-  const order = anySurrogate(from, pathOf) ? comparePaths : pathOrderFor(to, pathOf);
   let i = 0;
   let j = 0;
   while (i < from.length || j < to.length) {
     const a = from[i];
     const b = to[j];
-    const c = a === undefined ? 1 : b === undefined ? -1 : order(a.path, b.path);
+    const c = a === undefined ? 1 : b === undefined ? -1 : comparePaths(a.path, b.path);
     if (c < 0) i++;
     if (c > 0) j++;
     if (c === 0) {

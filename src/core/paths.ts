@@ -44,6 +44,7 @@ export function sortPaths(paths: string[]): string[] {
  * point above U+FFFF) against a unit of U+E000–U+FFFF, so only that character is looked at.
  */
 export function comparePaths(a: string, b: string): number {
+  if (a === b) return 0; // the common case when two trees are compared, and a native comparison
   const n = Math.min(a.length, b.length);
   let k = 0;
   while (k < n && a.charCodeAt(k) === b.charCodeAt(k)) k++;

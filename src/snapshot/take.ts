@@ -77,12 +77,12 @@ function later(a: string | undefined, b: string | undefined): string | undefined
  * the audit line. An unchanged tree gives the existing snapshot (created: false) — still committing
  * any object the store had lost, and extending its protection when asked.
  */
-export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: StoreLock, opts: SnapshotOptions, loaded?: ObjectIndex): Promise<TakenSnapshot> {
+export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: StoreLock, opts: SnapshotOptions, reuse: { objects?: ObjectIndex; keepCacheFile?: boolean } = {}): Promise<TakenSnapshot> {
   const started = performance.now();
   // A caller that loaded the index under the same lock passes it (it does not learn the objects committed here).
-  const objects = loaded ?? ObjectIndex.load(layout);
+  const objects = reuse.objects ?? ObjectIndex.load(layout);
   const git = gitCommit(ws.root);
-  const scan = await scanTree(ws, { objects, layout });
+  const scan = await scanTree(ws, { objects, layout, keepCacheFile: reuse.keepCacheFile });
   const staged = scan.staged;
   try {
     if (scan.skipped.length > 0 && !opts.allowPartial) {

@@ -88,6 +88,27 @@ export class StatCache {
     return this.records.buffer as SharedArrayBuffer;
   }
 
+  /**
+   * The records flagged in `used` whose timestamps are both older than `limitMs`, still in inode
+   * order. Runs of kept records are copied whole (most of a cache is kept from one scan to the next).
+   */
+  keep(used: Uint8Array, limitMs: number): Buffer {
+    const out = Buffer.allocUnsafe(this.n * STAT_RECORD);
+    const v = this.view;
+    let w = 0;
+    let run = -1;
+    for (let k = 0; k <= this.n; k++) {
+      const at = k * STAT_RECORD;
+      const kept = k < this.n && used[k] === 1 && v.getFloat64(at + 16, true) < limitMs && v.getFloat64(at + 24, true) < limitMs;
+      if (kept && run === -1) run = at;
+      else if (!kept && run !== -1) {
+        w += this.records.copy(out, w, run, at);
+        run = -1;
+      }
+    }
+    return out.subarray(0, w);
+  }
+
   /** Byte offset of the record matching this stat exactly (its hash is at +HASH_AT), or -1. */
   lookup(st: FileStat): number {
     let lo = 0;
@@ -150,21 +171,43 @@ function sortedByInode(inos: readonly number[]): Uint32Array | number[] {
   return Array.from({ length: n }, (_, k) => k).sort((a, b) => inos[a]! - inos[b]! || a - b);
 }
 
-/** Two buffers of records sorted by inode (one per inode) as one; on a shared inode `first` wins. */
+/** Offset of the first record at or after `from` whose inode is above `ino` (or, with `orEqual`, at least `ino`). */
+function boundary(buf: Buffer, from: number, ino: number, orEqual: boolean): number {
+  let lo = from / STAT_RECORD;
+  let hi = buf.length / STAT_RECORD;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const x = buf.readDoubleLE(mid * STAT_RECORD);
+    if (x < ino || (x === ino && !orEqual)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo * STAT_RECORD;
+}
+
+/**
+ * Two buffers of records sorted by inode (one per inode) as one; on a shared inode `first` wins.
+ * Whole runs are copied, found by binary search: a few fresh records merged into a large cache
+ * cost a few block copies, not one per record.
+ */
 export function mergeSorted(first: Buffer, second: Buffer): Buffer {
   const out = Buffer.from(new SharedArrayBuffer(first.length + second.length));
   let a = 0;
   let b = 0;
   let w = 0;
-  while (a < first.length || b < second.length) {
-    const ia = a < first.length ? first.readDoubleLE(a) : Infinity;
-    const ib = b < second.length ? second.readDoubleLE(b) : Infinity;
-    if (ia <= ib) {
-      first.copy(out, w, a, (a += STAT_RECORD));
-      if (ia === ib) b += STAT_RECORD;
-    } else second.copy(out, w, b, (b += STAT_RECORD));
-    w += STAT_RECORD;
+  while (a < first.length && b < second.length) {
+    const ib = second.readDoubleLE(b);
+    const e = boundary(first, a, ib, false);
+    w += first.copy(out, w, a, e);
+    if (e > a && first.readDoubleLE(e - STAT_RECORD) === ib) b += STAT_RECORD;
+    a = e;
+    if (a < first.length) {
+      const f = boundary(second, b, first.readDoubleLE(a), true);
+      w += second.copy(out, w, b, f);
+      b = f;
+    }
   }
+  w += first.copy(out, w, a);
+  w += second.copy(out, w, b);
   return out.subarray(0, w);
 }
 
@@ -175,13 +218,7 @@ export function mergeSorted(first: Buffer, second: Buffer): Buffer {
 export function saveStatCache(cacheDir: string, cache: StatCache, used: Uint8Array, read: readonly Buffer[], scanStartMs: number): void {
   const limit = scanStartMs - RACY_MS;
   const settled = (buf: Buffer, at: number) => buf.readDoubleLE(at + 16) < limit && buf.readDoubleLE(at + 24) < limit;
-  const kept = Buffer.allocUnsafe(cache.n * STAT_RECORD);
-  let w = 0;
-  for (let k = 0; k < cache.n; k++) {
-    const at = k * STAT_RECORD;
-    if (used[k] && settled(cache.records, at)) w += cache.records.copy(kept, w, at, at + STAT_RECORD);
-  }
-  const records = mergeSorted(kept.subarray(0, w), sortRecords(read, settled));
+  const records = mergeSorted(cache.keep(used, limit), sortRecords(read, settled));
   ensureDir(cacheDir);
   atomicWriteFile(join(cacheDir, FILE), Buffer.concat([MAGIC, records]), { durable: false });
 }
