@@ -200,11 +200,13 @@ export function parseManifest(bytes: Buffer, memo?: ManifestMemo): Manifest {
   const same = (k: number, from: number, to: number) => prev.ends[k]! - prev.starts[k]! === to - from && bytes.compare(prev.bytes, prev.starts[k], prev.ends[k], from, to) === 0;
   let j = 0;
   let start = nl + 1;
-  // ASCII chunks are decoded whole and split as strings: one native call per chunk instead of two
-  // per line. A chunk with other bytes is split and decoded line by line from the buffer.
+  // Without lines to reuse, ASCII chunks are decoded whole and split as strings: one native call
+  // per chunk instead of two per line. With them (a reused line never becomes a string), or in a
+  // chunk with other bytes, lines are found and decoded one by one in the buffer.
+  const decodeChunks = prev.entries.length === 0;
   let text: string | null = null;
   let base = 0;
-  let chunkEnd = start;
+  let chunkEnd = decodeChunks ? start : Infinity;
   for (let i = 1; start < end; i++) {
     if (start >= chunkEnd) {
       chunkEnd = chunkAfter(bytes, start, end);

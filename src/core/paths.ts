@@ -19,23 +19,18 @@ export function pathProblem(p: string): string | null {
 /** A UTF-16 surrogate: where JavaScript's string order and code point order can disagree. */
 export const SURROGATE = /[\uD800-\uDFFF]/;
 
-/** Whether any of the strings holds a surrogate: one pass over joined chunks costs a fraction of one test per string. */
-export function anySurrogate<T>(items: readonly T[], key: (x: T) => string): boolean {
-  for (let i = 0; i < items.length; i += 4096) if (SURROGATE.test(items.slice(i, i + 4096).map(key).join(''))) return true;
+/** Whether any of the strings holds a surrogate: one test over joined chunks costs a fraction of one per string. */
+export function anySurrogate(strings: readonly string[]): boolean {
+  for (let i = 0; i < strings.length; i += 4096) if (SURROGATE.test(strings.slice(i, i + 4096).join(''))) return true;
   return false;
 }
 
-const plainOrder = (a: string, b: string): number => (a === b ? 0 : a < b ? -1 : 1);
-
-/** The comparison that puts `items` in code point order: JavaScript's own string order when no surrogate can make it differ. */
-export function pathOrderFor<T>(items: readonly T[], key: (x: T) => string): (a: string, b: string) => number {
-  return anySurrogate(items, key) ? comparePaths : plainOrder;
-}
-
-/** Sorts paths into manifest order (code point order), in place. */
+/**
+ * Sorts paths into manifest order (code point order), in place. Without surrogates JavaScript's
+ * own string order is that order, and the engine compares natively.
+ */
 export function sortPaths(paths: string[]): string[] {
-  const order = pathOrderFor(paths, (p) => p);
-  return paths.sort(order);
+  return anySurrogate(paths) ? paths.sort(comparePaths) : paths.sort((a, b) => (a === b ? 0 : a < b ? -1 : 1));
 }
 
 /**

@@ -52,7 +52,7 @@ function insideGit(dir: string): boolean {
 
 /**
  * The workspace's git commit, when it is inside a git work tree and git is installed. Never
- * rejects. Asked while the tree is scanned: git's start-up (several milliseconds) then costs nothing.
+ * rejects. Asked before the tree is scanned, so that git runs beside the scan.
  */
 function gitCommit(root: string): Promise<{ commit: string } | null> {
   // Workspaces outside git need not start it at all. (GIT_DIR pointing elsewhere is honoured by asking git anyway.)

@@ -136,3 +136,27 @@ describe('parseManifest with a memo of the previous manifest', () => {
     expect(() => parseManifest(Buffer.from(dup), memo)).toThrow(/duplicate/);
   });
 });
+
+describe('parseManifest of manifests larger than one decoded chunk (1 MiB)', () => {
+  // 20,000 lines of about 130 bytes: three chunks, two ASCII ones and a last one that is not (a
+  // stretch of names with "é": split line by line in the buffer).
+  const big = sortEntries(Array.from({ length: 20_000 }, (_, i) => file(`dir-${String(i).padStart(5, '0')}/${i >= 19_000 && i < 19_050 ? 'caf\u00e9' : 'file'}-${i}.bin`, { size: i })));
+  const bytes = serializeManifest(big);
+
+  it('parses every entry, without and with a memo', () => {
+    expect(bytes.length).toBeGreaterThan(2.2 * (1 << 20));
+    expect(parseManifest(bytes).entries).toEqual(big);
+    const memo = new ManifestMemo();
+    parseManifest(serializeManifest(big.slice(100)), memo);
+    expect(parseManifest(bytes, memo).entries).toEqual(big);
+  });
+
+  it('finds a line out of order on either side of a chunk boundary', () => {
+    const text = bytes.toString('latin1');
+    const cut = text.lastIndexOf('\n', 1 << 20) + 1; // the first line of the second chunk
+    const before = text.lastIndexOf('\n', cut - 2) + 1;
+    const after = text.indexOf('\n', cut) + 1;
+    const swapped = text.slice(0, before) + text.slice(cut, after) + text.slice(before, cut) + text.slice(after);
+    expect(() => parseManifest(Buffer.from(swapped, 'latin1'))).toThrow(/not sorted/);
+  });
+});
