@@ -160,6 +160,8 @@ const HEADER_BYTES = Buffer.from(HEADER);
 const ENDING = Buffer.from('\n]}\n');
 /** Manifest lines are decoded in chunks of about this many bytes. */
 const CHUNK = 1 << 20;
+/** At most this many lines equal to the previous manifest's are compared at once. */
+const RUN = 64;
 
 /** The end of the chunk of whole lines that starts at `start` (every line ends with a newline before `end`). */
 function chunkAfter(bytes: Buffer, start: number, end: number): number {
@@ -207,7 +209,47 @@ export function parseManifest(bytes: Buffer, memo?: ManifestMemo): Manifest {
   let text: string | null = null;
   let base = 0;
   let chunkEnd = decodeChunks ? start : Infinity;
+  // Every entry, reused or parsed, is checked against its neighbours: sorted, unique, and none
+  // below a non-directory entry.
+  const accept = (e: Entry) => {
+    const last = entries[entries.length - 1];
+    if (last) {
+      const c = order(last.path, e.path);
+      if (c === 0) throw new ManifestError(`duplicate path ${JSON.stringify(e.path)}`, e.path);
+      if (c > 0) throw new ManifestError(`entries not sorted at ${JSON.stringify(e.path)}`, e.path);
+    }
+    while (open.length > 0 && !e.path.startsWith(open[open.length - 1]!)) open.pop();
+    for (const d of open) {
+      if (e.path.charCodeAt(d.length) === 0x2f) throw new ManifestError(`${JSON.stringify(e.path)} lies below the non-directory entry ${JSON.stringify(d)}`, e.path);
+    }
+    open.push(e.path);
+    entries.push(e);
+  };
+  // How many lines from `from` on equal the previous manifest's from its line j on, each with its
+  // ",\n" (so never the previous manifest's last line): up to RUN lines, found by halving.
+  const identicalRun = (from: number): number => {
+    for (let k = Math.min(RUN, prev.entries.length - 1 - j); k > 0; k >>= 1) {
+      const ps = prev.starts[j]!;
+      const len = prev.ends[j + k - 1]! + 2 - ps;
+      if (from + len <= end && bytes.compare(prev.bytes, ps, ps + len, from, from + len) === 0) return k;
+    }
+    return 0;
+  };
   for (let i = 1; start < end; i++) {
+    // A run of lines equal to the previous manifest's costs one comparison: their positions come
+    // from the memo, their entries are the previous ones.
+    const run = j < prev.entries.length - 1 ? identicalRun(start) : 0;
+    if (run > 0) {
+      const shift = start - prev.starts[j]!;
+      for (const stopAt = j + run; j < stopAt; j++) {
+        starts.push(prev.starts[j]! + shift);
+        ends.push(prev.ends[j]! + shift);
+        accept(prev.entries[j]!);
+      }
+      start = ends[ends.length - 1]! + 2;
+      i += run - 1;
+      continue;
+    }
     if (start >= chunkEnd) {
       chunkEnd = chunkAfter(bytes, start, end);
       text = isAscii(bytes.subarray(start, chunkEnd)) ? bytes.toString('latin1', start, chunkEnd) : null;
@@ -235,18 +277,7 @@ export function parseManifest(bytes: Buffer, memo?: ManifestMemo): Manifest {
       ends.push(stop);
     }
     start = nl + 1;
-    const last = entries[entries.length - 1];
-    if (last) {
-      const c = order(last.path, e.path);
-      if (c === 0) throw new ManifestError(`duplicate path ${JSON.stringify(e.path)}`, e.path);
-      if (c > 0) throw new ManifestError(`entries not sorted at ${JSON.stringify(e.path)}`, e.path);
-    }
-    while (open.length > 0 && !e.path.startsWith(open[open.length - 1]!)) open.pop();
-    for (const d of open) {
-      if (e.path.charCodeAt(d.length) === 0x2f) throw new ManifestError(`${JSON.stringify(e.path)} lies below the non-directory entry ${JSON.stringify(d)}`, e.path);
-    }
-    open.push(e.path);
-    entries.push(e);
+    accept(e);
   }
   if (memo) Object.assign(memo, { bytes, starts, ends, entries });
   return { entries };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { ManifestMemo, modeFromStat, parseManifest, serializeManifest, snapshotIdOf, type Entry } from '../../src/core/manifest.js';
 import { comparePaths } from '../../src/core/paths.js';
@@ -125,6 +126,36 @@ describe('parseManifest with a memo of the previous manifest', () => {
     expect(second.filter((e) => first.includes(e)).length).toBe(shared);
   });
 
+  it('agrees with a fresh parse, and shares every identical line, after random edits of a long manifest', () => {
+    const base300 = Array.from({ length: 300 }, (_, i) => file(`p${String(i).padStart(4, '0')}`, { size: i }));
+    const edit = fc.record({ kind: fc.constantFrom('change', 'remove', 'insert'), at: fc.integer({ min: 0, max: 299 }) });
+    fc.assert(
+      fc.property(fc.array(edit, { maxLength: 12 }), fc.array(edit, { maxLength: 12 }), (edits1, edits2) => {
+        const apply = (from: Entry[], edits: { kind: string; at: number }[]) => {
+          const next = new Map(from.map((e) => [e.path, e]));
+          for (const { kind, at } of edits) {
+            const path = `p${String(at).padStart(4, '0')}`;
+            if (kind === 'change' && next.has(path)) next.set(path, file(path, { size: 10_000 + at }));
+            if (kind === 'remove') next.delete(path);
+            if (kind === 'insert') next.set(`${path}-new`, file(`${path}-new`));
+          }
+          return sortEntries([...next.values()]);
+        };
+        const memo = new ManifestMemo();
+        let prevEntries = parseManifest(bytes(base300), memo).entries;
+        for (const next of [apply(base300, edits1), apply(apply(base300, edits1), edits2)]) {
+          const got = parseManifest(bytes(next), memo).entries;
+          expect(got).toEqual(next);
+          const byPath = new Map(prevEntries.map((e) => [e.path, e]));
+          const identical = next.filter((e) => JSON.stringify(byPath.get(e.path)) === JSON.stringify(e)).length;
+          expect(got.filter((e) => prevEntries.includes(e)).length).toBe(identical);
+          prevEntries = got;
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('still refuses a manifest whose lines are all known but out of order or duplicated', () => {
     const memo = new ManifestMemo();
     parseManifest(bytes(base), memo);
@@ -134,6 +165,9 @@ describe('parseManifest with a memo of the previous manifest', () => {
     expect(() => parseManifest(Buffer.from(swapped), memo)).toThrow(/sorted/);
     const dup = [lines[0], lines[1], lines[1], ...lines.slice(2)].join('\n');
     expect(() => parseManifest(Buffer.from(dup), memo)).toThrow(/duplicate/);
+    // known lines reused as a run after a new entry they lie below
+    const below = bytes([file('a'), file('b'), file('b/1'), file('b/2'), file('c'), file('d')]);
+    expect(() => parseManifest(below, memo)).toThrow(/lies below/);
   });
 });
 
