@@ -237,7 +237,7 @@ export function parseManifest(bytes: Buffer, memo?: ManifestMemo): Manifest {
   };
   for (let i = 1; start < end; i++) {
     // A run of lines equal to the previous manifest's costs one comparison: their positions come
-    // from the memo, their entries are the previous ones.
+    // from the memo, their entries are the previous ones. (Only with a memo: a fresh one is empty.)
     const run = j < prev.entries.length - 1 ? identicalRun(start) : 0;
     if (run > 0) {
       const shift = start - prev.starts[j]!;
