@@ -1,6 +1,6 @@
 import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { comparePaths, pathProblem } from './paths.js';
+import { comparePaths, pathProblem, unitOrder } from './paths.js';
 
 export const MANIFEST_FORMAT = 'snapgov-manifest/1';
 
@@ -190,7 +190,7 @@ export function parseManifest(bytes: Buffer, memo?: ManifestMemo): Manifest {
   if (n < HEADER_BYTES.length + ENDING.length || bytes.compare(ENDING, 0, ENDING.length, n - ENDING.length, n) !== 0) throw new ManifestError('manifest bytes are not canonical (bad ending)');
   // Without 4-byte UTF-8 sequences there are no surrogate pairs, and plain string order is code point order.
   const astral = [0xf0, 0xf1, 0xf2, 0xf3, 0xf4].some((b) => bytes.includes(b));
-  const order = astral ? comparePaths : (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const order = astral ? comparePaths : unitOrder;
   const end = n - 3; // start of the "]}" line
   const entries: Entry[] = [];
   // Earlier paths that are string prefixes of the current one. In sorted order the paths sharing a

@@ -17,7 +17,7 @@ export function pathProblem(p: string): string | null {
 }
 
 /** A UTF-16 surrogate: where JavaScript's string order and code point order can disagree. */
-export const SURROGATE = /[\uD800-\uDFFF]/;
+const SURROGATE = /[\uD800-\uDFFF]/;
 
 /** Whether any of the strings holds a surrogate: one test over joined chunks costs a fraction of one per string. */
 export function anySurrogate(strings: readonly string[]): boolean {
@@ -25,12 +25,12 @@ export function anySurrogate(strings: readonly string[]): boolean {
   return false;
 }
 
-/**
- * Sorts paths into manifest order (code point order), in place. Without surrogates JavaScript's
- * own string order is that order, and the engine compares natively.
- */
+/** JavaScript's own string order (UTF-16 units): code point order for strings without surrogates, compared natively. */
+export const unitOrder = (a: string, b: string): number => (a === b ? 0 : a < b ? -1 : 1);
+
+/** Sorts paths into manifest order (code point order), in place. */
 export function sortPaths(paths: string[]): string[] {
-  return anySurrogate(paths) ? paths.sort(comparePaths) : paths.sort((a, b) => (a === b ? 0 : a < b ? -1 : 1));
+  return paths.sort(anySurrogate(paths) ? comparePaths : unitOrder);
 }
 
 /**

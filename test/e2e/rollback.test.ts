@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readJsonFile, REPO, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
@@ -275,6 +275,42 @@ describe('snapgov rollback', () => {
     expect(existsSync(join(ws, 'new'))).toBe(false);
     expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(false);
     expect(run(ws, ['status']).stderr).not.toMatch(/interrupted/);
+  });
+
+  it('re-reads every needed object first when a managed file stands where the target needs a folder, and refuses a damaged one with the file still there', () => {
+    const model = Buffer.alloc(2 << 20, 5); // a loose object that can be damaged on its own
+    const ws = sampleWorkspace({ 'cfg/model.bin': model });
+    const v1 = id(ws);
+    rmSync(join(ws, 'cfg'), { recursive: true });
+    writeFileSync(join(ws, 'cfg'), 'a managed file where v1 has a folder');
+    const hash = sha256(model);
+    const obj = join(ws, 'snapshots/objects', hash.slice(0, 2), hash);
+    chmodSync(obj, 0o644);
+    const bytes = readFileSync(obj);
+    bytes[777] ^= 1;
+    writeFileSync(obj, bytes);
+    const r = runJson<Rollback>(ws, ['rollback', v1]);
+    expect(r.code).toBe(1);
+    expect(r.error!.code).toBe('TARGET_INVALID');
+    expect(r.error!.message).toMatch(/missing or damaged, for example cfg\/model.bin/);
+    // Staging-as-the-check would have removed the file before finding the damage.
+    expect(readFileSync(join(ws, 'cfg'), 'utf8')).toBe('a managed file where v1 has a folder');
+    expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(false);
+  });
+
+  it('leaves the stat cache file as it was: the files the safety snapshot re-hashes are the ones the rollback replaces', () => {
+    const { ws, v1 } = twoVersions();
+    expect(run(ws, ['status']).code).toBe(0); // the cache now describes the live tree
+    const cacheFile = join(ws, 'snapshots/cache/stat-cache');
+    const before = { bytes: readFileSync(cacheFile), ino: statSync(cacheFile).ino };
+    writeFileSync(join(ws, 'artifacts/rules/b.yaml'), 'changed before the rollback\n');
+    const r = runJson<Rollback>(ws, ['rollback', v1]);
+    expect(r.code).toBe(0);
+    expect(r.doc.safetySnapshot).not.toBeNull();
+    // Not rewritten at all (a save replaces the file by renaming a new one over it).
+    expect(statSync(cacheFile).ino).toBe(before.ino);
+    expect(readFileSync(cacheFile).equals(before.bytes)).toBe(true);
+    expect(run(ws, ['verify', '--worktree']).code).toBe(0);
   });
 
   it('fails with exit 11 while another process holds the lock', () => {
