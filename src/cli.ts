@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Command, CommanderError, Option } from 'commander';
 import { SnapgovError, toSnapgovError } from './errors.js';
 import { printError, printOutcome, type GlobalOptions, type Outcome } from './output.js';
@@ -251,4 +252,14 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** Resolves once everything written to the stream has been handed to the system (Node documents pipes as asynchronous on POSIX; on Linux its writes block, so this rarely waits). */
+async function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableLength > 0) await once(stream, 'drain');
+}
+
 await main(process.argv);
+// Exit as soon as the output is out rather than let Node tear the heap down object by object
+// (about 10 ms after a rollback of 10,000 files, more for larger trees). Nothing is left running
+// by then: every command awaits its own work, threads and child processes.
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+process.exit();
