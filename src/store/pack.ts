@@ -39,10 +39,17 @@ export function decodePackTrailer(trailer: Buffer, fileSize: number): number | n
   return n;
 }
 
-/** A u64 big-endian field as a number (pack offsets and lengths stay far below 2^53); no BigInt on hot paths. */
+/**
+ * A u64 big-endian field as a number (pack offsets and lengths stay far below 2^53). From the bytes
+ * directly: no BigInt, and none of Buffer.readUInt32BE's argument checks, twice per object of every
+ * pack loaded.
+ */
 export function readU64(buf: Buffer, at: number): number {
-  return buf.readUInt32BE(at) * 0x1_0000_0000 + buf.readUInt32BE(at + 4);
+  if (!(at >= 0 && at + 8 <= buf.length)) throw new RangeError(`u64 at ${at} is outside the ${buf.length}-byte buffer`);
+  return u32be(buf, at) * 0x1_0000_0000 + u32be(buf, at + 4);
 }
+
+const u32be = (b: Buffer, at: number): number => b[at]! * 0x100_0000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
 
 /** True when every record points inside the data area, in order, without overlaps. */
 export function packIndexValid(index: Buffer, count: number, dataEnd: number): boolean {

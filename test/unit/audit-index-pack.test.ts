@@ -99,6 +99,22 @@ describe('pack index', () => {
     const overlap = encodePackIndex([entries[0]!, { hash: '4'.repeat(64), offset: 5, length: 1 }]);
     expect(packIndexValid(overlap, 2, 100)).toBe(false);
   });
+  it.each([
+    ['zero', '0000000000000000', 0],
+    ['high bits of each 32-bit half', '0000008080808080', 0x80_8080_8080],
+    ['a byte of 0xff in every place', '00000000ffffffff', 0xffff_ffff],
+    ['2^32', '0000000100000000', 2 ** 32],
+    ['the largest exact number', '001fffffffffffff', Number.MAX_SAFE_INTEGER],
+  ])('reads a u64 field: %s', (_name, hex, want) => {
+    // At an odd offset of a larger buffer, as inside a pack index.
+    const buf = Buffer.concat([Buffer.from('aa', 'hex'), Buffer.from(hex, 'hex'), Buffer.from('bb', 'hex')]);
+    expect(readU64(buf, 1)).toBe(want);
+    expect(readU64(buf, 1)).toBe(Number(buf.readBigUInt64BE(1)));
+  });
+  it('refuses to read a u64 past the end of the buffer', () => {
+    expect(() => readU64(Buffer.alloc(8), 1)).toThrow(RangeError);
+    expect(() => readU64(Buffer.alloc(8), -1)).toThrow(RangeError);
+  });
   it('rejects a bad trailer', () => {
     expect(decodePackTrailer(Buffer.alloc(PACK_TRAILER), 100)).toBeNull();
     const idx = encodePackIndex(entries);
