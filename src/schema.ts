@@ -29,19 +29,27 @@ function describe(v: ValidateFunction): string[] {
   });
 }
 
-type Generated = Record<string, ValidateFunction>;
+/** The generated index: per schema (camel-cased), a loader of its module. */
+type Generated = Record<string, () => Promise<{ default: ValidateFunction }>>;
 let generated: Generated | undefined;
+const loaded = new Map<SchemaName, ValidateFunction>();
 
 /** A synchronous validator for one of snapgov's own schemas (compiled at build time, see scripts/build-schemas.mjs). */
 export async function validatorFor(name: SchemaName): Promise<(doc: unknown) => SchemaResult> {
-  // A variable specifier: the generated module exists only in dist/, not to the type checker.
-  const genPath = './schemas.gen.js';
-  generated ??= (await import(genPath)) as Generated;
-  const fn = generated[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())];
-  if (!fn) throw new Error(`no compiled validator for schema ${name}`);
+  let fn = loaded.get(name);
+  if (!fn) {
+    // A variable specifier: the generated modules exist only in dist/, not to the type checker.
+    const genPath = './schemas.gen.js';
+    generated ??= (await import(genPath)) as Generated;
+    const load = generated[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())];
+    if (!load) throw new Error(`no compiled validator for schema ${name}`);
+    fn = (await load()).default;
+    loaded.set(name, fn);
+  }
+  const v = fn;
   return (doc) => {
-    const ok = fn(doc) as boolean;
-    return { ok, errors: ok ? [] : describe(fn) };
+    const ok = v(doc) as boolean;
+    return { ok, errors: ok ? [] : describe(v) };
   };
 }
 
