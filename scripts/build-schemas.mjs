@@ -1,7 +1,7 @@
 // Compiles snapgov's own JSON Schemas to standalone validation code at build time, so the CLI
 // does not load and run the ajv compiler on every start (about 50 ms per run). One module per
 // schema, each loaded when first needed: all of them together are some 250 KB of code, which took
-// about 9 ms to load on every command, for the two or three most commands use.
+// about 9 ms to load on every command, for the two or three that most commands use.
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

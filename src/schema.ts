@@ -34,8 +34,8 @@ type Generated = Record<string, () => Promise<{ default: ValidateFunction }>>;
 let generated: Generated | undefined;
 const loaded = new Map<SchemaName, ValidateFunction>();
 
-/** A synchronous validator for one of snapgov's own schemas (compiled at build time, see scripts/build-schemas.mjs). */
-export async function validatorFor(name: SchemaName): Promise<(doc: unknown) => SchemaResult> {
+/** The compiled validator of one of snapgov's own schemas, its module loaded on first use. */
+async function compiled(name: SchemaName): Promise<ValidateFunction> {
   let fn = loaded.get(name);
   if (!fn) {
     // A variable specifier: the generated modules exist only in dist/, not to the type checker.
@@ -46,10 +46,15 @@ export async function validatorFor(name: SchemaName): Promise<(doc: unknown) => 
     fn = (await load()).default;
     loaded.set(name, fn);
   }
-  const v = fn;
+  return fn;
+}
+
+/** A synchronous validator for one of snapgov's own schemas (compiled at build time, see scripts/build-schemas.mjs). */
+export async function validatorFor(name: SchemaName): Promise<(doc: unknown) => SchemaResult> {
+  const fn = await compiled(name);
   return (doc) => {
-    const ok = v(doc) as boolean;
-    return { ok, errors: ok ? [] : describe(v) };
+    const ok = fn(doc) as boolean;
+    return { ok, errors: ok ? [] : describe(fn) };
   };
 }
 

@@ -39,7 +39,7 @@ export class HashTable {
     return { hashes: this.hashes.buffer as SharedArrayBuffer, slots: this.slots.buffer as SharedArrayBuffer, count: this.count };
   }
 
-  /** Index of a digest (32 bytes of `buf` at `off`), or -1. */
+  /** Index of a digest (32 bytes of `buf` at `off`, which callers guarantee are there), or -1. */
   find(buf: Buffer, off = 0): number {
     let slot = firstWord(buf, off) & this.mask;
     for (;;) {
