@@ -2,9 +2,11 @@
 // module, and a rollback used to load some 60 of them. The core (our own modules, commander and
 // chalk) becomes one chunk; each command stays a lazily loaded chunk, and so do the signing and
 // archive modules with their large libraries (openpgp, sigstore, tar, ajv), which stay packages.
+// The chunks are CommonJS, so that src/launch.cts can run them with V8 code caches (Node 20 caches
+// no ES modules); a package.json in the output folder says so to Node (for the worker thread too).
 // Output sits two levels below the package root, like every module it came from, so relative
 // look-ups (package.json, node_modules) resolve the same. The unbundled dist/ stays for the unit tests.
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rolldown } from 'rolldown';
@@ -26,12 +28,21 @@ const bundle = await rolldown({
 });
 await bundle.write({
   dir: out,
-  format: 'esm',
+  format: 'cjs',
   sourcemap: true,
   entryFileNames: '[name].js',
   chunkFileNames: '[name].js',
   // Only the chosen modules form the core chunk: what they import lazily stays lazy.
-  codeSplitting: { includeDependenciesRecursively: false, groups: [{ name: 'snapgov', test: (id) => CORE.test(id) && !id.endsWith('/scan/worker.js') }] },
+  // The commands' shared helpers get a chunk of their own: merged into cli.js, a worker thread
+  // requiring the core would run the CLI's main.
+  codeSplitting: {
+    includeDependenciesRecursively: false,
+    groups: [
+      { name: 'snapgov', test: (id) => CORE.test(id) && !id.endsWith('/scan/worker.js') },
+      { name: 'common', test: (id) => id.endsWith('/dist/commands/common.js') },
+    ],
+  },
 });
 await bundle.close();
+writeFileSync(join(out, 'package.json'), '{ "type": "commonjs" }\n');
 console.log('bundled dist/cli.js and its worker into dist/bundle/');

@@ -257,9 +257,10 @@ async function flushed(stream: NodeJS.WriteStream): Promise<void> {
   if (stream.writableLength > 0) await once(stream, 'drain');
 }
 
-await main(process.argv);
-// Exit as soon as the output is out rather than let Node tear the heap down object by object
-// (about 10 ms after a rollback of 10,000 files, more for larger trees). Nothing is left running
-// by then: every command awaits its own work, threads and child processes.
-await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
-process.exit();
+// No top-level await: the bundle is CommonJS (see src/launch.cts).
+void main(process.argv)
+  // Exit as soon as the output is out rather than let Node tear the heap down object by object
+  // (about 10 ms after a rollback of 10,000 files, more for larger trees). Nothing is left running
+  // by then: every command awaits its own work, threads and child processes.
+  .then(() => Promise.all([flushed(process.stdout), flushed(process.stderr)]))
+  .then(() => process.exit());

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { SnapgovError } from './errors.js';
 import type { ValidateFunction } from 'ajv';
 
@@ -7,9 +8,12 @@ export type SchemaName = 'config' | 'metadata' | 'audit-record' | 'audit-head' |
 let userAjv: import('ajv').Ajv | undefined;
 
 /** Users' index schemas are compiled at run time, leniently: they may use keywords ajv does not know. */
-async function ajv(): Promise<import('ajv').Ajv> {
+function ajv(): import('ajv').Ajv {
   if (!userAjv) {
-    const [{ Ajv }, formats] = await Promise.all([import('ajv'), import('ajv-formats')]);
+    // Required, not imported: the bundle runs as plain scripts, which cannot import (ajv is CommonJS).
+    const require = createRequire(import.meta.url);
+    const { Ajv } = require('ajv') as typeof import('ajv');
+    const formats = require('ajv-formats') as typeof import('ajv-formats');
     userAjv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
     (formats.default as unknown as (x: unknown) => void)(userAjv);
   }
@@ -83,7 +87,7 @@ export async function validate(name: SchemaName, doc: unknown): Promise<SchemaRe
 /** Validates against a user-supplied schema (the artifact index's). Throws when the schema itself is invalid. */
 export async function validateWith(schema: object, doc: unknown): Promise<SchemaResult> {
   const { $id: _ignored, ...rest } = schema as { $id?: unknown };
-  const v = (await ajv()).compile(rest);
+  const v = ajv().compile(rest);
   const ok = v(doc) as boolean;
   return { ok, errors: ok ? [] : describe(v) };
 }
