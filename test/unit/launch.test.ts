@@ -10,7 +10,7 @@ import { REPO, tempDir } from '../helpers/cli.js';
 // The built module: Vite does not transform CommonJS TypeScript (.cts), and npm test builds first.
 const { CACHE_SUFFIX, ChunkLoader } = createRequire(import.meta.url)('../../dist/launch.cjs') as typeof import('../../src/launch.cjs');
 
-// a.js requires b.js, which requires a.js back (a cycle) and a package; each exports a function
+// a.js requires b.js, which requires a.js back (a cycle) and a builtin; each exports a function
 // so that the cache holds compiled code worth checking.
 function chunks(bValue: number): Record<string, string> {
   return {
