@@ -27,6 +27,25 @@ describe('serializeManifest', () => {
     const bytes = serializeManifest([file('quote"and\\back\nline')]);
     expect(parseManifest(bytes).entries[0]!.path).toBe('quote"and\\back\nline');
   });
+
+  // The manifest is written a few thousand lines at a time into a buffer sized from the paths:
+  // held here to its plain definition (each entry's JSON, keys in order, joined by ",\n").
+  const plain = (es: Entry[]) =>
+    Buffer.from(`{"format":"snapgov-manifest/1","entries":[\n${es.map((e) => JSON.stringify(e.type === 'file' ? { path: e.path, type: e.type, mode: e.mode, size: e.size, sha256: e.sha256 } : { path: e.path, type: e.type, target: e.target })).join(',\n')}${es.length ? '\n' : ''}]}\n`);
+  const many = (n: number, name: (i: number) => string) => sortEntries(Array.from({ length: n }, (_, i) => file(name(i), { size: i * 7919 })));
+  it.each([
+    ['one entry', many(1, (i) => `f${i}`)],
+    ['4,095 entries (one short of a chunk)', many(4095, (i) => `d/f${i}`)],
+    ['4,096 entries (exactly a chunk)', many(4096, (i) => `d/f${i}`)],
+    ['4,097 entries (one past a chunk)', many(4097, (i) => `d/f${i}`)],
+    ['10,000 entries with the largest sizes', sortEntries(Array.from({ length: 10_000 }, (_, i) => file(`f${i}`, { size: Number.MAX_SAFE_INTEGER - i })))],
+    // Bigger than the paths' length says: multi-byte UTF-8 and escapes grow the buffer.
+    ['5,000 names of CJK characters', many(5000, (i) => `${'\u6587\u4ef6'.repeat(20)}${i}\u{1f4c1}`)],
+    ['5,000 names needing escapes', many(5000, (i) => `${'"\\\u0001'.repeat(10)}${i}`)],
+    ['symlinks with long targets', sortEntries(Array.from({ length: 5000 }, (_, i): Entry => ({ path: `l${i}`, type: 'symlink', target: `${'\u00e9'.repeat(50)}${i}` })))],
+  ] as [string, Entry[]][])('writes %s exactly as each entry\'s JSON joined', (_what, es) => {
+    expect(serializeManifest(es).equals(plain(es))).toBe(true);
+  });
 });
 
 describe('parseManifest', () => {
