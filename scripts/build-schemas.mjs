@@ -19,7 +19,8 @@ for (const f of schemas) {
   // ajv's ESM output still require()s its small runtime helpers; give the module a require.
   const code = `import { createRequire } from 'node:module';\nconst require = createRequire(import.meta.url);\n${standalone.default(ajv, validate).replace(/^"use strict";/, '')}`;
   writeFileSync(join(root, 'dist', 'schemas', `${name}.gen.js`), code);
-  loaders.push(`export const ${name.replace(/-([a-z])/g, (_, c) => c.toUpperCase())} = () => import('./schemas/${name}.gen.js');`);
+  loaders.push(`  '${name}': () => import('./schemas/${name}.gen.js'),`);
 }
-writeFileSync(join(root, 'dist', 'schemas.gen.js'), `${loaders.join('\n')}\n`);
+// The index: per schema name, a loader of its module.
+writeFileSync(join(root, 'dist', 'schemas.gen.js'), `export default {\n${loaders.join('\n')}\n};\n`);
 console.log(`compiled ${schemas.length} schemas to dist/schemas/`);

@@ -33,8 +33,8 @@ function describe(v: ValidateFunction): string[] {
   });
 }
 
-/** The generated index: per schema (camel-cased), a loader of its module. */
-type Generated = Record<string, () => Promise<{ default: ValidateFunction }>>;
+/** The generated index (scripts/build-schemas.mjs): per schema name, a loader of its module. */
+type Generated = Partial<Record<SchemaName, () => Promise<{ default: ValidateFunction }>>>;
 let generated: Generated | undefined;
 const loaded = new Map<SchemaName, ValidateFunction>();
 
@@ -44,8 +44,8 @@ async function compiled(name: SchemaName): Promise<ValidateFunction> {
   if (!fn) {
     // A variable specifier: the generated modules exist only in dist/, not to the type checker.
     const genPath = './schemas.gen.js';
-    generated ??= (await import(genPath)) as Generated;
-    const load = generated[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())];
+    generated ??= ((await import(genPath)) as { default: Generated }).default;
+    const load = generated[name];
     if (!load) throw new Error(`no compiled validator for schema ${name}`);
     fn = (await load()).default;
     loaded.set(name, fn);
