@@ -13,7 +13,7 @@ import { rolldown } from 'rolldown';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'bundle');
-const CORE = /\/node_modules\/(commander|chalk)\/|\/dist\/((core|store|scan|util|config|snapshot|rollback|rehearsal)\/|errors\.js|output\.js|schema\.js)/;
+const CORE = /\/node_modules\/(commander|chalk)\/|\/dist\/((core|store|scan|util|config|snapshot|rollback)\/|errors\.js|output\.js|schema\.js)/;
 
 rmSync(out, { recursive: true, force: true });
 const bundle = await rolldown({

@@ -1,5 +1,5 @@
 import type { Workspace } from '../config/config.js';
-import { modeFromStat, type Entry } from '../core/manifest.js';
+import { entrySize, modeFromStat, type Entry } from '../core/manifest.js';
 import { mergeSorted, StatCache, saveStatCache, sortRecords, STAT_RECORD, HASH_AT } from '../store/stat-cache.js';
 import type { ObjectIndex, StagedObjects } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
@@ -74,7 +74,7 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
     for (let i = 0; i < rels.length; i++) {
       if (r.kinds[i] === KIND_FILE) {
         const r0 = rec++ * STAT_RECORD;
-        const size = records.readDoubleLE(r0 + 8);
+        const size = entrySize(records.readDoubleLE(r0 + 8));
         entries[at[i]!] = { path: rels[i]!, type: 'file', mode: modeFromStat(records.readUInt32LE(r0 + 32)), size, sha256: records.toString('hex', r0 + HASH_AT, r0 + HASH_AT + 32) };
         bytes += size;
       } else {
@@ -99,7 +99,7 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
       switch (p.kinds[i]) {
         case STAT_HIT: {
           const hit = p.hitAt[i]!;
-          const size = p.sizes[i]!;
+          const size = entrySize(p.sizes[i]!);
           used[hit / STAT_RECORD] = 1;
           nHits++;
           entries[from + i] = { path: rel, type: 'file', mode: modeFromStat(p.modes[i]!), size, sha256: cache.records.toString('hex', hit + HASH_AT, hit + HASH_AT + 32) };
