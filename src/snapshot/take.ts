@@ -1,6 +1,4 @@
 import { existsSync } from 'node:fs';
-import { execFile } from 'node:child_process';
-import { dirname, join } from 'node:path';
 import type { Workspace } from '../config/config.js';
 import { serializeManifest, snapshotIdOf, type Entry } from '../core/manifest.js';
 import { SnapgovError } from '../errors.js';
@@ -12,6 +10,7 @@ import { readLive, readMetadata, TOOL_VERSION, writeLive, writeMetadata, type In
 import { summarizeIndex } from '../scan/index-summary.js';
 import { scanTree, type Skipped } from '../scan/scan.js';
 import { currentActor } from '../util/actor.js';
+import { gitCommit } from './git-commit.js';
 import { atomicWriteFile } from '../util/fsx.js';
 
 export interface SnapshotOptions {
@@ -40,29 +39,6 @@ export interface TakenSnapshot {
   index: IndexSummary | null;
   /** The tree's entries (for callers that go on to compare it). */
   entries: Entry[];
-}
-
-/** Whether `dir` or a folder above it holds `.git` (a folder, or a file for worktrees and submodules). */
-function insideGit(dir: string): boolean {
-  for (let d = dir; ; d = dirname(d)) {
-    if (existsSync(join(d, '.git'))) return true;
-    if (dirname(d) === d) return false;
-  }
-}
-
-/**
- * The workspace's git commit, when it is inside a git work tree and git is installed. Never
- * rejects. Asked before the tree is scanned, so that git runs beside the scan.
- */
-function gitCommit(root: string): Promise<{ commit: string } | null> {
-  // Workspaces outside git need not start it at all. (GIT_DIR pointing elsewhere is honoured by asking git anyway.)
-  if (!process.env.GIT_DIR && !insideGit(root)) return Promise.resolve(null);
-  return new Promise((resolve) => {
-    execFile('git', ['-C', root, 'rev-parse', '--verify', '-q', 'HEAD'], { encoding: 'utf8' }, (err, stdout) => {
-      const c = err ? '' : stdout.trim();
-      resolve(/^[0-9a-f]{40,64}$/.test(c) ? { commit: c } : null);
-    });
-  });
 }
 
 function later(a: string | undefined, b: string | undefined): string | undefined {
