@@ -1,4 +1,5 @@
-import { createInterface } from 'node:readline/promises';
+import { createRequire } from 'node:module';
+import { isatty } from 'node:tty';
 import type { ChalkInstance } from 'chalk';
 import { diffEntries } from '../core/diff.js';
 import type { Entry, FileEntry } from '../core/manifest.js';
@@ -84,6 +85,8 @@ async function lastKnownGood(store: Store, objects: ObjectIndex, history: Snapsh
 }
 
 async function confirm(text: string): Promise<boolean> {
+  // Loaded only to ask (a require: the bundle's chunks run as scripts, which cannot import).
+  const { createInterface } = createRequire(import.meta.url)('node:readline/promises') as typeof import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     return /^y(es)?$/i.test((await rl.question(`${text} Proceed? [y/N] `)).trim());
@@ -279,7 +282,8 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
 export async function rollback(ref: string | undefined, opts: RollbackOptions, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
   const started = performance.now();
   const store = await openStore(g, { rollback: true });
-  const run: RollbackRun = { ...opts, interactive: !!process.stdin.isTTY && !g.json, gates: true };
+  // isatty rather than process.stdin.isTTY: the stdin stream is built on first access (some 2.5 ms).
+  const run: RollbackRun = { ...opts, interactive: isatty(0) && !g.json, gates: true };
   const result = await withLock(g, store.layout, 'exclusive', 'rollback', (lock) => executeRollback(store, lock, ref, run));
   result.durationMs = Math.round(performance.now() - started);
   const ok = result.dryRun || (result.verified && result.gates.every((x) => x.ok));

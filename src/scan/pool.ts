@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { TreeScanner, type ScanBatch } from './scanner.js';
 import type { StatPass } from './stat-pass.js';
@@ -49,6 +50,9 @@ function toError(r: Extract<WorkerReply, { type: 'error' }>): Error {
   return e;
 }
 
+/** Node's worker_threads, loaded when the first thread starts (about 1 ms; most commands start none). */
+const threads = (): typeof import('node:worker_threads') => createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
+
 interface Slot {
   worker: Worker;
   pending: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }[];
@@ -70,6 +74,7 @@ export class WorkerPool {
   ) {}
 
   private start(): Slot {
+    const { Worker } = threads();
     const slot: Slot = { worker: new Worker(new URL('./worker.js', import.meta.url), { workerData: this.init }), pending: [] };
     slot.worker.on('message', (msg: WorkerReply) => {
       const p = slot.pending.shift();
