@@ -170,7 +170,9 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
     }
   }
   skipped.sort((a, b) => (a.path < b.path ? -1 : 1));
-  const listed = skipped.length ? entries.filter((e) => e !== undefined) : (entries as Entry[]);
+  // Always copied: the copy is a packed array, like a parsed manifest's entries, so code walking
+  // both (the rollback plan, the verification) sees one kind of array and keeps its optimized code.
+  const listed = entries.filter((e) => e !== undefined);
   return { entries: listed, staged, skipped, files: listed.length, bytes };
 }
 
