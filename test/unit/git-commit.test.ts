@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { gitCommit, readHead } from '../../src/snapshot/git-commit.js';
 import { tempDir } from '../helpers/cli.js';
 
+/** The environment without git's own variables (a test run from a git hook would have GIT_DIR set). */
+const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GIT_')));
+
 function git(dir: string, ...args: string[]): string {
   const r = spawnSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...args], { encoding: 'utf8', env: ENV });
   if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
   return r.stdout.trim();
 }
-
-/** The environment without git's own variables (a test run from a git hook would have GIT_DIR set). */
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GIT_')));
 
 /** What git itself says HEAD is in `dir` (null where it names no commit). */
 function gitsAnswer(dir: string): { commit: string } | null {
