@@ -50,8 +50,8 @@ function toError(r: Extract<WorkerReply, { type: 'error' }>): Error {
   return e;
 }
 
-/** Node's worker_threads, loaded when the first thread starts (about 1 ms; most commands start none). */
-const threads = (): typeof import('node:worker_threads') => createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
+// worker_threads is loaded when the first thread starts (about 1 ms; most commands start none).
+const require = createRequire(import.meta.url);
 
 interface Slot {
   worker: Worker;
@@ -74,7 +74,7 @@ export class WorkerPool {
   ) {}
 
   private start(): Slot {
-    const { Worker } = threads();
+    const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
     const slot: Slot = { worker: new Worker(new URL('./worker.js', import.meta.url), { workerData: this.init }), pending: [] };
     slot.worker.on('message', (msg: WorkerReply) => {
       const p = slot.pending.shift();
