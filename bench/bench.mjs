@@ -66,7 +66,9 @@ function paired(a, b) {
   return { a: median(as), b: median(bs), runs: `median of ${PAIRS}` };
 }
 
-const sg = (argv, cwd, o) => timed(process.execPath, [BIN, ...argv], cwd, o);
+// Run as the installed command (npm links bin/snapgov; a shell or cron job executes it), not as
+// `node bin/snapgov`: its shell part decides what Node starts with (see bin/snapgov).
+const sg = (argv, cwd, o) => timed(BIN, argv, cwd, o);
 
 /** The generated tree of a kind, reused between runs at the same scale (generating takes minutes). */
 function generatedTree(kind) {
@@ -206,7 +208,7 @@ for (const { tree, dir, src, st, gen, restic } of states) {
   if (tree === 'medium') {
     warm(join(st, 'snapshots'));
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, [BIN, '--json', 'rehearse', s0, '--seed', '1'], { cwd: src, env, encoding: 'utf8', maxBuffer: 1 << 30 });
+    const r = spawnSync(BIN, ['--json', 'rehearse', s0, '--seed', '1'], { cwd: src, env, encoding: 'utf8', maxBuffer: 1 << 30 });
     const total = Number(process.hrtime.bigint() - t0) / 1e9;
     const rep = JSON.parse(r.stdout);
     const mean = (k) => rep.scenarios.reduce((n, x) => n + x.phases[k], 0) / rep.scenarios.length / 1000;

@@ -5,6 +5,7 @@ import { printError, printOutcome, type GlobalOptions, type Outcome } from './ou
 import { releaseAllLocks } from './store/lock.js';
 import { parseDuration } from './util/duration.js';
 import { runInterruptHooks } from './util/cleanup.js';
+import { restoreExtraCaCerts } from './util/extra-ca.js';
 import { collect } from './commands/common.js';
 import { TOOL_VERSION } from './store/snapshots.js';
 
@@ -230,6 +231,7 @@ function interrupted(): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  restoreExtraCaCerts();
   process.on('SIGINT', interrupted);
   process.on('SIGTERM', interrupted);
   const program = buildProgram();

@@ -2,6 +2,7 @@ import { CIContextProvider, DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL, FulcioSigner,
 import { bundleToJSON } from '@sigstore/bundle';
 import type { SigningConfig } from '../config/config.js';
 import { SnapgovError } from '../errors.js';
+import { assertExtraCaLoaded } from '../util/extra-ca.js';
 import { BUNDLE_MEDIA_TYPE } from './sigstore.js';
 
 export interface KeylessOptions {
@@ -33,6 +34,7 @@ function claims(token: string): { identity: string; issuer: string } {
  * certificate; the chain comes from the trusted root at verification).
  */
 export async function signKeyless(bytes: Buffer, opts: KeylessOptions): Promise<{ bundle: string; identity: string; issuer: string }> {
+  assertExtraCaLoaded();
   const token = await identityToken(opts.token);
   const who = claims(token);
   const signer = new FulcioSigner({ fulcioBaseURL: opts.services.fulcioUrl ?? DEFAULT_FULCIO_URL, identityProvider: { getToken: () => Promise.resolve(token) } });

@@ -1,13 +1,17 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type RequestListener } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { AddressInfo, Server } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, rekorHandler, type HandlerFn } from '@sigstore/mock';
 
 /**
  * Real HTTP servers on 127.0.0.1 serving @sigstore/mock's Fulcio and Rekor handlers, and a trusted
  * root made from the same keys: a keyless round trip with no network and no interceptors.
  * `caClock` backdates the certificates (an expired certificate is one issued an hour before the
- * log entry that proves the signing time).
+ * log entry that proves the signing time). With `tls` they serve HTTPS with that key and certificate.
  */
 export interface SigstoreServices {
   fulcioUrl: string;
@@ -19,10 +23,15 @@ export interface SigstoreServices {
 const keyPair = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const b64 = (b: ArrayBufferView | Buffer) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 
+export interface TlsIdentity {
+  key: string;
+  cert: string;
+}
+
 /** An HTTP server whose routes are filled in later (the log records its own URL, known only once listening). */
-function serve(): Promise<{ server: Server; url: string; routes: Record<string, HandlerFn> }> {
+function serve(tls?: TlsIdentity): Promise<{ server: Server; url: string; routes: Record<string, HandlerFn> }> {
   const routes: Record<string, HandlerFn> = {};
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -36,15 +45,17 @@ function serve(): Promise<{ server: Server; url: string; routes: Record<string, 
         (e: Error) => res.writeHead(500).end(e.message),
       );
     });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, routes })));
+  };
+  const server = tls ? createTlsServer(tls, handler) : createServer(handler);
+  const scheme = tls ? 'https' : 'http';
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}`, routes })));
 }
 
-export async function startSigstore(opts: { caClock?: Date } = {}): Promise<SigstoreServices> {
+export async function startSigstore(opts: { caClock?: Date; tls?: TlsIdentity } = {}): Promise<SigstoreServices> {
   const ctlog = await initializeCTLog(keyPair());
   const ca = await initializeCA(keyPair(), ctlog, opts.caClock);
-  const fulcio = await serve();
-  const rekor = await serve();
+  const fulcio = await serve(opts.tls);
+  const rekor = await serve(opts.tls);
   const tlog = await initializeTLog(rekor.url, keyPair());
   const f = fulcioHandler(ca, { strict: true });
   const r = rekorHandler(tlog, { strict: true });
@@ -67,4 +78,13 @@ export async function startSigstore(opts: { caClock?: Date } = {}): Promise<Sigs
 export function testToken(claims: { sub: string; iss: string }): string {
   const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   return `${part({ alg: 'none', typ: 'JWT' })}.${part({ ...claims, aud: 'sigstore', exp: Math.floor(Date.now() / 1000) + 600, iat: Math.floor(Date.now() / 1000) })}.`;
+}
+
+/** A self-signed certificate for 127.0.0.1 (OpenSSL's command line): the authority a NODE_EXTRA_CA_CERTS file would add. */
+export function selfSignedIdentity(dir: string): TlsIdentity & { certFile: string } {
+  const key = join(dir, 'tls-key.pem');
+  const certFile = join(dir, 'tls-cert.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', certFile, '-days', '1', '-subj', '/CN=snapgov-test', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  return { key: readFileSync(key, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile };
 }
