@@ -4,12 +4,13 @@ import { SnapgovError } from '../errors.js';
  * bin/snapgov hands NODE_EXTRA_CA_CERTS over under this name to commands that make no TLS
  * connection: Node 20 loads its root certificates at start-up whenever the variable is set.
  */
-export const DEFERRED_EXTRA_CA = 'SNAPGOV_DEFERRED_NODE_EXTRA_CA_CERTS';
+const DEFERRED_EXTRA_CA = 'SNAPGOV_DEFERRED_NODE_EXTRA_CA_CERTS';
 
 let deferred = false;
 
 /** Puts the variable back, first thing, so that every child process (gates, git, gpg) sees the environment the user set. */
-export function restoreExtraCaCerts(env: NodeJS.ProcessEnv = process.env): void {
+export function restoreExtraCaCerts(): void {
+  const env = process.env;
   const value = env[DEFERRED_EXTRA_CA];
   if (value === undefined) return;
   delete env[DEFERRED_EXTRA_CA];
