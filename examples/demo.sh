@@ -4,7 +4,7 @@
 #   bash examples/demo.sh [DIR]   (DIR defaults to a new temporary folder; it is kept for a look)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-snapgov() { node "$here/../bin/snapgov" "$@"; }
+snapgov() { "$here/../bin/snapgov" "$@"; }
 ws="${1:-$(mktemp -d "${TMPDIR:-/tmp}/snapgov-demo.XXXXXX")}"
 mkdir -p "$ws"
 cd "$ws"

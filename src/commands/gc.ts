@@ -29,7 +29,7 @@ export interface GcResult extends GcSummary {
  * deleted (prune removes its snapshots there).
  */
 export async function collectGarbage(layout: StoreLayout, roots: readonly string[], lock: StoreLock, opts: { dryRun: boolean; beforeCollect?: () => Promise<void> }): Promise<GcSummary> {
-  const objects = ObjectIndex.load(layout);
+  const objects = ObjectIndex.load(layout, { fresh: true });
   const reach = await reachable(layout, objects, roots);
   if (reach.damaged.length > 0) {
     const list = reach.damaged.slice(0, 10).map((d) => `${shortId(d.id)}: ${d.problems.slice(0, 3).map((p) => `${p.code} ${p.path}`).join(', ')}`);

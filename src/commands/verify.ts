@@ -97,7 +97,7 @@ export async function verify(refs: string[], opts: VerifyOptions, g: GlobalOptio
   const ids = await selectIds(store, refs, opts);
   // A shared lock: verify runs beside other readers but never while prune deletes.
   const checks = await withLock(g, store.layout, 'shared', 'verify', async () => {
-    const objects = ObjectIndex.load(store.layout);
+    const objects = ObjectIndex.load(store.layout, { fresh: true });
     const out: SnapshotCheck[] = [];
     // With --all every object is needed: the threads start re-reading while manifests are checked.
     const early = opts.readData && opts.all ? readData(store.layout, objects, DataPlan.everything(objects)) : null;

@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import { HashTable, type SharedHashTable } from './hash-table.js';
 import { decodePackTrailer, encodePackIndex, packIndexValid, PACK_RECORD, PACK_TRAILER, readU64, type PackEntry } from './pack.js';
 import { looseObjectPath, type StoreLayout } from './layout.js';
-import { fsyncDir, writeAllSync } from '../util/fsx.js';
+import { atomicWriteFile, ensureDir, fsyncDir, writeAllSync } from '../util/fsx.js';
+import { decodeIndexFile, encodeIndexFile, indexKey, type IndexParts } from './index-file.js';
 
 /** Objects smaller than this go into pack files; larger ones are loose files named by their hash. */
 export const LOOSE_MIN = 1 << 20;
+/** The saved object index, in the store's cache folder beside the stat cache. */
+const INDEX_FILE = 'object-index';
 /** A pack is closed once it holds this much data. */
 export const PACK_TARGET = 16 << 20;
 
@@ -49,26 +52,35 @@ export class ObjectIndex {
   private readonly packBytes = new Map<string, number>();
   private table: HashTable = HashTable.create(0);
   /** Per object: pack number (-1 for loose), offset and length inside the pack. */
-  private packOf = new Int32Array(0);
-  private offsets = new Float64Array(0);
-  private sizes = new Float64Array(0);
+  private packOf: Int32Array = new Int32Array(0);
+  private offsets: Float64Array = new Float64Array(0);
+  private sizes: Float64Array = new Float64Array(0);
 
   constructor(readonly layout: StoreLayout) {}
 
-  static load(layout: StoreLayout): ObjectIndex {
+  /**
+   * The store's objects: from the index file the last command saved when the store still holds
+   * exactly the packs and loose objects it was made from, else from the pack indexes (and saved
+   * for the next command). `fresh` always reads the packs, as `verify` and `gc` do: they report
+   * and act on damaged pack indexes, which a saved index would not show.
+   */
+  static load(layout: StoreLayout, { fresh = false } = {}): ObjectIndex {
     const idx = new ObjectIndex(layout);
     const loose = idx.looseNames();
-    const packs = idx.readPacks();
+    const names = idx.packNames();
+    const key = indexKey(names, loose);
+    if (!fresh && idx.restore(key)) return idx;
+    const packs = idx.readPacks(names);
     const total = loose.length + packs.reduce((n, p) => n + p.count, 0);
     idx.table = HashTable.create(total);
     idx.packOf = new Int32Array(total);
     idx.offsets = new Float64Array(total);
     idx.sizes = new Float64Array(total);
-    const key = Buffer.alloc(32);
+    const digest = Buffer.alloc(32);
     // Loose objects first: when a packed copy also exists, the loose one is used.
     for (const name of loose) {
-      key.write(name, 0, 32, 'hex');
-      idx.put(key, 0, -1, 0, -1);
+      digest.write(name, 0, 32, 'hex');
+      idx.put(digest, 0, -1, 0, -1);
     }
     packs.forEach((p, n) => {
       idx.packs.push(p.pack);
@@ -77,7 +89,57 @@ export class ObjectIndex {
         idx.put(p.index, at, n, readU64(p.index, at + 32), readU64(p.index, at + 40));
       }
     });
+    if (idx.damagedPacks.length === 0) idx.save(key);
     return idx;
+  }
+
+  private get indexFile(): string {
+    return join(this.layout.cache, INDEX_FILE);
+  }
+
+  private restore(key: Buffer): boolean {
+    let parts: IndexParts | null = null;
+    try {
+      const fd = openSync(this.indexFile, 'r');
+      try {
+        // Fresh memory, so that the arrays in the file can be read in place (see index-file.ts).
+        const buf = Buffer.alloc(fstatSync(fd).size);
+        if (readSync(fd, buf, 0, buf.length, 0) === buf.length) parts = decodeIndexFile(buf, key);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      return false;
+    }
+    if (!parts) return false;
+    this.packs.push(...parts.packs);
+    parts.packs.forEach((pack, i) => this.packBytes.set(pack, parts.packBytes[i]!));
+    this.table = HashTable.fromShared({ hashes: parts.hashes.buffer as SharedArrayBuffer, slots: parts.slots.buffer as SharedArrayBuffer, count: parts.count });
+    this.packOf = parts.packOf;
+    this.offsets = parts.offsets;
+    this.sizes = parts.sizes;
+    return true;
+  }
+
+  /** Saves the index for the next command; only a cache, so a store that cannot take it is fine. */
+  private save(key: Buffer): void {
+    const shared = this.table.share();
+    const parts: IndexParts = {
+      packs: this.packs,
+      packBytes: this.packs.map((p) => this.packBytes.get(p) ?? 0),
+      count: this.table.count,
+      hashes: new Uint8Array(shared.hashes),
+      slots: new Int32Array(shared.slots),
+      packOf: this.packOf,
+      offsets: this.offsets,
+      sizes: this.sizes,
+    };
+    try {
+      ensureDir(this.layout.cache);
+      atomicWriteFile(this.indexFile, encodeIndexFile(key, parts), { durable: false });
+    } catch {
+      // read-only or full: the next command builds the index again
+    }
   }
 
   private put(buf: Buffer, off: number, pack: number, offset: number, size: number): void {
@@ -94,17 +156,21 @@ export class ObjectIndex {
     return this.packBytes.get(pack) ?? 0;
   }
 
-  private readPacks(): { pack: string; index: Buffer; count: number }[] {
+  /** The packs in the store (their hashes), in the folder's order. */
+  private packNames(): string[] {
     let names: string[];
     try {
       names = readdirSync(this.layout.packs);
     } catch {
       return [];
     }
+    return names.filter((name) => name.endsWith('.pack') && HEX64.test(name.slice(0, -5))).map((name) => name.slice(0, -5));
+  }
+
+  private readPacks(packs: readonly string[]): { pack: string; index: Buffer; count: number }[] {
     const out: { pack: string; index: Buffer; count: number }[] = [];
-    for (const name of names) {
-      if (!name.endsWith('.pack') || !HEX64.test(name.slice(0, -5))) continue;
-      const pack = name.slice(0, -5);
+    for (const pack of packs) {
+      const name = `${pack}.pack`;
       const fd = openSync(join(this.layout.packs, name), 'r');
       try {
         const r = readPackIndex(fd, name);
