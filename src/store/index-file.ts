@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
  * 4 reserved bytes; per pack its name (32 bytes) and data size (float64); per object its digest
  * (32 bytes), offset and size (float64 each); the hash table's slots (int32); per object its pack
  * number (int32, -1 for loose); then the SHA-256 of everything before it. Every array starts at a
- * multiple of 8 bytes, so it is read in place.
+ * multiple of 8 bytes, so that typed arrays can view it in place.
  */
 export interface IndexParts {
   packs: string[];
@@ -75,8 +75,8 @@ export function encodeIndexFile(key: Buffer, p: IndexParts): Buffer {
 
 /**
  * The parts saved in `buf` (which must start at a multiple of 8 bytes in its memory), or null
- * unless it is a whole, undamaged index file for exactly `key`. The typed arrays are views of
- * `buf`; the table's digests and slots are copied into shared memory for the worker threads.
+ * unless it is a whole, undamaged index file for exactly `key`. The table's digests and slots are
+ * copied into shared memory for the worker threads.
  */
 export function decodeIndexFile(buf: Buffer, key: Buffer): IndexParts | null {
   if (buf.byteOffset % 8 !== 0 || buf.length < HEADER + DIGEST || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return null;
@@ -111,5 +111,6 @@ export function decodeIndexFile(buf: Buffer, key: Buffer): IndexParts | null {
     if (v !== 0) used++;
   }
   if (used !== count) return null;
-  return { packs, packBytes, count, hashes, slots, packOf, offsets: new Float64Array(buf.buffer, buf.byteOffset + at.offsets, count), sizes: new Float64Array(buf.buffer, buf.byteOffset + at.sizes, count) };
+  // Copies (slice), so that the file's bytes, digests included, are not kept alive with the index.
+  return { packs, packBytes, count, hashes, slots, packOf: packOf.slice(), offsets: new Float64Array(buf.buffer, buf.byteOffset + at.offsets, count).slice(), sizes: new Float64Array(buf.buffer, buf.byteOffset + at.sizes, count).slice() };
 }
