@@ -29,8 +29,8 @@ function files(dir: string, skip: string[] = []): Record<string, string> {
     for (const n of readdirSync(d)) {
       const p = join(d, n);
       const rel = relative(dir, p);
-      // Lock files come and go; the cache folder holds what any command may rebuild (stat cache, object index).
-      if (skip.some((s) => rel === s || rel.startsWith(`${s}/`)) || rel.includes('snapshots/locks') || rel.includes('snapshots/cache')) continue;
+      // Lock files come and go; any command that loads the objects may save the object index.
+      if (skip.some((s) => rel === s || rel.startsWith(`${s}/`)) || rel.includes('snapshots/locks') || rel.endsWith('snapshots/cache/object-index')) continue;
       if (statSync(p, { throwIfNoEntry: false })?.isDirectory()) walk(p);
       else out[rel] = sha(readFileSync(p, { flag: 'r' }));
     }
