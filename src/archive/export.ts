@@ -64,7 +64,7 @@ export function writeExport(layout: StoreLayout, objects: ObjectIndex, meta: Met
 
   const toStdout = out === '-';
   const tmp = toStdout ? null : tempName(dirname(out), basename(out));
-  const fd = toStdout ? 1 : openSync(tmp!, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+  const fd = toStdout ? 1 : openSync(tmp!, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   const reader = new ObjectReader(layout);
   try {
     const tar = new TarWriter(fd);

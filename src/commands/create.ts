@@ -40,10 +40,13 @@ export async function create(opts: CreateOptions, g: GlobalOptions): Promise<Out
   const tags = [...new Set(opts.tag ?? [])];
   if (tags.some((t) => t.trim() === '')) throw new SnapgovError('USAGE', 'empty --tag', 'give every tag a name');
   const { ws, layout } = await openStore(g);
+  // The key is loaded and unlocked before anything is written: a key problem leaves no unsigned snapshot.
+  const sign = opts.sign ? await import('./sign.js') : null;
+  const signer = sign ? await sign.prepareSigner(ws, {}) : null;
   const { taken, signature } = await withLock(g, layout, 'exclusive', 'create', async (lock) => {
     const t = await takeSnapshot(ws, layout, lock, { trigger, env: opts.env, tags, labels, message: opts.message, time, allowPartial: opts.allowPartial, allowInconsistentIndex: opts.allowInconsistentIndex });
     // Signed under the same lock, with the configured default signer (the crypto loads only then).
-    const s = opts.sign ? await (await import('./sign.js')).signSnapshot(ws, layout, t.id, {}) : undefined;
+    const s = sign && signer ? await sign.signSnapshot(layout, t.id, signer) : undefined;
     return { taken: t, signature: s && { type: s.type, method: s.method, signer: s.signer, file: s.file } };
   });
   const { entries: _entries, ...result } = taken;

@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve, sep } from 'node:path';
+import { findWorkspaceRoot, loadWorkspace } from '../config/config.js';
+import { isManagedPath } from '../scan/walk.js';
 import type { ChalkInstance } from 'chalk';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
@@ -28,14 +30,15 @@ export interface KeygenResult {
 
 /** Writes a new key pair; the secret file is created with mode 0600 and never overwritten without --force. */
 export async function keygen(o: KeygenOptions, _g: GlobalOptions): Promise<Outcome<KeygenResult>> {
-  if (!!o.pgp === !!o.sigstore) throw new SnapgovError('USAGE', 'choose --pgp or --sigstore', 'snapgov keygen --pgp --name N --email E -o PREFIX, or snapgov keygen --sigstore -o PREFIX');
-  if (!o.output) throw new SnapgovError('USAGE', 'missing -o PREFIX', 'for example -o keys/release');
+  if (!!o.pgp === !!o.sigstore) throw new SnapgovError('USAGE', 'choose --pgp or --sigstore', `snapgov keygen --pgp --name N --email E -o ${KEY_HOME}/NAME, or snapgov keygen --sigstore -o ${KEY_HOME}/NAME`);
+  if (!o.output) throw new SnapgovError('USAGE', 'missing -o PREFIX', `for example -o ${KEY_HOME}/release (outside the workspace)`);
   const [secretFile, publicFile] = o.pgp ? [`${o.output}.sec.asc`, `${o.output}.pub.asc`] : [`${o.output}.key`, `${o.output}.pub`];
   for (const f of [secretFile, publicFile]) if (existsSync(f) && !o.force) throw new SnapgovError('USAGE', `${f} already exists`, 'choose another -o PREFIX, or --force to replace the pair');
+  await refuseManaged(resolve(secretFile));
   ensureDir(dirname(resolve(secretFile)));
   let result: KeygenResult;
   if (o.pgp) {
-    if (!o.name || !o.email) throw new SnapgovError('USAGE', 'an OpenPGP key needs --name and --email', 'snapgov keygen --pgp --name "Release Bot" --email release@example.com -o keys/release');
+    if (!o.name || !o.email) throw new SnapgovError('USAGE', 'an OpenPGP key needs --name and --email', `snapgov keygen --pgp --name "Release Bot" --email release@example.com -o ${KEY_HOME}/release`);
     const passphrase = o.passphraseFile ? readFileSync(o.passphraseFile, 'utf8').replace(/\r?\n$/, '') : (process.env.SNAPGOV_PGP_PASSPHRASE ?? null);
     const k = await generatePgpKey(o.name, o.email, passphrase || null);
     atomicWriteFile(secretFile, k.secret, { mode: 0o600 });
@@ -49,6 +52,26 @@ export async function keygen(o: KeygenOptions, _g: GlobalOptions): Promise<Outco
   }
   const warnings = result.protected ? [] : [`${secretFile} is not protected by a passphrase: keep it readable only by the signer`];
   return outcome(result, renderKeygen, 0, warnings);
+}
+
+/** Where the hints put secret keys: the user's own folder, never the workspace. */
+const KEY_HOME = '~/.config/snapgov/keys';
+
+/**
+ * A secret key inside the managed tree would be copied into the store by the next create, into
+ * every export, and restored or deleted by rollbacks: refused, whatever the exclusions were when
+ * the snapshots before it were taken.
+ */
+async function refuseManaged(secretFile: string): Promise<void> {
+  const root = findWorkspaceRoot(dirname(secretFile));
+  if (!root) return;
+  // A workspace that does not load cannot snapshot either; its own commands report why.
+  const ws = await loadWorkspace(root).catch(() => null);
+  if (!ws) return;
+  const rel = relative(ws.root, secretFile).split(sep).join('/');
+  if (isManagedPath(ws, rel)) {
+    throw new SnapgovError('USAGE', `${secretFile} is inside the managed tree of ${ws.root}: the next snapshot would copy the secret key into the store and every export`, `write it outside the workspace (for example -o ${KEY_HOME}/release), or exclude it in snapgov.json ("exclude": [..., "${rel}"])`);
+  }
 }
 
 function renderKeygen(r: KeygenResult, s: ChalkInstance): string {

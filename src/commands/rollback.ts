@@ -76,6 +76,12 @@ async function lastKnownGood(store: Store, objects: ObjectIndex, history: Snapsh
       rejected.push({ id: s.id, problems: ['safety snapshot taken before a rollback'] });
       continue;
     }
+    // A snapshot recorded as missing files, or with an index that did not match its artifacts, was never good.
+    const recorded = [...(s.meta.incomplete ? ['recorded as incomplete (files were skipped when it was taken)'] : []), ...(s.meta.index && !s.meta.index.consistent ? ['recorded with an inconsistent artifact index'] : [])];
+    if (recorded.length) {
+      rejected.push({ id: s.id, problems: recorded });
+      continue;
+    }
     const c = await checkStructure(layout, s.id, objects);
     const untrusted = c.ok ? await untrustedBecause(store, s.id) : null;
     if (c.ok && !untrusted) return { id: s.id, why: `the newest snapshot older than the live one (${shortId(live.id)}) that verifies${store.ws.config.trust.required ? ' and is trusted' : ''}`, rejected };

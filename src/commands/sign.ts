@@ -7,7 +7,7 @@ import { sha256Hex } from '../core/manifest.js';
 import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
-import { signKeyless } from '../signing/keyless.js';
+import { keylessSigner } from '../signing/keyless.js';
 import { readSecretKey, signPgp, verifyPgp } from '../signing/pgp.js';
 import { signatureFile, writeSignatureFile, type SignatureRecord } from '../store/signature-files.js';
 import { keyHint, parseBundle, readSigstorePrivateKey, signWithKey, verifyKeyBundle, verifyKeylessBundle } from '../signing/sigstore.js';
@@ -64,31 +64,42 @@ function chooseMethod(o: SignOptions, ws: Workspace): Method {
   throw new SnapgovError('USAGE', 'no signer given and none configured', 'pass --pgp-key FILE, --sigstore-key FILE or --sigstore, or set "signing" in snapgov.json');
 }
 
-/** Makes one signature record over the manifest bytes with the chosen signer. */
-async function makeRecord(id: string, bytes: Buffer, method: Method, o: SignOptions, ws: Workspace): Promise<Omit<SignatureRecord, 'file'>> {
-  const time = new Date().toISOString();
+/** Signs manifest bytes into a signature record; made by `prepareSigner` once the key is usable. */
+export type Signer = (id: string, bytes: Buffer) => Promise<Omit<SignatureRecord, 'file'>>;
+
+/**
+ * Loads and unlocks the chosen signer's key (or finds the identity token) before anything is
+ * signed, so that `create --sign` refuses a key problem before it writes a snapshot.
+ */
+export async function prepareSigner(ws: Workspace, o: SignOptions, method = chooseMethod(o, ws)): Promise<Signer> {
   const cfg = ws.config.signing;
   const rel = (p: string) => resolve(ws.root, p);
+  const now = () => new Date().toISOString();
   if (method === 'pgp') {
     const source = o.pgpKey ?? (process.env.SNAPGOV_PGP_KEY ? 'SNAPGOV_PGP_KEY' : cfg.pgpKey);
     if (!source) throw new SnapgovError('USAGE', 'no OpenPGP key given', 'pass --pgp-key FILE, set SNAPGOV_PGP_KEY, or signing.pgpKey in snapgov.json');
     const armored = o.pgpKey ? readFile(o.pgpKey, '--pgp-key') : source === 'SNAPGOV_PGP_KEY' ? process.env.SNAPGOV_PGP_KEY! : readFile(rel(source), 'signing.pgpKey');
     const key = await readSecretKey(armored, passphrase(o), source);
-    const sig = await signPgp(bytes, key);
-    return { type: 'pgp', method: 'pgp', signer: sig.fingerprint, time, signature: sig.armored, publicKey: key.toPublic().armor() };
+    return async (_id, bytes) => {
+      const sig = await signPgp(bytes, key);
+      return { type: 'pgp', method: 'pgp', signer: sig.fingerprint, time: now(), signature: sig.armored, publicKey: key.toPublic().armor() };
+    };
   }
   if (method === 'sigstore-key') {
     const path = o.sigstoreKey ?? (cfg.sigstoreKey ? rel(cfg.sigstoreKey) : null);
     if (!path) throw new SnapgovError('USAGE', 'no Sigstore key given', 'pass --sigstore-key FILE or set signing.sigstoreKey');
     const key = readSigstorePrivateKey(readFile(path, '--sigstore-key'), path);
-    const { bundle, hint } = signWithKey(bytes, key);
-    return { type: 'sigstore', method: 'key', signer: hint, time, signature: bundle, publicKey: createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString() };
+    return async (_id, bytes) => {
+      const { bundle, hint } = signWithKey(bytes, key);
+      return { type: 'sigstore', method: 'key', signer: hint, time: now(), signature: bundle, publicKey: createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString() };
+    };
   }
   if (method === 'keyless') {
-    const { bundle, identity, issuer } = await signKeyless(bytes, { token: o.identityToken, services: cfg });
-    return { type: 'sigstore', method: 'keyless', signer: identity, issuer, time, signature: bundle };
+    const k = await keylessSigner({ token: o.identityToken, services: cfg });
+    return async (_id, bytes) => ({ type: 'sigstore', method: 'keyless', signer: k.identity, issuer: k.issuer, time: now(), signature: await k.sign(bytes) });
   }
-  return importRecord(id, bytes, readFile(o.importSignature!, '--import-signature'), o, ws, time);
+  const text = readFile(o.importSignature!, '--import-signature');
+  return (id, bytes) => importRecord(id, bytes, text, o, ws, now());
 }
 
 /** A signature made elsewhere (gpg --detach-sign --armor, cosign sign-blob --bundle), accepted only when valid over exactly these bytes. */
@@ -119,10 +130,10 @@ async function importRecord(id: string, bytes: Buffer, text: string, o: SignOpti
  * Signs a snapshot's manifest and records it: the signature file first, then the metadata that
  * lists it, then the audit line. The ID never changes: it is the manifest's hash.
  */
-export async function signSnapshot(ws: Workspace, layout: StoreLayout, id: string, o: SignOptions, method = chooseMethod(o, ws)): Promise<SignResult> {
+export async function signSnapshot(layout: StoreLayout, id: string, signer: Signer): Promise<SignResult> {
   const bytes = readManifestBytes(layout, id);
   if (`sha256:${sha256Hex(bytes)}` !== id) throw new SnapgovError('STORE_CORRUPT', `the manifest of ${shortId(id)} does not hash to its ID: refusing to sign it`, 'run `snapgov verify --all`');
-  const made = await makeRecord(id, bytes, method, o, ws);
+  const made = await signer(id, bytes);
   const rec: SignatureRecord = { ...made, file: signatureFile(id, made) };
   writeSignatureFile(layout, rec);
   const md = await readMetadata(layout, id);
@@ -134,11 +145,11 @@ export async function signSnapshot(ws: Workspace, layout: StoreLayout, id: strin
 
 export async function sign(ref: string, o: SignOptions, g: GlobalOptions): Promise<Outcome<SignResult>> {
   const { ws, layout } = await openStore(g);
-  const method = chooseMethod(o, ws);
+  const signer = await prepareSigner(ws, o);
   return withLock(g, layout, 'exclusive', 'sign', async (lock) => {
     const { id } = await resolveSnapshot(layout, ref);
     lock.assertHeld();
-    return outcome(await signSnapshot(ws, layout, id, o, method), renderSign);
+    return outcome(await signSnapshot(layout, id, signer), renderSign);
   });
 }
 

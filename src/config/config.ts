@@ -100,7 +100,12 @@ export interface ConfigFile {
 }
 
 export const DEFAULT_SLA: SlaConfig = { snapshotSeconds: 30, rollbackSeconds: 300, verifySeconds: 60, recoverySeconds: 300 };
-export const DEFAULT_EXCLUDE = ['.git/**'];
+/**
+ * Secret keys never belong in a snapshot (its objects are copied into every export and restored
+ * by every rollback): the names snapgov keygen and cosign write are excluded by default.
+ */
+export const SECRET_KEY_EXCLUDE = ['**/*.sec.asc', '**/*.key'];
+export const DEFAULT_EXCLUDE = ['.git/**', ...SECRET_KEY_EXCLUDE];
 
 export interface Workspace {
   root: string;

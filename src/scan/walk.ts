@@ -126,6 +126,17 @@ function walkWithFastGlob(ws: Workspace, ignore: string[]): Walk {
   return { paths, unreadable };
 }
 
+/** Whether a workspace-relative path is managed: matched by an include and by no exclusion (as the walk decides). */
+export function isManagedPath(ws: Workspace, rel: string): boolean {
+  if (storeDirsInside(ws).some((d) => rel === d || rel.startsWith(`${d}/`)) || rel === CONFIG_FILE) return false;
+  const p = require('fast-glob/out/utils/pattern.js') as typeof FastGlobPatterns;
+  const res = (xs: string[]) => p.convertPatternsToRe(p.expandPatternsWithBraceExpansion(xs).map((x) => p.convertToPositivePattern(p.removeDuplicateSlashes(x))), MATCH);
+  // An excluded folder (`keys/**`) excludes every path below it, as the walk never enters it.
+  const prefixes = rel.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+  const excluded = res(ws.config.exclude);
+  return matchAny(rel, res(ws.config.include)) && !prefixes.some((x) => matchAny(x, excluded));
+}
+
 /**
  * Lists the managed paths (files and symlinks) in manifest order: never follows symlinks,
  * never enters the store folders, and records folders it cannot read instead of silently leaving

@@ -31,15 +31,20 @@ function claims(token: string): { identity: string; issuer: string } {
 /**
  * Keyless signing: an ephemeral key, a short-lived Fulcio certificate for the token's identity, a
  * Rekor entry, and optionally an RFC 3161 timestamp. The bundle is repackaged as v0.3 (a single
- * certificate; the chain comes from the trusted root at verification).
+ * certificate; the chain comes from the trusted root at verification). The token is found and read
+ * first, so a missing or malformed one is refused before the caller writes anything.
  */
-export async function signKeyless(bytes: Buffer, opts: KeylessOptions): Promise<{ bundle: string; identity: string; issuer: string }> {
+export async function keylessSigner(opts: KeylessOptions): Promise<{ identity: string; issuer: string; sign: (bytes: Buffer) => Promise<string> }> {
   assertExtraCaLoaded();
   const token = await identityToken(opts.token);
   const who = claims(token);
-  const signer = new FulcioSigner({ fulcioBaseURL: opts.services.fulcioUrl ?? DEFAULT_FULCIO_URL, identityProvider: { getToken: () => Promise.resolve(token) } });
-  const witnesses: Witness[] = [new RekorWitness({ rekorBaseURL: opts.services.rekorUrl ?? DEFAULT_REKOR_URL })];
-  if (opts.services.tsaUrl) witnesses.push(new TSAWitness({ tsaBaseURL: opts.services.tsaUrl }));
+  return { ...who, sign: (bytes) => signWithToken(bytes, token, opts.services) };
+}
+
+async function signWithToken(bytes: Buffer, token: string, services: KeylessOptions['services']): Promise<string> {
+  const signer = new FulcioSigner({ fulcioBaseURL: services.fulcioUrl ?? DEFAULT_FULCIO_URL, identityProvider: { getToken: () => Promise.resolve(token) } });
+  const witnesses: Witness[] = [new RekorWitness({ rekorBaseURL: services.rekorUrl ?? DEFAULT_REKOR_URL })];
+  if (services.tsaUrl) witnesses.push(new TSAWitness({ tsaBaseURL: services.tsaUrl }));
   let bundle;
   try {
     bundle = await new MessageSignatureBundleBuilder({ signer, witnesses }).create({ data: bytes });
@@ -51,5 +56,5 @@ export async function signKeyless(bytes: Buffer, opts: KeylessOptions): Promise<
     const leaf = vm.content.x509CertificateChain.certificates[0]!;
     bundle = { ...bundle, mediaType: BUNDLE_MEDIA_TYPE, verificationMaterial: { ...vm, content: { $case: 'certificate' as const, certificate: leaf } } };
   }
-  return { bundle: JSON.stringify(bundleToJSON(bundle)), ...who };
+  return JSON.stringify(bundleToJSON(bundle));
 }

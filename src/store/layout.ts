@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Workspace } from '../config/config.js';
 
 /** Where everything lives inside the store folders (documented in docs/store-format.md). */
@@ -54,7 +54,12 @@ export function looseObjectPath(l: StoreLayout, hash: string): string {
   return join(l.objects, hash.slice(0, 2), hash);
 }
 
-/** Creates every store folder (idempotent; called by init and before each write). */
+/**
+ * Creates every store folder (idempotent; called by init and before each write). The store holds
+ * copies of the user's files, so its top folders are the owner's alone (0700, as restic's), and an
+ * older, looser store is tightened on its next write.
+ */
 export function ensureStoreDirs(l: StoreLayout): void {
-  for (const d of [l.objects, l.packs, l.manifests, l.tmp, l.locks, l.cache, l.metadata, l.rehearsal]) mkdirSync(d, { recursive: true });
+  for (const d of [l.objects, l.packs, l.manifests, l.tmp, l.locks, l.cache, l.metadata, l.rehearsal]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [dirname(l.objects), l.metadata, l.rehearsal]) if ((statSync(d).mode & 0o077) !== 0) chmodSync(d, 0o700);
 }

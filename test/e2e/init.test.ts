@@ -11,7 +11,7 @@ describe('snapgov init', () => {
     expect(r.code).toBe(0);
     expect(r.doc.index).toBe('artifacts/index.json');
     expect(r.doc.include).toEqual(['**']);
-    expect(r.doc.exclude).toEqual(['.git/**']);
+    expect(r.doc.exclude).toEqual(['.git/**', '**/*.sec.asc', '**/*.key']);
     const cfg = readJsonFile(join(ws, 'snapgov.json'));
     expect(cfg).toMatchObject({ version: 1, index: { path: 'artifacts/index.json' } });
     for (const d of ['snapshots/manifests', 'snapshots/packs', 'snapshots/objects', 'metadata', 'rehearsal']) expect(existsSync(join(ws, d))).toBe(true);
