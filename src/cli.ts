@@ -55,9 +55,13 @@ export function buildProgram(): Command {
     .description('write snapgov.json and the store folders')
     .option('--index <path>', 'the artifact index file (default: artifacts/index.json or index.json when present)')
     .option('--no-index', 'the workspace has no artifact index')
+    .option('--index-entries <pointer>', 'JSON pointer to the array that lists the artifacts (default: detected)')
+    .option('--index-path-field <name>', "each entry's field holding the artifact's path (default: detected)")
+    .option('--index-digest-field <name>', "each entry's field holding its SHA-256 (default: detected)")
+    .addOption(new Option('--index-relative-to <base>', "paths in the index are relative to the index's folder or the workspace root (default: detected)").choices(['index', 'workspace']))
     .option('--include <glob>', 'managed files (repeatable; default **)', collect)
-    .option('--exclude <glob>', 'excluded files (repeatable; default .git/**)', collect)
-    .option('--force', 'overwrite an existing snapgov.json')
+    .option('--exclude <glob>', 'excluded files (repeatable; default .git/**, **/*.sec.asc, **/*.key)', collect)
+    .option('--force', 'on an existing snapgov.json: keep every setting, apply only the flags given, recreate missing store folders')
     .action(action(async (_p, opts, g) => (await import('./commands/init.js')).init(opts, g)));
 
   program

@@ -16,6 +16,7 @@ import { applyPlan, preflight, removeLeftoverTemps, TargetDamaged, type ApplySta
 import { runGates, type GateResult } from '../rollback/gates.js';
 import { clearJournal, readJournal, writeJournal, type Journal } from '../rollback/journal.js';
 import { takeSnapshot } from '../snapshot/take.js';
+import { boundedList } from '../util/text.js';
 import { liveEntries } from './diff.js';
 import { openStore, withLock, type Store } from './common.js';
 
@@ -171,7 +172,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   // The objects the plan needs are checked (and re-hashed) once the plan is known.
   const check = await checkStructure(layout, to, objects, undefined, { sizes: false });
   if (!check.ok || !check.entries) {
-    throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} fails verification: ${check.problems.slice(0, 5).map((p) => `${p.code} ${p.path}`).join('; ')}`, 'nothing was changed; roll back to another snapshot (snapgov list, snapgov verify --all)', { problems: check.problems });
+    throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} fails verification: ${boundedList(check.problems.map((p) => `${p.code} ${p.path}`), 5)}`, 'nothing was changed; roll back to another snapshot (snapgov list, snapgov verify --all)', { problems: check.problems });
   }
   const target = check.entries;
   const untrusted = await untrustedBecause(store, to);
@@ -203,7 +204,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
     safetySnapshotMs = Math.round(performance.now() - t0);
   } else {
     const t = await liveEntries(store);
-    if (t.skipped.length) throw new SnapgovError('FILE_UNREADABLE', `${t.skipped.length} file(s) of the live tree cannot be read: ${t.skipped.slice(0, 5).map((x) => x.path).join(', ')}`, 'fix the permissions (or exclude them) and run the rollback again; nothing was changed');
+    if (t.skipped.length) throw new SnapgovError('FILE_UNREADABLE', `${t.skipped.length} file(s) of the live tree cannot be read: ${boundedList(t.skipped.map((x) => x.path), 5)}`, 'fix the permissions (or exclude them) and run the rollback again; nothing was changed');
     liveTree = t.entries;
   }
   const plan = planRollback(liveTree, target);

@@ -245,7 +245,7 @@ export async function loadWorkspace(cwdOption: string | undefined): Promise<Work
   const config = await parseConfig(configPath, readFileSync(configPath, 'utf8'));
   const ws: Workspace = { root, configPath, config, dirs: storeDirs(root, config) };
   if (!existsSync(ws.dirs.snapshots) || !existsSync(ws.dirs.metadata)) {
-    throw new SnapgovError('NO_WORKSPACE', `the store folders of ${root} are missing (${config.store.snapshots}/, ${config.store.metadata}/)`, 'run `snapgov init --force` to create them again, or fix "store" in snapgov.json');
+    throw new SnapgovError('NO_WORKSPACE', `the store folders of ${root} are missing (${config.store.snapshots}/, ${config.store.metadata}/)`, 'run `snapgov init --force` to create them again (it keeps every setting of snapgov.json), or fix "store" in snapgov.json');
   }
   return ws;
 }

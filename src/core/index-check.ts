@@ -88,3 +88,23 @@ export function checkIndex(doc: unknown, cfg: IndexConfig, lookup: (path: string
   });
   return { artifacts: list.length, problems };
 }
+
+/**
+ * The setting of snapgov.json that fixes a set of index problems, named in the error's hint. A list
+ * where no artifact was found is most often read from the wrong base folder or array.
+ */
+export function indexProblemHint(cfg: IndexConfig, problems: readonly Problem[], artifacts: number): string {
+  const codes = new Set(problems.map((p) => p.code));
+  const has = (c: string) => codes.has(c);
+  const missing = problems.filter((p) => p.code === 'ARTIFACT_MISSING').length;
+  const other = cfg.relativeTo === 'index' ? 'workspace' : 'index';
+  const parts: string[] = [];
+  if (has('INDEX_MISSING') || has('INDEX_NOT_JSON')) parts.push(`set "index.path" in snapgov.json to the JSON index file (now ${JSON.stringify(cfg.path)}), or "index": null`);
+  if (has('INDEX_NO_ENTRIES')) parts.push(`set "index.entries" to the JSON pointer of the array that lists the artifacts (now ${JSON.stringify(cfg.entries)})`);
+  if (problems.some((p) => p.code === 'INDEX_ENTRY_INVALID' && p.message.includes(`"${cfg.pathField}"`) && !p.message.includes('malformed'))) parts.push(`set "index.pathField" to the entries' path field (now "${cfg.pathField}")`);
+  if (problems.some((p) => p.code === 'INDEX_ENTRY_INVALID' && p.message.includes('malformed'))) parts.push(`set "index.digestField" to the entries' SHA-256 field (now "${cfg.digestField}")`);
+  if (missing > 0 && (missing === artifacts || has('INDEX_PATH_UNSAFE'))) parts.push(`if the paths are relative to the ${other === 'workspace' ? 'workspace root' : "index's folder"}, set "index.relativeTo": "${other}"`);
+  if (has('INDEX_SCHEMA_INVALID') || has('INDEX_SCHEMA_UNREADABLE')) parts.push(`fix the index or "index.schema" (now ${JSON.stringify(cfg.schema)})`);
+  if (has('ARTIFACT_DIGEST_MISMATCH') || (missing > 0 && missing < artifacts) || has('ARTIFACT_NOT_FILE')) parts.push('update the index or the artifacts it lists');
+  return parts.join('; ');
+}

@@ -9,6 +9,7 @@ import { TEMP_MARK, tempBeside, TreeWriter, type StageItem, type Staged } from '
 import type { StoreLayout } from '../store/layout.js';
 import { faultPoint } from '../util/fault.js';
 import { removeMatching } from '../util/fsx.js';
+import { boundedList } from '../util/text.js';
 
 function lstatOrNull(p: string): Stats | null {
   // throwIfNoEntry: a missing path is the common case in a restore, and exceptions are costly.
@@ -64,7 +65,7 @@ export function preflight(root: string, plan: RollbackPlan): Preflight {
     }
   }
   if (problems.length) {
-    throw new SnapgovError('ROLLBACK_BLOCKED', `the live tree cannot be rolled back without touching unmanaged files: ${problems.slice(0, 5).join('; ')}`, 'move those files away or add them to the managed set (include/exclude in snapgov.json), then run the rollback again; nothing was changed');
+    throw new SnapgovError('ROLLBACK_BLOCKED', `the live tree cannot be rolled back without touching unmanaged files: ${boundedList(problems, 5)}`, 'move those files away or add them to the managed set (include/exclude in snapgov.json), then run the rollback again; nothing was changed');
   }
   return { replaceDirs, removalsFirst };
 }

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Workspace } from '../config/config.js';
+import { indexProblemHint } from '../core/index-check.js';
 import { serializeManifest, snapshotIdOf, type Entry } from '../core/manifest.js';
 import { SnapgovError } from '../errors.js';
 import { appendAudit } from '../store/audit-log.js';
@@ -12,6 +13,7 @@ import { scanTree, type Skipped } from '../scan/scan.js';
 import { currentActor } from '../util/actor.js';
 import { gitCommit } from './git-commit.js';
 import { atomicWriteFile } from '../util/fsx.js';
+import { boundedList } from '../util/text.js';
 
 export interface SnapshotOptions {
   trigger: Trigger;
@@ -62,15 +64,16 @@ export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: Sto
   const staged = scan.staged;
   try {
     if (scan.skipped.length > 0 && !opts.allowPartial) {
-      const list = scan.skipped.slice(0, 10).map((s) => `${s.path} (${s.reason})`).join('; ');
+      const list = boundedList(scan.skipped.map((s) => `${s.path} (${s.reason})`));
       throw new SnapgovError('FILE_UNREADABLE', `${scan.skipped.length} file(s) could not be read: ${list}`, 'fix the permissions or exclude them in snapgov.json; --allow-partial takes an incomplete snapshot without them (exit 3)', { skipped: scan.skipped });
     }
     const bytes = serializeManifest(scan.entries);
     const id = snapshotIdOf(bytes);
     const index = await summarizeIndex(ws, scan.entries);
     if (index && !index.consistent && !opts.allowInconsistentIndex) {
-      const list = (index.problems ?? []).slice(0, 10).map((p) => `${p.path}: ${p.message}`).join('; ');
-      throw new SnapgovError('INDEX_INCONSISTENT', `the artifact index ${index.path} is inconsistent: ${list}`, 'fix the index or the artifacts; --allow-inconsistent-index snapshots it anyway and records that it is inconsistent', { problems: index.problems });
+      const problems = index.problems ?? [];
+      const list = boundedList(problems.map((p) => `${p.path}: ${p.message}`));
+      throw new SnapgovError('INDEX_INCONSISTENT', `the artifact index ${index.path} is inconsistent: ${list}`, `${indexProblemHint(ws.config.index!, problems, index.artifacts)}; --allow-inconsistent-index snapshots it anyway and records that it is inconsistent`, { problems });
     }
     const incomplete = scan.skipped.length > 0;
     const base = { id, files: scan.files, bytes: scan.bytes, incomplete, skipped: scan.skipped, index, entries: scan.entries, newBytes: staged.newBytes, newObjects: staged.newObjects };

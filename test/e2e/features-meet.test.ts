@@ -1,8 +1,8 @@
 // Where features meet (issue 19): each test fails without its fix.
 import { describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listFiles, readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir } from '../helpers/cli.js';
+import { listFiles, readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
 
 const manifests = (ws: string) => readdirSync(join(ws, 'snapshots/manifests'));
 
@@ -86,5 +86,85 @@ describe('last known good', () => {
     const why = (id: string) => r.doc.chosen.rejected.find((x) => x.id === id)?.problems.join(' ');
     expect(why(inconsistent)).toContain('inconsistent artifact index');
     expect(why(incomplete)).toContain('incomplete');
+  });
+});
+
+describe('init --force keeps the config', () => {
+  it('merges the flags into the existing settings and recreates missing store folders', () => {
+    const ws = sampleWorkspace();
+    const cfgPath = join(ws, 'snapgov.json');
+    const cfg = { ...readJsonFile(cfgPath), trust: { required: true, threshold: 2 }, retention: { keepLast: 3, timezone: 'UTC' }, gates: [{ name: 'index' }] };
+    writeFileSync(cfgPath, JSON.stringify(cfg, null, 2));
+    rmSync(join(ws, 'metadata'), { recursive: true });
+    const missing = runJson(ws, ['list']);
+    expect(missing.code).toBe(10);
+    expect(missing.error!.hint).toContain('keeps every setting');
+    const r = runJson<{ changed: string[] }>(ws, ['init', '--force']);
+    expect(r.code).toBe(0);
+    expect(r.doc.changed).toEqual([]);
+    expect(readJsonFile(cfgPath)).toEqual(cfg);
+    expect(existsSync(join(ws, 'metadata'))).toBe(true);
+    const ex = runJson<{ changed: string[]; exclude: string[] }>(ws, ['init', '--force', '--exclude', '**/*.tmp']);
+    expect(ex.doc.changed).toEqual(['exclude']);
+    expect(readJsonFile(cfgPath)).toEqual({ ...cfg, exclude: ['**/*.tmp'] });
+  });
+
+  it('never overwrites a config it cannot read', () => {
+    const ws = sampleWorkspace();
+    writeFileSync(join(ws, 'snapgov.json'), '{ "version": 1, broken');
+    const r = runJson(ws, ['init', '--force']);
+    expect(r.code).toBe(2);
+    expect(readFileSync(join(ws, 'snapgov.json'), 'utf8')).toBe('{ "version": 1, broken');
+  });
+});
+
+describe('init on a real index', () => {
+  const art = (n: number) => `artifact ${n}\n`;
+  it('finds the list under another key, the path field, the digest field and that paths are relative to the workspace root', () => {
+    const ws = tempDir();
+    const files = Object.fromEntries([1, 2, 3].map((n) => [`models/m${n}.bin`, art(n)]));
+    writeTree(ws, { ...files, 'catalog/index.json': JSON.stringify({ meta: { v: 2 }, data: { items: [1, 2, 3].map((n) => ({ name: `m${n}`, file: `models/m${n}.bin`, checksum: `sha256:${sha256(art(n))}` })) } }) });
+    const r = runJson<{ index: string; indexSettings: { entries: string; pathField: string; digestField: string; relativeTo: string; found: number; artifacts: number; detected: string[] } }>(ws, ['init', '--index', 'catalog/index.json']);
+    expect(r.code).toBe(0);
+    expect(r.doc.indexSettings).toMatchObject({ entries: '/data/items', pathField: 'file', digestField: 'checksum', relativeTo: 'workspace', found: 3, artifacts: 3 });
+    expect(readJsonFile(join(ws, 'snapgov.json'))).toMatchObject({ index: { path: 'catalog/index.json', entries: '/data/items', pathField: 'file', digestField: 'checksum', relativeTo: 'workspace' } });
+    const human = run(ws, ['init', '--force', '--index', 'catalog/index.json']);
+    expect(human.stdout).toContain('paths relative to the workspace root');
+    expect(runJson(ws, ['create']).code).toBe(0);
+  });
+
+  it('takes each index setting as a flag', () => {
+    const ws = tempDir();
+    writeTree(ws, { 'a.txt': 'a', 'idx.json': JSON.stringify({ list: [{ p: 'a.txt' }], other: [{ p: 'nope' }] }) });
+    const r = runJson<{ indexSettings: { entries: string; pathField: string; relativeTo: string; detected: string[] } }>(ws, ['init', '--index', 'idx.json', '--index-entries', '/list', '--index-path-field', 'p', '--index-relative-to', 'workspace']);
+    expect(r.code).toBe(0);
+    expect(r.doc.indexSettings).toMatchObject({ entries: '/list', pathField: 'p', relativeTo: 'workspace' });
+    expect(r.doc.indexSettings.detected).toEqual(['digest field']);
+  });
+
+  it('refuses a missing, a non-JSON and a YAML index, naming the fix', () => {
+    const ws = tempDir();
+    writeTree(ws, { 'index.yaml': 'apiVersion: v1\nentries: {}\n', 'bad.json': '{' });
+    const missing = runJson(ws, ['init', '--index', 'nope.json']);
+    expect(missing.code).toBe(2);
+    expect(missing.error!.message).toContain('does not exist');
+    expect(runJson(ws, ['init', '--index', 'bad.json']).error!.message).toContain('not JSON');
+    const yaml = runJson(ws, ['init', '--index', 'index.yaml']);
+    expect(yaml.error!.hint).toContain('yq -o json index.yaml > index.json');
+    expect(existsSync(join(ws, 'snapgov.json'))).toBe(false);
+  });
+
+  it('names the setting that fixes an index error, and cuts a long list with "and N more"', () => {
+    const ws = tempDir();
+    const items = Array.from({ length: 14 }, (_, n) => ({ path: `x/f${n}` }));
+    writeTree(ws, { 'x/f0': 'a', 'idx/index.json': JSON.stringify({ artifacts: items }) });
+    expect(runJson(ws, ['init', '--index', 'idx/index.json', '--index-relative-to', 'workspace']).code).toBe(0);
+    const cfgPath = join(ws, 'snapgov.json');
+    writeFileSync(cfgPath, JSON.stringify({ ...readJsonFile<{ index: object }>(cfgPath), index: { path: 'idx/index.json', relativeTo: 'index' } }));
+    const r = runJson(ws, ['create']);
+    expect(r.code).toBe(1);
+    expect(r.error!.code).toBe('INDEX_INCONSISTENT');
+    expect(r.error!.message).toContain('and 4 more');
+    expect(r.error!.hint).toContain('"index.relativeTo": "workspace"');
   });
 });

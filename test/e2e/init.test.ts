@@ -29,6 +29,7 @@ describe('snapgov init', () => {
 
   it('takes --index, --no-index, --include and --exclude', () => {
     const ws = tempDir();
+    writeTree(ws, { 'cfg/idx.json': '{"artifacts":[]}' });
     const r = runJson<{ index: string; include: string[]; exclude: string[] }>(ws, ['init', '--index', 'cfg/idx.json', '--include', 'cfg/**', '--include', 'bin/**', '--exclude', '**/*.tmp']);
     expect(r.doc).toMatchObject({ index: 'cfg/idx.json', include: ['cfg/**', 'bin/**'], exclude: ['**/*.tmp'] });
     const ws2 = tempDir();
@@ -43,7 +44,7 @@ describe('snapgov init', () => {
     expect(again.code).toBe(2);
     expect(again.error).toMatchObject({ code: 'CONFIG_EXISTS' });
     expect(again.error!.hint).toMatch(/--force/);
-    expect(runJson(ws, ['init', '--force', '--no-index']).code).toBe(0);
+    expect(runJson(ws, ['init', '--force', '--exclude', '**/*.tmp']).code).toBe(0);
     const audit = runJson<{ entries: { action: string }[] }>(ws, ['audit']);
     expect(audit.doc.entries.map((e) => e.action)).toEqual(['init', 'config-change']);
   });
