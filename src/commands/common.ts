@@ -6,6 +6,7 @@ import { resolveRef } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import type { GlobalOptions } from '../output.js';
 import { storeLayout, type StoreLayout } from '../store/layout.js';
+import { auditConfigChange } from '../store/config-record.js';
 import { acquireLock, type LockKind, type StoreLock } from '../store/lock.js';
 import { loadHistory, type SnapshotRecord } from '../store/snapshots.js';
 
@@ -18,6 +19,8 @@ export async function openStore(g: GlobalOptions, opts: { rollback?: boolean } =
   const ws = await loadWorkspace(g.cwd);
   const layout = storeLayout(ws);
   onInterrupt(() => removeOwnTemps(layout.tmp));
+  const unaudited = await auditConfigChange(ws, layout);
+  if (unaudited) process.stderr.write(`warning: ${unaudited}\n`);
   // An interrupted rollback leaves the tree between two snapshots: every other command says so.
   if (!opts.rollback && existsSync(layout.journal)) {
     process.stderr.write(`warning: a rollback was interrupted; run \`snapgov rollback --resume\` to finish it (the journal is ${layout.journal})\n`);

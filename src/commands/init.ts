@@ -6,6 +6,7 @@ import { pathProblem } from '../core/paths.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { appendAudit } from '../store/audit-log.js';
+import { auditConfigChange, writeRecordedConfig } from '../store/config-record.js';
 import { ensureStoreDirs, storeLayout } from '../store/layout.js';
 import { atomicWriteFile } from '../util/fsx.js';
 import { withLock } from './common.js';
@@ -95,8 +96,13 @@ export async function init(opts: InitOptions, g: GlobalOptions): Promise<Outcome
   await withLock(g, layout, 'exclusive', 'init', async () => {
     if (existed && changed.length === 0) return;
     atomicWriteFile(configPath, text);
-    await appendAudit(layout, { action: existed ? 'config-change' : 'init', outcome: 'success', details: { index: config.index?.path ?? null, include: config.include, exclude: config.exclude, ...(existed ? { changed } : {}) } });
+    if (existed) return;
+    await appendAudit(layout, { action: 'init', outcome: 'success', details: { index: config.index?.path ?? null, include: config.include, exclude: config.exclude } });
+    writeRecordedConfig(layout, text);
   });
+  // On an existing config, the change is audited against the config as last audited, so a hand edit made before this run is named too.
+  const unaudited = existed ? await auditConfigChange({ configPath, configText: text }, layout) : null;
+  if (unaudited) throw new SnapgovError('IO_ERROR', unaudited, 'check that the metadata folder is writable, then run snapgov init --force again');
   const result: InitResult = { workspace: root, config: configPath, index: config.index?.path ?? null, ...(settings ? { indexSettings: settings } : {}), include: config.include, exclude: config.exclude, overwritten: existed, changed };
   return outcome(result, (r, s) => {
     const i = r.indexSettings;

@@ -26,8 +26,21 @@ export interface VerifyResult {
   worktree: boolean;
   /** Whether the trust threshold was required (--require-signature or trust.required). */
   signaturesRequired: boolean;
-  snapshots: { id: string; ok: boolean; problems: Problem[]; signatures: SignatureReport[]; trustSatisfied: boolean }[];
+  snapshots: {
+    id: string;
+    ok: boolean;
+    /** Structure (and data, live tree, with those options) without the signature checks: an integrity gate reads this. */
+    integrity: boolean;
+    problems: Problem[];
+    signatures: SignatureReport[];
+    trustSatisfied: boolean;
+    /** Why the config's trust.required does not apply to this snapshot (snapgov's own safety snapshots). */
+    trustExempt?: string;
+  }[];
 }
+
+const SIGNATURE_CODES = new Set(['SIGNATURE_INVALID', 'TRUST_NOT_SATISFIED']);
+const SAFETY_EXEMPT = 'a safety snapshot snapgov took before a rollback (trust.required covers what people release; --require-signature checks it too)';
 
 
 async function selectIds(store: Store, refs: string[], opts: VerifyOptions): Promise<string[]> {
@@ -83,11 +96,14 @@ async function judgeSignatures(store: Store, checks: SnapshotCheck[], opts: Veri
   const needed = store.ws.config.trust.required || TRUST_FLAGS.some((f) => opts[f] !== undefined) || checks.some((c) => c.signatures > 0);
   const sig = needed ? await import('../signing/signatures.js') : null;
   const trust = sig ? await (await import('../signing/trust.js')).loadTrust(store.ws, opts) : null;
+  // Safety snapshots are unsigned by design; only an explicit flag holds them to the threshold.
+  const safety = store.ws.config.trust.required && !opts.requireSignature ? new Set((await loadHistory(store.layout)).snapshots.filter((x) => x.meta.trigger === 'pre-rollback').map((x) => x.id)) : new Set<string>();
   const out: VerifyResult['snapshots'] = [];
   for (const c of checks) {
     const s = sig && trust ? await sig.signatureProblems(store.layout, c.id, trust) : { signatures: [], trustSatisfied: false, problems: [] };
-    const problems = [...c.problems, ...s.problems];
-    out.push({ id: c.id, ok: problems.length === 0, problems, signatures: s.signatures, trustSatisfied: s.trustSatisfied });
+    const exempt = safety.has(c.id);
+    const problems = [...c.problems, ...(exempt ? s.problems.filter((p) => p.code !== 'TRUST_NOT_SATISFIED') : s.problems)];
+    out.push({ id: c.id, ok: problems.length === 0, integrity: !c.problems.some((p) => !SIGNATURE_CODES.has(p.code)), problems, signatures: s.signatures, trustSatisfied: s.trustSatisfied, ...(exempt ? { trustExempt: SAFETY_EXEMPT } : {}) });
   }
   return out;
 }
@@ -132,7 +148,8 @@ function renderVerify(r: VerifyResult, s: ChalkInstance): string {
   const what = ['structure', ...(r.readData ? ['data'] : []), ...(r.worktree ? ['live tree'] : []), ...(r.signaturesRequired ? ['trusted signatures'] : [])].join(', ');
   const lines: string[] = [];
   for (const x of r.snapshots) {
-    lines.push(`${x.ok ? s.green('ok  ') : s.red('FAIL')} ${shortId(x.id)}${x.ok ? '' : `  ${x.problems.length} problem(s)`}`);
+    const verdict = x.ok ? '' : `  ${x.problems.length} problem(s); integrity ${x.integrity ? 'ok' : 'FAILED'}`;
+    lines.push(`${x.ok ? s.green('ok  ') : s.red('FAIL')} ${shortId(x.id)}${verdict}${x.trustExempt ? '  (safety snapshot: trust policy not applied)' : ''}`);
     for (const sig of x.signatures) lines.push(`     ${sig.valid ? (sig.trusted ? s.green('trusted  ') : s.yellow('untrusted')) : s.red('invalid  ')} ${sig.type === 'pgp' ? 'OpenPGP' : sig.method === 'keyless' ? 'keyless' : 'sigstore'} ${sig.signer}${sig.valid && sig.trusted ? '' : `: ${sig.reason}`}`);
     for (const p of x.problems.slice(0, 50)) lines.push(`     ${s.red(p.code)} ${p.path}: ${p.message}`);
     if (x.problems.length > 50) lines.push(`     … and ${x.problems.length - 50} more (--json lists them all)`);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { SnapgovError } from '../errors.js';
 import { validate } from '../schema.js';
@@ -110,6 +110,8 @@ export const DEFAULT_EXCLUDE = ['.git/**', ...SECRET_KEY_EXCLUDE];
 export interface Workspace {
   root: string;
   configPath: string;
+  /** The config file's bytes as read (its changes are audited: store/config-record.ts). */
+  configText: string;
   config: Config;
   /** Absolute store folders. */
   dirs: { snapshots: string; metadata: string; rehearsal: string };
@@ -232,6 +234,38 @@ export function storeDirsInside(ws: Workspace): string[] {
   return out;
 }
 
+const MAX_CONFIG_BYTES = 1 << 20;
+
+/**
+ * Reads the config only if it is a regular file of bounded size: opened non-blocking and checked
+ * by its descriptor, so a FIFO or device put in its place is refused instead of blocking forever.
+ */
+export function readConfigText(configPath: string): string {
+  let fd: number;
+  try {
+    fd = openSync(configPath, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw invalid(configPath, code === 'ELOOP' ? 'it is a symbolic link (snapgov reads only a regular file there)' : `it cannot be read (${code ?? (e as Error).message})`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw invalid(configPath, 'it is not a regular file');
+    if (st.size > MAX_CONFIG_BYTES) throw invalid(configPath, `it is larger than ${MAX_CONFIG_BYTES} bytes`);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Settings that differ between two config documents, as dotted paths (`trust.required`); arrays compare whole. */
+export function changedSettings(a: unknown, b: unknown, prefix = ''): string[] {
+  const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (!isObj(a) || !isObj(b)) return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(whole file)'];
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return keys.flatMap((k) => changedSettings(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+}
+
 export async function loadWorkspace(cwdOption: string | undefined): Promise<Workspace> {
   const start = resolve(cwdOption ?? process.cwd());
   if (cwdOption !== undefined && (!existsSync(start) || !statSync(start).isDirectory())) {
@@ -242,8 +276,9 @@ export async function loadWorkspace(cwdOption: string | undefined): Promise<Work
     throw new SnapgovError('NO_WORKSPACE', `no ${CONFIG_FILE} found in ${start} or any parent folder`, 'run `snapgov init` in the workspace root, or pass -C DIR');
   }
   const configPath = join(root, CONFIG_FILE);
-  const config = await parseConfig(configPath, readFileSync(configPath, 'utf8'));
-  const ws: Workspace = { root, configPath, config, dirs: storeDirs(root, config) };
+  const configText = readConfigText(configPath);
+  const config = await parseConfig(configPath, configText);
+  const ws: Workspace = { root, configPath, configText, config, dirs: storeDirs(root, config) };
   if (!existsSync(ws.dirs.snapshots) || !existsSync(ws.dirs.metadata)) {
     throw new SnapgovError('NO_WORKSPACE', `the store folders of ${root} are missing (${config.store.snapshots}/, ${config.store.metadata}/)`, 'run `snapgov init --force` to create them again (it keeps every setting of snapgov.json), or fix "store" in snapgov.json');
   }

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { listFiles, readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
 
 const manifests = (ws: string) => readdirSync(join(ws, 'snapshots/manifests'));
@@ -166,5 +167,32 @@ describe('init on a real index', () => {
     expect(r.error!.code).toBe('INDEX_INCONSISTENT');
     expect(r.error!.message).toContain('and 4 more');
     expect(r.error!.hint).toContain('"index.relativeTo": "workspace"');
+  });
+});
+
+describe('config changes leave a trace', () => {
+  it('audits a hand edit of snapgov.json once, with both digests and the changed settings', () => {
+    const ws = sampleWorkspace();
+    const cfgPath = join(ws, 'snapgov.json');
+    expect(runJson(ws, ['list']).code).toBe(0);
+    const audit = () => runJson<{ entries: { action: string; details: { from: string | null; to: string; changed: string[] } }[] }>(ws, ['audit']).doc.entries;
+    expect(audit().map((e) => e.action)).toEqual(['init']);
+    const before = readFileSync(cfgPath);
+    writeFileSync(cfgPath, JSON.stringify({ ...readJsonFile(cfgPath), trust: { required: false, threshold: 1 }, exclude: ['.git/**', 'secret/**'] }, null, 2));
+    expect(runJson(ws, ['status']).code).toBe(0);
+    expect(runJson(ws, ['list']).code).toBe(0);
+    const entries = audit();
+    expect(entries.map((e) => e.action)).toEqual(['init', 'config-change']);
+    expect(entries[1]!.details).toEqual({ from: `sha256:${sha256(before)}`, to: `sha256:${sha256(readFileSync(cfgPath))}`, changed: ['exclude', 'trust'] });
+    expect(runJson(ws, ['audit', 'verify']).code).toBe(0);
+  });
+
+  it('refuses a config that is not a regular file instead of hanging', () => {
+    const ws = sampleWorkspace();
+    rmSync(join(ws, 'snapgov.json'));
+    execFileSync('mkfifo', [join(ws, 'snapgov.json')]);
+    const r = runJson(ws, ['list']);
+    expect(r.code).toBe(2);
+    expect(r.error!.message).toContain('not a regular file');
   });
 });
