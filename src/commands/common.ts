@@ -2,13 +2,12 @@ import { existsSync } from 'node:fs';
 import { removeMatching } from '../util/fsx.js';
 import { onInterrupt } from '../util/cleanup.js';
 import { loadWorkspace, type Workspace } from '../config/config.js';
-import { resolveRef } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import type { GlobalOptions } from '../output.js';
 import { storeLayout, type StoreLayout } from '../store/layout.js';
 import { auditConfigChange } from '../store/config-record.js';
 import { acquireLock, type LockKind, type StoreLock } from '../store/lock.js';
-import { loadHistory, type SnapshotRecord } from '../store/snapshots.js';
+import { loadHistory, resolveStoreRef, type SnapshotRecord } from '../store/snapshots.js';
 
 export interface Store {
   ws: Workspace;
@@ -46,7 +45,7 @@ export async function withLock<T>(g: GlobalOptions, layout: StoreLayout, kind: L
 
 export async function resolveSnapshot(layout: StoreLayout, ref: string): Promise<SnapshotRecord> {
   const { snapshots } = await loadHistory(layout);
-  return resolveRef(ref, snapshots);
+  return resolveStoreRef(layout, ref, snapshots);
 }
 
 export function parseLabels(labels: string[]): Record<string, string> {

@@ -6,14 +6,15 @@ import type { ChalkInstance } from 'chalk';
 import type { SlaConfig } from '../config/config.js';
 import { sha256Hex } from '../core/manifest.js';
 import { renderReportMarkdown, SCENARIOS, seededRandom, type ReportHeader, type ScenarioName, type ScenarioReport } from '../core/rehearsal.js';
-import { resolveRef, shortId } from '../core/ref.js';
+import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { runScenario } from '../rehearsal/drill.js';
 import { createSandbox, removeSandbox, removeStaleSandboxes, sandboxDir } from '../rehearsal/sandbox.js';
 import { appendAudit } from '../store/audit-log.js';
 import { acquireLock } from '../store/lock.js';
-import { loadHistory, loadManifest, TOOL_VERSION, type SnapshotRecord } from '../store/snapshots.js';
+import type { StoreLayout } from '../store/layout.js';
+import { loadHistory, loadManifest, resolveStoreRef, TOOL_VERSION, type SnapshotRecord } from '../store/snapshots.js';
 import { onInterrupt } from '../util/cleanup.js';
 import { parseDuration } from '../util/duration.js';
 import { validate } from '../schema.js';
@@ -62,8 +63,8 @@ function slaFrom(config: SlaConfig, o: RehearseOptions): SlaConfig {
 }
 
 /** REF, or with --pick random a random snapshot from the last --window (AWS Backup's restore-testing choice). */
-function choose(ref: string | undefined, o: RehearseOptions, history: SnapshotRecord[], random: () => number): { snap: SnapshotRecord; picked: string } {
-  if (o.pick === undefined) return { snap: resolveRef(ref ?? 'latest', history), picked: ref ? `named (${ref})` : 'latest' };
+async function choose(layout: StoreLayout, ref: string | undefined, o: RehearseOptions, history: SnapshotRecord[], random: () => number): Promise<{ snap: SnapshotRecord; picked: string }> {
+  if (o.pick === undefined) return { snap: await resolveStoreRef(layout, ref ?? 'latest', history), picked: ref ? `named (${ref})` : 'latest' };
   if (o.pick !== 'random') throw new SnapgovError('USAGE', `--pick ${JSON.stringify(o.pick)} is not supported`, 'use --pick random (with --window, default 30d), or name a REF');
   if (ref !== undefined) throw new SnapgovError('USAGE', 'give a REF or --pick random, not both', 'snapgov rehearse --pick random --window 30d');
   const windowMs = parseDuration(o.window ?? '30d', '--window');
@@ -94,7 +95,7 @@ export async function rehearse(ref: string | undefined, o: RehearseOptions, g: G
   // A shared lock on the real store for the whole drill: readers may run, prune may not delete what it reads.
   const drill = await withLock(g, layout, 'shared', 'rehearse', async () => {
     const { snapshots: history } = await loadHistory(layout);
-    const { snap, picked } = choose(ref, o, history, random);
+    const { snap, picked } = await choose(layout, ref, o, history, random);
     const target = loadManifest(layout, snap.id).entries;
     const runId = reportId(ws.dirs.rehearsal, startedAt, snap.id);
     removeStaleSandboxes(ws);

@@ -4,14 +4,14 @@ import type { ChalkInstance } from 'chalk';
 import { diffEntries } from '../core/diff.js';
 import type { Entry, FileEntry } from '../core/manifest.js';
 import { planIsEmpty, planRollback, type RollbackPlan } from '../core/rollback-plan.js';
-import { resolveRef, shortId } from '../core/ref.js';
+import { shortId } from '../core/ref.js';
 import { SnapgovError, toSnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { appendAudit, REQUEST_ID } from '../store/audit-log.js';
 import { checkStructure, DataPlan, readData, type DataFailures } from '../store/check.js';
 import type { StoreLock } from '../store/lock.js';
 import { ObjectIndex } from '../store/objects.js';
-import { loadHistory, loadManifest, readLive, writeLive, type SnapshotRecord } from '../store/snapshots.js';
+import { loadHistory, loadManifest, readLive, resolveStoreRef, writeLive, type SnapshotRecord } from '../store/snapshots.js';
 import { applyPlan, preflight, removeLeftoverTemps, TargetDamaged, type ApplyStats, type Preflight } from '../rollback/apply.js';
 import { runGates, type GateResult } from '../rollback/gates.js';
 import { clearJournal, readJournal, writeJournal, type Journal } from '../rollback/journal.js';
@@ -165,7 +165,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   let chosen: RollbackResult['chosen'];
   const resumed = journal !== null && (opts.resume === true || ref === undefined);
   if (resumed) chosen = { id: journal!.to, why: `finishing the interrupted rollback started ${journal!.startedAt}`, rejected: [] };
-  else if (ref !== undefined) chosen = { id: resolveRef(ref, history).id, why: `named on the command line (${ref})`, rejected: [] };
+  else if (ref !== undefined) chosen = { id: (await resolveStoreRef(layout, ref, history)).id, why: `named on the command line (${ref})`, rejected: [] };
   else chosen = await lastKnownGood(store, objects, history);
   const to = chosen.id;
 

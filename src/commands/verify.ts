@@ -7,7 +7,7 @@ import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { attachDataFailures, checkStructure, DataPlan, readData, StructureMemo, type SnapshotCheck } from '../store/check.js';
 import { ObjectIndex } from '../store/objects.js';
-import { listSnapshotIds, loadHistory, readLive } from '../store/snapshots.js';
+import { listSnapshotIds, loadHistory, readLive, resolveStoreRef } from '../store/snapshots.js';
 import type { SignatureReport } from '../signing/signatures.js';
 import type { TrustFlags } from '../signing/trust.js';
 import { summarizeIndex } from '../scan/index-summary.js';
@@ -57,15 +57,13 @@ async function selectIds(store: Store, refs: string[], opts: VerifyOptions): Pro
     const live = opts.worktree ? await readLive(store.layout) : null;
     return [live?.id ?? resolveRef('latest', snapshots).id];
   }
-  return [
-    ...new Set(
-      refs.map((r) => {
-        // A full ID whose metadata is unreadable is still verifiable (and will be reported).
-        const full = r.startsWith('sha256:') && r.length === 71 && all.includes(r);
-        return full ? r : resolveRef(r, snapshots).id;
-      }),
-    ),
-  ];
+  const ids: string[] = [];
+  for (const r of refs) {
+    // A full ID whose metadata is unreadable is still verifiable (and will be reported).
+    const full = r.startsWith('sha256:') && r.length === 71 && all.includes(r);
+    ids.push(full ? r : (await resolveStoreRef(store.layout, r, snapshots)).id);
+  }
+  return [...new Set(ids)];
 }
 
 /** How the live tree differs from a snapshot's entries, and what is wrong with its artifact index (verify --worktree). */

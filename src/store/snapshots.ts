@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { SnapgovError } from '../errors.js';
 import { ManifestError, parseManifest, sha256Hex, type Manifest } from '../core/manifest.js';
-import { compareByTime } from '../core/ref.js';
+import { compareByTime, resolveRef } from '../core/ref.js';
 import { readDocument } from '../schema.js';
 import { atomicWriteFile } from '../util/fsx.js';
 import { manifestPath, metadataPath, type StoreLayout } from './layout.js';
@@ -129,6 +129,11 @@ export interface LivePointer {
 
 export function readLive(l: StoreLayout): Promise<LivePointer | null> {
   return readDocument<LivePointer>(l.live, 'live', l.live, 'remove it; the next `snapgov create` writes it again');
+}
+
+/** Resolves a REF against the store's history; `live` reads the live pointer. */
+export async function resolveStoreRef(l: StoreLayout, ref: string, snapshots: readonly SnapshotRecord[]): Promise<SnapshotRecord> {
+  return resolveRef(ref, snapshots, ref === 'live' ? { live: (await readLive(l))?.id ?? null } : {});
 }
 
 export function writeLive(l: StoreLayout, p: LivePointer): void {

@@ -196,3 +196,40 @@ describe('config changes leave a trace', () => {
     expect(r.error!.message).toContain('not a regular file');
   });
 });
+
+/** A workspace whose trust policy requires a Sigstore key signature, with that key as the default signer. */
+function trustedWorkspace(): string {
+  const ws = sampleWorkspace();
+  const keys = tempDir('snapgov-keys-');
+  expect(run(ws, ['keygen', '--sigstore', '-o', join(keys, 'ci')]).code).toBe(0);
+  const cfgPath = join(ws, 'snapgov.json');
+  writeFileSync(cfgPath, JSON.stringify({ ...readJsonFile(cfgPath), trust: { sigstoreKeys: [join(keys, 'ci.pub')], required: true }, signing: { method: 'sigstore-key', sigstoreKey: join(keys, 'ci.key') } }, null, 2));
+  return ws;
+}
+
+describe('latest, live and tags after a rollback', () => {
+  it('latest is the newest snapshot someone took, live is where the tree is, and a safety snapshot does not fail verify --all under trust.required', () => {
+    const ws = trustedWorkspace();
+    const first = runJson<{ id: string }>(ws, ['create', '--sign', '--tag', 'release-1']).doc.id;
+    writeFileSync(join(ws, 'bin/deploy.sh'), '#!/bin/sh\necho v2\n');
+    const second = runJson<{ id: string }>(ws, ['create', '--sign']).doc.id;
+    writeFileSync(join(ws, 'bin/deploy.sh'), '#!/bin/sh\necho hotfix in place\n');
+    const rb = runJson<{ to: string; safetySnapshot: string }>(ws, ['rollback', 'release-1', '--yes']);
+    expect(rb.code).toBe(0);
+    expect(rb.doc.to).toBe(first);
+    const safety = rb.doc.safetySnapshot;
+    expect([first, second]).not.toContain(safety);
+    expect(runJson<{ id: string }>(ws, ['info', 'latest']).doc.id).toBe(second);
+    expect(runJson<{ id: string }>(ws, ['info', 'live']).doc.id).toBe(first);
+    expect(runJson<{ id: string }>(ws, ['info', 'tag:release-1']).doc.id).toBe(first);
+    const v = runJson<{ ok: boolean; snapshots: { id: string; ok: boolean; integrity: boolean; trustExempt?: string }[] }>(ws, ['verify', '--all']);
+    expect(v.code).toBe(0);
+    const s = v.doc.snapshots.find((x) => x.id === safety)!;
+    expect(s).toMatchObject({ ok: true, integrity: true });
+    expect(s.trustExempt).toContain('safety snapshot');
+    // an explicit --require-signature still holds it to the threshold, and says integrity is fine
+    const strict = runJson<{ snapshots: { id: string; ok: boolean; integrity: boolean }[] }>(ws, ['verify', safety, '--require-signature']);
+    expect(strict.code).toBe(1);
+    expect(strict.doc.snapshots[0]).toMatchObject({ ok: false, integrity: true });
+  });
+});

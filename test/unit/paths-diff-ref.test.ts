@@ -77,9 +77,40 @@ describe('resolveRef', () => {
     ['cccc', 'REF_UNKNOWN'],
     ['abc', 'REF_UNKNOWN'],
     ['HEAD', 'REF_UNKNOWN'],
+    ['tag:x', 'REF_UNKNOWN'],
   ])('%s fails with %s', (ref, code) => expect(() => resolveRef(ref, snaps)).toThrow(expect.objectContaining({ code })));
 
   it('says the store is empty', () => expect(() => resolveRef('latest', [])).toThrow(/no snapshots yet/));
+
+  describe('with safety snapshots, tags and the live pointer', () => {
+    const t = (d: number) => `2026-02-0${d}T00:00:00Z`;
+    const h = [
+      { id: `sha256:1111${'0'.repeat(60)}`, time: t(1), meta: { trigger: 'manual', tags: ['v1', 'beef'] } },
+      { id: `sha256:2222${'0'.repeat(60)}`, time: t(2), meta: { trigger: 'cron', tags: ['v2'] } },
+      { id: `sha256:3333${'0'.repeat(60)}`, time: t(3), meta: { trigger: 'pre-rollback', tags: [] } },
+      { id: `sha256:4444${'0'.repeat(60)}`, time: t(4), meta: { trigger: 'manual', tags: ['v1'] } },
+      { id: `sha256:5555${'0'.repeat(60)}`, time: t(5), meta: { trigger: 'pre-rollback', tags: [] } },
+    ];
+    it.each([
+      ['latest', 3, null],
+      ['latest~1', 1, null],
+      ['latest~2', 0, null],
+      ['live', 4, h[4]!.id],
+      ['live', 0, h[0]!.id],
+      ['v1', 3, null],
+      ['tag:v2', 1, null],
+      ['tag:beef', 0, null],
+      ['3333', 2, null],
+    ] as const)('%s -> #%i (live %s)', (ref, i, live) => expect(resolveRef(ref, h, { live })).toBe(h[i]));
+
+    it.each([
+      ['latest~3', null, /only 3 snapshot/],
+      ['live', null, /no snapshot is recorded as live/],
+      ['live', `sha256:${'9'.repeat(64)}`, /not in the store/],
+      ['beef', null, /no snapshot matches beef/],
+      ['nope', null, /no snapshot has that tag/],
+    ] as const)('%s (live %s) fails', (ref, live, msg) => expect(() => resolveRef(ref, h, { live })).toThrow(msg));
+  });
 });
 
 describe('parseDuration', () => {
