@@ -163,7 +163,8 @@ function renderRehearsal(r: RehearsalReport, s: ChalkInstance): string {
       lines.push(`  ${head} ${x.name.padEnd(17)} ${x.skipReason}`);
       continue;
     }
-    lines.push(`  ${head} ${x.name.padEnd(17)} recovery ${sec(x.recoveryMs).padStart(8)} (detect ${sec(x.phases.detect)}, rollback ${sec(x.phases.rollback)}, verify ${sec(x.phases.verify)}); data loss ${x.dataLoss.files} file(s)`);
+    if (x.restored === false) lines.push(`  ${head} ${x.name.padEnd(17)} not run: the snapshot could not be restored into the sandbox`);
+    else lines.push(`  ${head} ${x.name.padEnd(17)} recovery ${sec(x.recoveryMs).padStart(8)} (detect ${sec(x.phases.detect)}, rollback ${sec(x.phases.rollback)}, verify ${sec(x.phases.verify)}); data loss ${x.dataLoss.files} file(s)`);
     for (const f of x.failures) lines.push(s.red(`       ${f}`));
   }
   lines.push(`  report: ${r.reportPath}/report.md${r.sandbox.kept ? `; sandbox kept at ${r.sandbox.path}` : ''}`);

@@ -219,6 +219,24 @@ function validTimeZone(tz: string): boolean {
   }
 }
 
+/** A trust.pgpKeys entry that is a fingerprint (of a key in keyDir) rather than a file. */
+export const FINGERPRINT_ENTRY = /^[0-9A-Fa-f]{40}$/;
+
+/**
+ * The config with every key and trusted-root path made absolute against the workspace root, for a
+ * copy of the workspace that lives elsewhere (the rehearsal sandbox) and must trust what it trusts.
+ */
+export function withAbsoluteKeyPaths(file: ConfigFile, root: string): ConfigFile {
+  const abs = (p: string) => (isAbsolute(p) ? p : join(root, p));
+  const t = file.trust;
+  const sgn = file.signing;
+  return {
+    ...file,
+    ...(t ? { trust: { ...t, ...(t.pgpKeys ? { pgpKeys: t.pgpKeys.map((k) => (FINGERPRINT_ENTRY.test(k) ? k : abs(k))) } : {}), keyDir: abs(t.keyDir ?? 'keys'), ...(t.sigstoreKeys ? { sigstoreKeys: t.sigstoreKeys.map(abs) } : {}), ...(t.trustedRoot ? { trustedRoot: abs(t.trustedRoot) } : {}) } } : {}),
+    ...(sgn ? { signing: { ...sgn, ...(sgn.pgpKey ? { pgpKey: abs(sgn.pgpKey) } : {}), ...(sgn.sigstoreKey ? { sigstoreKey: abs(sgn.sigstoreKey) } : {}) } } : {}),
+  };
+}
+
 export function storeDirs(root: string, config: Config): Workspace['dirs'] {
   const abs = (p: string) => (isAbsolute(p) ? p : join(root, p));
   return { snapshots: abs(config.store.snapshots), metadata: abs(config.store.metadata), rehearsal: abs(config.store.rehearsal) };

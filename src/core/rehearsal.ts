@@ -35,6 +35,8 @@ export interface ScenarioReport {
   gates: { name: string; ok: boolean; durationMs: number }[];
   sla: SlaResult[];
   errors: string[];
+  /** false when the snapshot could not be restored into the sandbox: the later phases did not run. */
+  restored?: boolean;
   /** What went wrong, in words; empty when the scenario passed. */
   failures: string[];
 }
@@ -68,6 +70,7 @@ export function judge(r: Omit<ScenarioReport, 'status' | 'failures'>): Pick<Scen
   if (r.skipReason) return { status: 'skipped', failures: [] };
   const failures: string[] = [];
   for (const e of r.errors) failures.push(e);
+  if (r.restored === false) return { status: 'failed', failures: [...failures, 'the drill did not run: the snapshot could not be restored into the sandbox (no data loss was measured)'] };
   if (!r.detected) failures.push('the corruption was not detected by verify --worktree');
   if (!r.recovered) failures.push('the rollback did not end with a verified tree');
   if (r.dataLoss.files > 0) failures.push(`data loss after recovery: ${r.dataLoss.files} file(s), ${r.dataLoss.bytes} byte(s) differ from the snapshot`);
@@ -111,7 +114,8 @@ export function renderReportMarkdown(h: ReportHeader, scenarios: readonly Scenar
     out.push(`| **recovery** (detect + rollback + verify) | **${ms(s.recoveryMs)}** |`, '');
     out.push('| SLA | limit | actual | margin | met |', '|---|---:|---:|---:|---|');
     for (const x of s.sla) out.push(`| ${x.name} | ${ms(x.limitMs)} | ${ms(x.actualMs)} | ${x.marginMs < 0 ? '-' : ''}${ms(Math.abs(x.marginMs))} | ${x.met ? 'yes' : '**no**'} |`);
-    out.push('', `Detected: ${s.detected ? `yes (${s.problemsDetected} problem(s))` : '**no**'}. Recovered: ${s.recovered ? 'yes' : '**no**'}. Compared ${s.compared.files} files, ${s.compared.bytes} bytes; data loss ${s.dataLoss.files} file(s), ${s.dataLoss.bytes} bytes.`);
+    if (s.restored === false) out.push('', '**Not run**: the snapshot could not be restored into the sandbox, so nothing was injected, detected or compared.');
+    else out.push('', `Detected: ${s.detected ? `yes (${s.problemsDetected} problem(s))` : '**no**'}. Recovered: ${s.recovered ? 'yes' : '**no**'}. Compared ${s.compared.files} files, ${s.compared.bytes} bytes; data loss ${s.dataLoss.files} file(s), ${s.dataLoss.bytes} bytes.`);
     if (s.gates.length) out.push(`Gates: ${s.gates.map((g) => `${g.name} ${g.ok ? 'ok' : 'FAILED'}`).join(', ')}.`);
     if (s.failures.length) out.push('', 'What failed:', ...s.failures.map((f) => `- ${f}`));
     out.push('');

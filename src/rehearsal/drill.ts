@@ -45,14 +45,18 @@ export async function runScenario(name: ScenarioName, sb: Sandbox, lock: StoreLo
   const report: Omit<ScenarioReport, 'status' | 'failures'> = { ...base };
   const rollbackTo = (reason: string, safety: boolean) => executeRollback(store, lock, snapshot, { yes: true, reason, safetySnapshot: safety, interactive: false, gates: false });
 
-  await timed(phases, 'restore', async () => {
+  const restored = await timed(phases, 'restore', async () => {
     try {
       const r = await rollbackTo(`rehearsal: restore for ${name}`, false);
       if (!r.verified) errors.push(`the restore did not verify: ${r.drift.slice(0, 5).join(', ')}`);
+      return true;
     } catch (e) {
       errors.push(`the restore failed: ${toSnapgovError(e).message}`);
+      return false;
     }
   });
+  // Nothing was restored, so nothing was damaged, detected or lost: the report says the drill did not run.
+  if (!restored) return { ...report, restored: false, ...judge({ ...report, restored: false }) };
   const injection = await timed(phases, 'inject', () => {
     try {
       return inject(name, store.ws, target, random);

@@ -1,6 +1,7 @@
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { CONFIG_FILE, loadWorkspace, storeDirsInside, type Workspace } from '../config/config.js';
+import { CONFIG_FILE, loadWorkspace, storeDirsInside, withAbsoluteKeyPaths, type ConfigFile, type Workspace } from '../config/config.js';
+import { signaturesDir } from '../store/signature-files.js';
 import { SnapgovError } from '../errors.js';
 import { storeLayout, manifestPath, metadataPath, ensureStoreDirs, type StoreLayout } from '../store/layout.js';
 import type { Store } from '../commands/common.js';
@@ -93,8 +94,10 @@ export function createSandbox(ws: Workspace, real: StoreLayout, dir: string, sna
   const objects = linkObjects(real, layout);
   copyFileSync(manifestPath(real, snapshot), manifestPath(layout, snapshot));
   copyFileSync(metadataPath(real, snapshot), metadataPath(layout, snapshot));
+  // The sandbox store sees what the real one sees: the snapshot's signatures, and the same trusted keys.
+  if (existsSync(signaturesDir(real, snapshot))) cpSync(signaturesDir(real, snapshot), signaturesDir(layout, snapshot), { recursive: true });
   // The workspace's own config, pointed at the sandbox store: gates that call snapgov work there too.
-  const config = JSON.parse(readFileSync(ws.configPath, 'utf8')) as Record<string, unknown>;
+  const config = withAbsoluteKeyPaths(JSON.parse(ws.configText) as ConfigFile, ws.root);
   const configText = JSON.stringify({ ...config, store }, null, 2) + '\n';
   return { dir, objects, layout, configText };
 }

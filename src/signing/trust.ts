@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import type { Key } from 'openpgp';
-import type { TrustConfig, Workspace } from '../config/config.js';
+import { FINGERPRINT_ENTRY as FINGERPRINT, type TrustConfig, type Workspace } from '../config/config.js';
 import { SnapgovError } from '../errors.js';
 import { pgpFingerprint, readPublicKeys } from './pgp.js';
 import { keyHint, readSigstorePublicKey } from './sigstore.js';
@@ -34,8 +34,6 @@ export interface TrustFlags {
   trustedRoot?: string;
   requireSignature?: boolean;
 }
-
-const FINGERPRINT = /^[0-9A-Fa-f]{40}$/;
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

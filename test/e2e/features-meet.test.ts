@@ -1,6 +1,6 @@
 // Where features meet (issue 19): each test fails without its fix.
 import { describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { listFiles, readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
@@ -231,5 +231,42 @@ describe('latest, live and tags after a rollback', () => {
     const strict = runJson<{ snapshots: { id: string; ok: boolean; integrity: boolean }[] }>(ws, ['verify', safety, '--require-signature']);
     expect(strict.code).toBe(1);
     expect(strict.doc.snapshots[0]).toMatchObject({ ok: false, integrity: true });
+  });
+});
+
+describe('rehearse under trust.required', () => {
+  it('passes on a signed snapshot (the sandbox sees the signatures and the trusted keys, relative paths too)', () => {
+    const ws = trustedWorkspace();
+    // trusted key paths relative to the workspace, as most configs write them
+    const keys = join(ws, '..', `${ws.split('/').pop()}-keys`);
+    mkdirSync(keys);
+    const cfgPath = join(ws, 'snapgov.json');
+    const cfg = readJsonFile<{ trust: { sigstoreKeys: string[] }; signing: { sigstoreKey: string } }>(cfgPath);
+    cpSync(cfg.trust.sigstoreKeys[0]!, join(keys, 'ci.pub'));
+    cpSync(cfg.signing.sigstoreKey, join(keys, 'ci.key'));
+    const rel = `../${ws.split('/').pop()}-keys`;
+    writeFileSync(cfgPath, JSON.stringify({ ...cfg, trust: { ...cfg.trust, sigstoreKeys: [`${rel}/ci.pub`] }, signing: { ...cfg.signing, sigstoreKey: `${rel}/ci.key` } }, null, 2));
+    try {
+      expect(runJson(ws, ['create', '--sign']).code).toBe(0);
+      const r = runJson<{ ok: boolean; scenarios: { name: string; status: string; failures: string[] }[] }>(ws, ['rehearse', '--scenario', 'artifact-deleted', '--scenario', 'artifact-bitflip']);
+      expect(r.doc.scenarios.flatMap((s) => s.failures)).toEqual([]);
+      expect(r.code).toBe(0);
+    } finally {
+      rmSync(keys, { recursive: true, force: true });
+    }
+  });
+
+  it('reports a restore that could not run as not run, never as data loss', () => {
+    const ws = sampleWorkspace();
+    expect(runJson(ws, ['create']).code).toBe(0);
+    // now require a signature the snapshot does not have: the restore in the sandbox is refused
+    const cfgPath = join(ws, 'snapgov.json');
+    writeFileSync(cfgPath, JSON.stringify({ ...readJsonFile(cfgPath), trust: { required: true } }, null, 2));
+    const r = runJson<{ ok: boolean; scenarios: { status: string; restored?: boolean; failures: string[]; dataLoss: { files: number } }[] }>(ws, ['rehearse', '--scenario', 'artifact-bitflip']);
+    expect(r.code).toBe(1);
+    const s = r.doc.scenarios[0]!;
+    expect(s).toMatchObject({ status: 'failed', restored: false, dataLoss: { files: 0 } });
+    expect(s.failures.join(' ')).toContain('did not run');
+    expect(s.failures.join(' ')).not.toContain('data loss after recovery');
   });
 });

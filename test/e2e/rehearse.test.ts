@@ -129,7 +129,7 @@ describe('snapgov rehearse', () => {
     expect(audit[audit.length - 1]).toMatchObject({ action: 'rehearse', outcome: 'failure' });
   });
 
-  it('fails when a store object is corrupt: the restore cannot be byte-exact, the data loss is counted, the store is left as it was', () => {
+  it('fails when a store object is corrupt: the restore is refused and reported as not run (no data loss is claimed), the store is left as it was', () => {
     const ws = sampleWorkspace({ 'models/big.bin': Buffer.alloc(2 << 20, 3) });
     const snap = runJson<{ id: string }>(ws, ['create']).doc.id;
     const hash = sha256(Buffer.alloc(2 << 20, 3));
@@ -144,9 +144,9 @@ describe('snapgov rehearse', () => {
     expect(s.status).toBe('failed');
     expect(s.errors[0]).toMatch(/^the restore failed: snapshot \w{12} cannot be restored: an object it needs is damaged, for example models\/big.bin/);
     expect(s.recovered).toBe(false);
-    expect(s.dataLoss.files).toBeGreaterThan(0);
-    expect(s.dataLoss.paths).toContain('models/big.bin');
-    expect(s.failures).toContain(`data loss after recovery: ${s.dataLoss.files} file(s), ${s.dataLoss.bytes} byte(s) differ from the snapshot`);
+    expect(s.restored).toBe(false);
+    expect(s.dataLoss.files).toBe(0);
+    expect(s.failures).toContain('the drill did not run: the snapshot could not be restored into the sandbox (no data loss was measured)');
     expect(fingerprint(ws)).toEqual(before);
   });
 
