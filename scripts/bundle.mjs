@@ -29,7 +29,8 @@ const bundle = await rolldown({
 await bundle.write({
   dir: out,
   format: 'cjs',
-  sourcemap: true,
+  // No source maps: the package ships the bundle alone, and a map would point at files it does not hold.
+  sourcemap: false,
   entryFileNames: '[name].js',
   chunkFileNames: '[name].js',
   // Only the chosen modules form the core chunk: what they import lazily stays lazy.

@@ -4,7 +4,7 @@ import { SnapgovError, toSnapgovError } from './errors.js';
 import { printError, printOutcome, type GlobalOptions, type Outcome } from './output.js';
 import { releaseAllLocks } from './store/lock.js';
 import { parseDuration } from './util/duration.js';
-import { runInterruptHooks } from './util/cleanup.js';
+import { interruptNote, runInterruptHooks } from './util/cleanup.js';
 import { restoreExtraCaCerts } from './util/extra-ca.js';
 import { collect } from './commands/common.js';
 import { TOOL_VERSION } from './store/snapshots.js';
@@ -48,6 +48,8 @@ export function buildProgram(): Command {
     .option('--no-color', 'no colours (also NO_COLOR=1; colours are off when stdout is not a terminal)')
     .option('--lock-wait <duration>', 'wait up to DURATION (30s, 5m) for a locked store instead of failing with exit 11')
     .showHelpAfterError('(run snapgov --help for usage)')
+    // With --json a usage error is one JSON document on stderr (main prints it), nothing else.
+    .configureOutput({ writeErr: (text) => void (globals.json ? undefined : process.stderr.write(text)) })
     .exitOverride();
 
   program
@@ -230,12 +232,23 @@ function fail(err: unknown): void {
 function interrupted(): void {
   runInterruptHooks();
   releaseAllLocks();
-  printError(globals, new SnapgovError('INTERRUPTED', 'interrupted', 'nothing was half-written: temporary files were removed and the store is unchanged'));
+  printError(globals, new SnapgovError('INTERRUPTED', 'interrupted', interruptNote()));
   process.exit(130);
+}
+
+/**
+ * A reader that stops early (`snapgov status | head`) closes the pipe: the output is not wanted,
+ * which is no failure of the command, so it ends with its own status instead of a stack trace.
+ */
+function onStreamError(e: NodeJS.ErrnoException): void {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit();
 }
 
 export async function main(argv: string[]): Promise<void> {
   restoreExtraCaCerts();
+  process.stdout.on('error', onStreamError);
+  process.stderr.on('error', onStreamError);
   process.on('SIGINT', interrupted);
   process.on('SIGTERM', interrupted);
   const program = buildProgram();

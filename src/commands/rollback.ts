@@ -16,6 +16,7 @@ import { applyPlan, preflight, removeLeftoverTemps, TargetDamaged, type ApplySta
 import { runGates, type GateResult } from '../rollback/gates.js';
 import { clearJournal, readJournal, writeJournal, type Journal } from '../rollback/journal.js';
 import { takeSnapshot } from '../snapshot/take.js';
+import { setInterruptNote } from '../util/cleanup.js';
 import { boundedList } from '../util/text.js';
 import { liveEntries } from './diff.js';
 import { openStore, withLock, type Store } from './common.js';
@@ -241,6 +242,8 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   lock.assertHeld();
   writeJournal(layout, { format: 'snapgov-rollback-journal/1', to, from, safety, reason: opts.reason ?? null, startedAt: new Date().toISOString(), requestId: REQUEST_ID });
   let applied: Awaited<ReturnType<typeof applyAndCheck>>;
+  const undo = safety ? ` (or \`snapgov rollback ${shortId(safety)}\` to undo it)` : '';
+  const noteDone = setInterruptNote(`the rollback to ${shortId(to)} stopped part-way: every file is either old or new, and the journal is kept; run \`snapgov rollback --resume\` to finish it${undo} — it also removes the temporary files the rollback left in the live tree`);
   try {
     applied = await applyAndCheck(store, objects, plan, target, pre);
   } catch (e) {
@@ -283,6 +286,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   });
   // The tree is in a known state (the target, verified, or the failure is on record): the journal's job is done.
   if (result.verified) clearJournal(layout);
+  noteDone();
   return result;
 }
 

@@ -16,3 +16,22 @@ export function runInterruptHooks(): void {
   }
   hooks.clear();
 }
+
+const DEFAULT_NOTE = 'nothing was half-written: temporary files were removed and the store is unchanged';
+let note = DEFAULT_NOTE;
+
+/**
+ * What is true if the process is interrupted now, said in the error's hint: a command that leaves
+ * work to finish (a rollback part-way through the live tree) says how to finish it. Returns a
+ * function that puts the default back once that window has passed.
+ */
+export function setInterruptNote(text: string): () => void {
+  note = text;
+  return () => {
+    note = DEFAULT_NOTE;
+  };
+}
+
+export function interruptNote(): string {
+  return note;
+}

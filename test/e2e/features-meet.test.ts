@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { listFiles, readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { BIN, listFiles, readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
 
 const manifests = (ws: string) => readdirSync(join(ws, 'snapshots/manifests'));
 
@@ -268,5 +268,44 @@ describe('rehearse under trust.required', () => {
     expect(s).toMatchObject({ status: 'failed', restored: false, dataLoss: { files: 0 } });
     expect(s.failures.join(' ')).toContain('did not run');
     expect(s.failures.join(' ')).not.toContain('data loss after recovery');
+  });
+});
+
+describe('interrupts and pipes', () => {
+  it('a Ctrl-C during a rollback says what is true and how to finish; --resume finishes and leaves no temporary files', () => {
+    const ws = sampleWorkspace();
+    // enough files that the rollback writes on worker threads while the main thread waits (where a Ctrl-C lands)
+    const files = Object.fromEntries(Array.from({ length: 2500 }, (_, i) => [`artifacts/bulk/f${i}`, `v1 ${i}\n`]));
+    writeTree(ws, files);
+    const v1 = runJson<{ id: string }>(ws, ['create', '--allow-inconsistent-index']).doc.id;
+    writeTree(ws, Object.fromEntries(Object.keys(files).map((f) => [f, 'v2\n'])));
+    expect(runJson(ws, ['create', '--allow-inconsistent-index']).code).toBe(0);
+    const r = runJson(ws, ['rollback', v1, '--yes'], { SNAPGOV_FAULT: 'rollback-stage:50:INT' });
+    expect(r.code).toBe(130);
+    expect(r.error!.code).toBe('INTERRUPTED');
+    expect(r.error!.hint).toContain('snapgov rollback --resume');
+    expect(r.error!.hint).not.toContain('temporary files were removed');
+    const done = runJson<{ resumed: boolean; verified: boolean }>(ws, ['rollback', '--resume', '--yes']);
+    expect(done.code).toBe(0);
+    expect(done.doc).toMatchObject({ resumed: true, verified: true });
+    expect(listFiles(ws).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('a reader that closes the pipe early gets no EPIPE stack trace', () => {
+    const ws = sampleWorkspace(Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`many/a-rather-long-file-name-${i}.txt`, `${i}`])));
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" list --json >/dev/null; "${process.execPath}" "${BIN}" status | true; echo "status:$?"`], { cwd: ws, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    expect(r.stderr).not.toMatch(/EPIPE|Error|at /);
+  });
+
+  it('with --json a usage error is one JSON document on stderr and nothing else', () => {
+    const ws = sampleWorkspace();
+    for (const args of [['create', '--bogus'], ['rollback', 'a', 'b', 'c'], ['nosuchcommand']]) {
+      const r = run(ws, ['--json', ...args]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ error: { code: 'USAGE' } });
+    }
   });
 });
