@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { findWorkspaceRoot, loadWorkspace } from '../config/config.js';
-import { isManagedPath } from '../scan/walk.js';
+import { managedPathTest } from '../scan/walk.js';
 import type { ChalkInstance } from 'chalk';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
@@ -69,7 +69,7 @@ async function refuseManaged(secretFile: string): Promise<void> {
   const ws = await loadWorkspace(root).catch(() => null);
   if (!ws) return;
   const rel = relative(ws.root, secretFile).split(sep).join('/');
-  if (isManagedPath(ws, rel)) {
+  if (managedPathTest(ws)(rel)) {
     throw new SnapgovError('USAGE', `${secretFile} is inside the managed tree of ${ws.root}: the next snapshot would copy the secret key into the store and every export`, `write it outside the workspace (for example -o ${KEY_HOME}/release), or exclude it in snapgov.json ("exclude": [..., "${rel}"])`);
   }
 }

@@ -3,7 +3,7 @@ import { isatty } from 'node:tty';
 import type { ChalkInstance } from 'chalk';
 import { diffEntries } from '../core/diff.js';
 import type { Entry, FileEntry } from '../core/manifest.js';
-import { planIsEmpty, planRollback, type RollbackPlan } from '../core/rollback-plan.js';
+import { planIsEmpty, planRollback, withoutUnmanaged, type RollbackPlan } from '../core/rollback-plan.js';
 import { shortId } from '../core/ref.js';
 import { SnapgovError, toSnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
@@ -15,6 +15,7 @@ import { loadHistory, loadManifest, readLive, resolveStoreRef, writeLive, type S
 import { applyPlan, preflight, removeLeftoverTemps, TargetDamaged, type ApplyStats, type Preflight } from '../rollback/apply.js';
 import { runGates, type GateResult } from '../rollback/gates.js';
 import { clearJournal, readJournal, writeJournal, type Journal } from '../rollback/journal.js';
+import { managedPathTest } from '../scan/walk.js';
 import { takeSnapshot } from '../snapshot/take.js';
 import { setInterruptNote } from '../util/cleanup.js';
 import { boundedList } from '../util/text.js';
@@ -42,6 +43,8 @@ export interface RollbackResult {
   /** Time spent taking the safety snapshot (part of the rollback's duration). */
   safetySnapshotMs: number;
   plan: { write: number; link: number; chmod: number; remove: number; bytes: number; paths?: { write: string[]; link: string[]; chmod: string[]; remove: string[] } };
+  /** Paths of the target that the current include/exclude rules do not manage: left alone, not restored. */
+  excluded: string[];
   written: number;
   removed: number;
   modeChanged: number;
@@ -175,7 +178,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   if (!check.ok || !check.entries) {
     throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} fails verification: ${boundedList(check.problems.map((p) => `${p.code} ${p.path}`), 5)}`, 'nothing was changed; roll back to another snapshot (snapgov list, snapgov verify --all)', { problems: check.problems });
   }
-  const target = check.entries;
+  const fullTarget = check.entries;
   const untrusted = await untrustedBecause(store, to);
   if (untrusted && !opts.allowUntrusted) {
     throw new SnapgovError('TARGET_UNTRUSTED', `snapshot ${shortId(to)} does not satisfy the trust policy: ${untrusted}`, 'nothing was changed; sign it (snapgov sign), roll back to a trusted snapshot, or pass --allow-untrusted (recorded in the audit log)');
@@ -185,7 +188,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
 
   // On a terminal, ask before anything is written (the safety snapshot included).
   if (opts.interactive && !opts.yes && !opts.dryRun) {
-    const preview = planRollback((await liveEntries(store)).entries, target);
+    const preview = withoutUnmanaged(planRollback((await liveEntries(store)).entries, fullTarget), fullTarget, managedPathTest(ws)).plan;
     const question = `Roll back ${ws.root} to ${shortId(to)}: write ${preview.write.length + preview.link.length}, remove ${preview.remove.length}, re-mode ${preview.chmod.length} (${formatBytes(preview.bytes)}).`;
     if (!planIsEmpty(preview) && !(await confirm(question))) throw new SnapgovError('USAGE', 'rollback cancelled; nothing was changed', 'pass --yes to skip the question');
   }
@@ -208,7 +211,10 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
     if (t.skipped.length) throw new SnapgovError('FILE_UNREADABLE', `${t.skipped.length} file(s) of the live tree cannot be read: ${boundedList(t.skipped.map((x) => x.path), 5)}`, 'fix the permissions (or exclude them) and run the rollback again; nothing was changed');
     liveTree = t.entries;
   }
-  const plan = planRollback(liveTree, target);
+  // A snapshot taken under other include/exclude rules: what the current config does not manage is
+  // left alone, and the rollback plans, applies and verifies against the current file set.
+  const scoped = withoutUnmanaged(planRollback(liveTree, fullTarget), fullTarget, managedPathTest(ws));
+  const { plan, target, excluded } = scoped;
   liveTree = []; // memory: the plan holds what is needed; the tree is scanned again to verify
   const result: RollbackResult = {
     dryRun: !!opts.dryRun,
@@ -219,6 +225,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
     safetySnapshot: safety,
     safetySnapshotMs,
     plan: summarize(plan, !!opts.dryRun),
+    excluded,
     written: 0,
     removed: 0,
     modeChanged: 0,
@@ -282,7 +289,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
     to,
     ...(opts.reason ? { reason: opts.reason } : {}),
     outcome: outcomeOk ? 'success' : 'failure',
-    details: { safetySnapshot: safety, resumed, chosen: chosen.why, ...(untrusted ? { untrustedAllowed: untrusted } : {}), written: result.written, removed: result.removed, modeChanged: result.modeChanged, bytesWritten: result.bytesWritten, verified: result.verified, drift: result.drift.slice(0, 100), reverted: result.reverted, gates },
+    details: { safetySnapshot: safety, resumed, ...(excluded.length ? { excluded: excluded.length } : {}), chosen: chosen.why, ...(untrusted ? { untrustedAllowed: untrusted } : {}), written: result.written, removed: result.removed, modeChanged: result.modeChanged, bytesWritten: result.bytesWritten, verified: result.verified, drift: result.drift.slice(0, 100), reverted: result.reverted, gates },
   });
   // The tree is in a known state (the target, verified, or the failure is on record): the journal's job is done.
   if (result.verified) clearJournal(layout);
@@ -298,7 +305,8 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
   const result = await withLock(g, store.layout, 'exclusive', 'rollback', (lock) => executeRollback(store, lock, ref, run));
   result.durationMs = Math.round(performance.now() - started);
   const ok = result.dryRun || (result.verified && result.gates.every((x) => x.ok));
-  return outcome(result, renderRollback, ok ? 0 : 1);
+  const warnings = result.excluded.length ? [`${result.excluded.length} path(s) of ${shortId(result.to)} are not managed under the current include/exclude rules and were left alone: ${boundedList(result.excluded, 5)} (to restore them too, change "include"/"exclude" in snapgov.json and roll back again)`] : [];
+  return outcome(result, renderRollback, ok ? 0 : 1, warnings);
 }
 
 function renderRollback(r: RollbackResult, s: ChalkInstance): string {

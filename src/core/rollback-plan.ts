@@ -37,3 +37,17 @@ export function planRollback(live: readonly Entry[], target: readonly Entry[]): 
 export function planIsEmpty(p: RollbackPlan): boolean {
   return p.write.length === 0 && p.link.length === 0 && p.chmod.length === 0 && p.remove.length === 0;
 }
+
+/**
+ * The plan and target without the paths the current config does not manage (a snapshot taken under
+ * other include/exclude rules): the rollback leaves them alone, and plans, applies and verifies
+ * against one file set. Only paths the plan adds can be unmanaged: everything else was found by
+ * the walk of the live tree.
+ */
+export function withoutUnmanaged<T extends Entry>(plan: RollbackPlan, target: readonly T[], managed: (path: string) => boolean): { plan: RollbackPlan; target: readonly T[]; excluded: string[] } {
+  const excluded = [...plan.write, ...plan.link].map((e) => e.path).filter((p) => !managed(p));
+  if (excluded.length === 0) return { plan, target, excluded };
+  const out = new Set(excluded);
+  const write = plan.write.filter((e) => !out.has(e.path));
+  return { plan: { ...plan, write, link: plan.link.filter((e) => !out.has(e.path)), bytes: write.reduce((n, e) => n + e.size, 0) }, target: target.filter((e) => !out.has(e.path)), excluded: excluded.sort() };
+}

@@ -26,6 +26,8 @@ const MATCH = { dot: true, matchBase: false, nobrace: false, nocase: false, noex
 interface Matchers {
   /** Exclusions without glob characters match one path exactly: a set lookup instead of a regular expression. */
   excludeExact: Set<string>;
+  // Exclusions such as `**/*.key`: a file name ending (never a folder: such a pattern does not prune).
+  excludeSuffix: string[];
   exclude: RegExp[];
   /** Exclusions that keep a folder from being read at all (fast-glob's "affect depth of reading" patterns). */
   pruneExact: Set<string>;
@@ -38,6 +40,12 @@ const LINE_BREAK = /[\n\r\u2028\u2029]/;
 /** A pattern that is a path (no glob syntax at all, no `.`, `..` or empty segments) matches exactly that path. */
 const GLOB_SYNTAX = /[*?[\]{}()!+@\\,]/;
 const isPlainPath = (x: string) => !GLOB_SYNTAX.test(x) && pathProblem(x) === null;
+// `**/*.EXT` (EXT without glob syntax): any file whose name ends with `.EXT`, in any folder.
+const SUFFIX_PATTERN = /^\*\*\/\*(\.[^*?[\]{}()!+@\\,/]+)$/;
+const endsWithAny = (name: string, suffixes: readonly string[]): boolean => {
+  for (const x of suffixes) if (name.endsWith(x)) return true;
+  return false;
+};
 
 /**
  * The default include (`**`) needs none of fast-glob's per-pattern planning, and a plain
@@ -49,11 +57,19 @@ const isPlainPath = (x: string) => !GLOB_SYNTAX.test(x) && pathProblem(x) === nu
  * go through fast-glob itself.
  */
 function defaultIncludeMatchers(include: readonly string[], ignore: readonly string[]): Matchers | null {
-  if (include.length !== 1 || include[0] !== '**') return null;
-  const plain = ignore.map((x) => (isPlainPath(x) ? x : x.endsWith('/**') && isPlainPath(x.slice(0, -3)) ? x.slice(0, -3) : null));
+  return isDefaultInclude(include) ? exclusionMatchers(ignore) : null;
+}
+
+const isDefaultInclude = (include: readonly string[]) => include.length === 1 && include[0] === '**';
+
+/** The exclusions prepared as fast-glob applies them (null for absolute patterns, left to fast-glob). */
+function exclusionMatchers(ignore: readonly string[]): Matchers | null {
+  // The default exclusions (`.git/**`, `**/*.sec.asc`, `**/*.key`) need no pattern compiler at all.
+  const suffixes = ignore.map((x) => SUFFIX_PATTERN.exec(x)?.[1] ?? null);
+  const plain = ignore.filter((_, i) => suffixes[i] === null).map((x) => (isPlainPath(x) ? x : x.endsWith('/**') && isPlainPath(x.slice(0, -3)) ? x.slice(0, -3) : null));
   if (plain.every((x) => x !== null)) {
     const exact = new Set(plain as string[]);
-    return { excludeExact: exact, exclude: [], pruneExact: exact, prune: [] };
+    return { excludeExact: exact, excludeSuffix: suffixes.filter((x) => x !== null), exclude: [], pruneExact: exact, prune: [] };
   }
   const p = require('fast-glob/out/utils/pattern.js') as typeof FastGlobPatterns;
   const negative = p.expandPatternsWithBraceExpansion([...ignore]).map((x) => p.convertToPositivePattern(p.removeDuplicateSlashes(x)));
@@ -63,7 +79,7 @@ function defaultIncludeMatchers(include: readonly string[], ignore: readonly str
   const isExact = (x: string) => p.isStaticPattern(x) && !x.includes('\\');
   const exact = (xs: string[]) => new Set(xs.filter(isExact));
   const globs = (xs: string[]) => p.convertPatternsToRe(xs.filter((x) => !isExact(x)), MATCH);
-  return { excludeExact: exact(negative), exclude: globs(negative), pruneExact: exact(prune), prune: globs(prune) };
+  return { excludeExact: exact(negative), excludeSuffix: [], exclude: globs(negative), pruneExact: exact(prune), prune: globs(prune) };
 }
 
 const matchAny = (s: string, res: readonly RegExp[]): boolean => {
@@ -90,7 +106,7 @@ function walkDefault(root: string, m: Matchers): Walk {
       // Symlinks are entries, never followed: a Dirent of a link is not a directory.
       if (d.isDirectory()) {
         if (!m.pruneExact.has(path) && !matchAny(path, m.prune)) dirs.push(path);
-      } else if (!LINE_BREAK.test(path) && !m.excludeExact.has(path) && !matchAny(path, m.exclude)) paths.push(path);
+      } else if (!LINE_BREAK.test(path) && !m.excludeExact.has(path) && !endsWithAny(d.name, m.excludeSuffix) && !matchAny(path, m.exclude)) paths.push(path);
     }
   }
   return { paths, unreadable };
@@ -126,15 +142,33 @@ function walkWithFastGlob(ws: Workspace, ignore: string[]): Walk {
   return { paths, unreadable };
 }
 
-/** Whether a workspace-relative path is managed: matched by an include and by no exclusion (as the walk decides). */
-export function isManagedPath(ws: Workspace, rel: string): boolean {
-  if (storeDirsInside(ws).some((d) => rel === d || rel.startsWith(`${d}/`)) || rel === CONFIG_FILE) return false;
-  const p = require('fast-glob/out/utils/pattern.js') as typeof FastGlobPatterns;
-  const res = (xs: string[]) => p.convertPatternsToRe(p.expandPatternsWithBraceExpansion(xs).map((x) => p.convertToPositivePattern(p.removeDuplicateSlashes(x))), MATCH);
-  // An excluded folder (`keys/**`) excludes every path below it, as the walk never enters it.
-  const prefixes = rel.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
-  const excluded = res(ws.config.exclude);
-  return matchAny(rel, res(ws.config.include)) && !prefixes.some((x) => matchAny(x, excluded));
+/**
+ * Whether a workspace-relative path is managed, decided as the walk decides: with the default
+ * include, by the same prepared matchers (a folder the walk would not enter, then the file's own
+ * exclusions); otherwise by fast-glob's regular expressions for the patterns. For a few paths
+ * (keygen's output, the paths a rollback would write), not for a whole tree.
+ */
+export function managedPathTest(ws: Workspace): (rel: string) => boolean {
+  const m = exclusionMatchers(ignoreList(ws));
+  const p = isDefaultInclude(ws.config.include) ? null : (require('fast-glob/out/utils/pattern.js') as typeof FastGlobPatterns);
+  const include = p ? p.convertPatternsToRe(p.expandPatternsWithBraceExpansion(ws.config.include).map((x) => p.removeDuplicateSlashes(x)), MATCH) : null;
+  return (rel) => {
+    if (LINE_BREAK.test(rel) || !m) return false;
+    const parts = rel.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (m.pruneExact.has(dir) || matchAny(dir, m.prune)) return false;
+    }
+    if (m.excludeExact.has(rel) || endsWithAny(parts[parts.length - 1]!, m.excludeSuffix) || matchAny(rel, m.exclude)) return false;
+    return include === null || matchAny(rel, include);
+  };
+}
+
+/** What the walk never lists: the exclusions, the config file and the store folders inside the workspace. */
+function ignoreList(ws: Workspace): string[] {
+  const ignore = [...ws.config.exclude, CONFIG_FILE];
+  for (const d of storeDirsInside(ws)) ignore.push(d, `${d}/**`);
+  return ignore;
 }
 
 /**
@@ -143,8 +177,7 @@ export function isManagedPath(ws: Workspace, rel: string): boolean {
  * them out. `fastGlobOnly` forces fast-glob's walk (for the differential test).
  */
 export function walkTree(ws: Workspace, fastGlobOnly = false): Walk {
-  const ignore = [...ws.config.exclude, CONFIG_FILE];
-  for (const d of storeDirsInside(ws)) ignore.push(d, `${d}/**`);
+  const ignore = ignoreList(ws);
   const m = fastGlobOnly ? null : defaultIncludeMatchers(ws.config.include, ignore);
   const w = m ? walkDefault(ws.root, m) : walkWithFastGlob(ws, ignore);
   sortPaths(w.paths);

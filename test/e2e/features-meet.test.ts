@@ -309,3 +309,27 @@ describe('interrupts and pipes', () => {
     }
   });
 });
+
+describe('a rollback to a snapshot taken under other include/exclude rules', () => {
+  it('leaves the now-excluded paths alone, says so at plan time, finishes and verifies', () => {
+    const ws = sampleWorkspace({ 'logs/app.log': 'old log\n', 'artifacts/notes.txt': 'notes\n' });
+    const old = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const cfgPath = join(ws, 'snapgov.json');
+    writeFileSync(cfgPath, JSON.stringify({ ...readJsonFile<{ exclude: string[] }>(cfgPath), exclude: ['.git/**', 'logs/**', '**/*.txt'] }, null, 2));
+    writeFileSync(join(ws, 'logs/app.log'), 'a log that is not managed any more\n');
+    rmSync(join(ws, 'artifacts/notes.txt'));
+    writeFileSync(join(ws, 'artifacts/rules/a.yaml'), 'rule: changed\n');
+    expect(runJson(ws, ['create', '--allow-inconsistent-index']).code).toBe(0);
+    const plan = run(ws, ['rollback', old, '--dry-run']);
+    expect(plan.code).toBe(0);
+    expect(plan.stderr).toContain('are not managed under the current include/exclude rules');
+    const r = runJson<{ verified: boolean; excluded: string[] }>(ws, ['rollback', old, '--yes']);
+    expect(r.code).toBe(0);
+    expect(r.doc.verified).toBe(true);
+    expect(r.doc.excluded).toEqual(['artifacts/notes.txt', 'logs/app.log']);
+    expect(readFileSync(join(ws, 'logs/app.log'), 'utf8')).toBe('a log that is not managed any more\n');
+    expect(existsSync(join(ws, 'artifacts/notes.txt'))).toBe(false);
+    expect(readFileSync(join(ws, 'artifacts/rules/a.yaml'), 'utf8')).toBe('rule: a\n');
+    expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(false);
+  });
+});

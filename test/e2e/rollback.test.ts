@@ -176,21 +176,22 @@ describe('snapgov rollback', () => {
 
   it('refuses to touch an unmanaged file that is in the way', () => {
     const ws = tempDir();
-    writeTree(ws, { 'cfg/a.json': '{}' });
+    writeTree(ws, { 'x.local/a.json': '{}' });
     expect(run(ws, ['init', '--no-index', '--exclude', 'local/**', '--exclude', 'cfg.local']).code).toBe(0);
     const v1 = id(ws);
-    rmSync(join(ws, 'cfg'), { recursive: true });
+    rmSync(join(ws, 'x.local'), { recursive: true });
     writeTree(ws, { 'other.txt': 'o' });
     id(ws);
-    // an excluded (unmanaged) file now sits where the target needs the folder "cfg"
-    writeFileSync(join(ws, 'cfg'), 'unmanaged');
+    // an excluded (unmanaged) file now sits where the target needs the folder "x.local"; the
+    // target's x.local/a.json is still managed ("*.local" excludes the file, it prunes no folder)
+    writeFileSync(join(ws, 'x.local'), 'unmanaged');
     const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
-    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, exclude: ['cfg'] }));
+    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, exclude: ['*.local'] }));
     const r = runJson(ws, ['rollback', v1, '--no-safety-snapshot']);
     expect(r.code).toBe(1);
     expect(r.error!.code).toBe('ROLLBACK_BLOCKED');
-    expect(r.error!.message).toMatch(/cfg/);
-    expect(readFileSync(join(ws, 'cfg'), 'utf8')).toBe('unmanaged');
+    expect(r.error!.message).toMatch(/x\.local/);
+    expect(readFileSync(join(ws, 'x.local'), 'utf8')).toBe('unmanaged');
     expect(existsSync(join(ws, 'other.txt'))).toBe(true);
   });
 
