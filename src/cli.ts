@@ -8,6 +8,7 @@ import { interruptNote, runInterruptHooks } from './util/cleanup.js';
 import { restoreExtraCaCerts } from './util/extra-ca.js';
 import { collect } from './commands/common.js';
 import { TOOL_VERSION } from './store/snapshots.js';
+import { clearProgress, enableProgress } from './util/progress.js';
 
 interface RawGlobals {
   cwd?: string;
@@ -32,7 +33,9 @@ function action(run: Run) {
     const cmd = args[args.length - 1] as Command;
     const opts = args[args.length - 2];
     globals = toGlobals(cmd.optsWithGlobals() as RawGlobals);
+    enableProgress(globals);
     const o = await run(args.slice(0, -2), opts, globals);
+    clearProgress();
     printOutcome(globals, o);
     process.exitCode = o.exitCode;
   };
@@ -224,12 +227,14 @@ export function buildProgram(): Command {
 }
 
 function fail(err: unknown): void {
+  clearProgress();
   const e = toSnapgovError(err);
   printError(globals, e);
   process.exitCode = e.exitStatus;
 }
 
 function interrupted(): void {
+  clearProgress();
   runInterruptHooks();
   releaseAllLocks();
   printError(globals, new SnapgovError('INTERRUPTED', 'interrupted', interruptNote()));

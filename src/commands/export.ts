@@ -5,6 +5,7 @@ import { SnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { ObjectIndex } from '../store/objects.js';
 import { openStore, resolveSnapshot, withLock } from './common.js';
+import { progress } from '../util/progress.js';
 
 export interface ExportResult {
   id: string;
@@ -19,6 +20,7 @@ export async function exportCmd(ref: string, opts: { output?: string }, g: Globa
   const { layout } = await openStore(g);
   const snap = await resolveSnapshot(layout, ref);
   const file = opts.output === '-' ? '-' : resolve(opts.output);
+  if (file !== '-') progress(`writing ${file}…`);
   const stats = await withLock(g, layout, 'shared', 'export', async () => writeExport(layout, ObjectIndex.load(layout), snap.meta, file));
   const result: ExportResult = { id: snap.id, file, ...stats };
   // With -o - the archive is stdout, so the human summary must stay off it.

@@ -11,6 +11,7 @@ import { signatureFile, writeSignatureFile } from '../store/signature-files.js';
 import { writeMetadata } from '../store/snapshots.js';
 import { atomicWriteFile } from '../util/fsx.js';
 import { openStore, withLock } from './common.js';
+import { progress } from '../util/progress.js';
 
 export interface ImportResult {
   id: string;
@@ -26,6 +27,7 @@ export async function importCmd(file: string, _opts: object, g: GlobalOptions): 
   const { layout } = await openStore(g);
   const result = await withLock(g, layout, 'exclusive', 'import', async (lock) => {
     const objects = ObjectIndex.load(layout);
+    progress(`reading and checking ${path}…`);
     const a = await readExport(path, layout, objects);
     if (existsSync(metadataPath(layout, a.id))) {
       discardStaged(a.staged);

@@ -19,6 +19,7 @@ import { onInterrupt } from '../util/cleanup.js';
 import { parseDuration } from '../util/duration.js';
 import { validate } from '../schema.js';
 import { openStore, withLock } from './common.js';
+import { progress, progressNote } from '../util/progress.js';
 
 export interface RehearseOptions {
   scenario?: string[];
@@ -106,7 +107,12 @@ export async function rehearse(ref: string | undefined, o: RehearseOptions, g: G
       const sb = createSandbox(ws, layout, dir, snap.id);
       const sbLock = await acquireLock(sb.layout.locks, 'exclusive', { waitMs: 0, command: 'rehearse' });
       try {
-        for (const name of names) results.push(await runScenario(name, sb, sbLock, snap.id, target, sla, random));
+        for (const name of names) {
+          progress(`scenario ${name}…`);
+          const res = await runScenario(name, sb, sbLock, snap.id, target, sla, random);
+          progressNote(`  ${res.status.padEnd(7)} ${name} (recovery ${(res.recoveryMs / 1000).toFixed(2)} s)`);
+          results.push(res);
+        }
       } finally {
         sbLock.release();
       }

@@ -13,7 +13,7 @@ import type { StoreLock } from '../store/lock.js';
 import { ObjectIndex } from '../store/objects.js';
 import { loadHistory, loadManifest, readLive, resolveStoreRef, writeLive, type SnapshotRecord } from '../store/snapshots.js';
 import { applyPlan, preflight, removeLeftoverTemps, TargetDamaged, type ApplyStats, type Preflight } from '../rollback/apply.js';
-import { runGates, type GateResult } from '../rollback/gates.js';
+import { outputTail, runGates, type GateResult } from '../rollback/gates.js';
 import { clearJournal, readJournal, writeJournal, type Journal } from '../rollback/journal.js';
 import { managedPathTest } from '../scan/walk.js';
 import { takeSnapshot } from '../snapshot/take.js';
@@ -21,6 +21,7 @@ import { setInterruptNote } from '../util/cleanup.js';
 import { boundedList } from '../util/text.js';
 import { liveEntries } from './diff.js';
 import { openStore, withLock, type Store } from './common.js';
+import { progress } from '../util/progress.js';
 
 export interface RollbackOptions {
   dryRun?: boolean;
@@ -51,7 +52,8 @@ export interface RollbackResult {
   bytesWritten: number;
   verified: boolean;
   drift: string[];
-  gates: Omit<GateResult, 'output'>[];
+  /** A failed gate carries the last lines of its output. */
+  gates: (Omit<GateResult, 'output'> & { outputTail?: string })[];
   reverted: boolean;
   durationMs: number;
 }
@@ -138,7 +140,9 @@ async function verifyNeeded(store: Store, objects: ObjectIndex, plan: RollbackPl
 /** Applies the plan from the live tree to `entries` and reports whether the tree now equals them. */
 async function applyAndCheck(store: Store, objects: ObjectIndex, plan: RollbackPlan, target: readonly Entry[], pre: Preflight): Promise<{ stats: ApplyStats; drift: string[]; tree: Entry[] }> {
   removeLeftoverTemps(store.ws.root, [...plan.write, ...plan.link].map((e) => e.path));
+  progress(`writing ${plan.write.length + plan.link.length} file(s) (${formatBytes(plan.bytes)}), removing ${plan.remove.length}…`);
   const stats = await applyPlan(store.ws.root, store.layout, objects, plan, pre);
+  progress('verifying the live tree against the target…');
   const after = await liveEntries(store, { written: stats.records });
   const d = diffEntries(target, after.entries);
   const drift = [...d.added.map((p) => `+ ${p}`), ...d.removed.map((p) => `- ${p}`), ...d.modified.map((p) => `M ${p}`), ...after.skipped.map((s) => `? ${s.path}`)];
@@ -268,7 +272,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   result.verified = applied.drift.length === 0;
   result.drift = applied.drift;
   const gates = result.verified && opts.gates ? await runGates(ws, applied.tree) : [];
-  result.gates = gates.map(({ output: _o, ...rest }) => rest);
+  result.gates = gates.map(({ output, ...rest }) => (rest.ok ? rest : { ...rest, outputTail: outputTail(output) }));
   let finalId = to;
   if (result.verified && gates.some((x) => !x.ok) && opts.revertOnGateFailure && safety) {
     const back = loadManifest(layout, safety).entries;
@@ -310,7 +314,9 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
 }
 
 function renderRollback(r: RollbackResult, s: ChalkInstance): string {
-  const lines = [`${r.dryRun ? s.cyan('plan') : r.verified ? s.green('rolled back') : s.red('rollback incomplete')}: ${r.from ? shortId(r.from) : '(untracked tree)'} -> ${s.bold(shortId(r.to))}`, `  target:   ${r.to} (${r.chosen.why})`];
+  const failed = r.gates.filter((x) => !x.ok).map((x) => x.name);
+  const head = r.dryRun ? s.cyan('plan') : !r.verified ? s.red('rollback incomplete') : failed.length ? s.red(`rollback failed at gate ${failed.join(', ')}${r.reverted ? `; reverted to the safety snapshot ${shortId(r.safetySnapshot!)}` : r.safetySnapshot ? `; the tree stays at the target (undo: snapgov rollback ${shortId(r.safetySnapshot)})` : '; the tree stays at the target'}`) : s.green('rolled back');
+  const lines = [`${head}: ${r.from ? shortId(r.from) : '(untracked tree)'} -> ${s.bold(shortId(r.to))}`, `  target:   ${r.to} (${r.chosen.why})`];
   for (const x of r.chosen.rejected) lines.push(s.yellow(`  skipped ${shortId(x.id)}: ${x.problems.join(', ')}`));
   if (r.safetySnapshot) lines.push(`  safety:   ${r.safetySnapshot} (undo with: snapgov rollback ${shortId(r.safetySnapshot)})`);
   const p = r.plan;
@@ -321,7 +327,10 @@ function renderRollback(r: RollbackResult, s: ChalkInstance): string {
   }
   lines.push(`  wrote ${r.written} (${formatBytes(r.bytesWritten)}), removed ${r.removed}, re-moded ${r.modeChanged}; took ${(r.durationMs / 1000).toFixed(2)} s`);
   lines.push(`  verified: ${r.verified ? s.green('the live tree equals the target') : s.red(`${r.drift.length} difference(s) remain: ${r.drift.slice(0, 5).join(', ')}`)}`);
-  for (const gate of r.gates) lines.push(`  gate ${gate.name}: ${gate.ok ? s.green('ok') : s.red(gate.timedOut ? 'timed out' : `failed (exit ${gate.exitCode})`)} in ${(gate.durationMs / 1000).toFixed(2)} s`);
+  for (const gate of r.gates) {
+    lines.push(`  gate ${gate.name}: ${gate.ok ? s.green('ok') : s.red(gate.timedOut ? 'timed out' : `failed (exit ${gate.exitCode})`)} in ${(gate.durationMs / 1000).toFixed(2)} s`);
+    if (gate.outputTail) for (const l of gate.outputTail.split('\n')) lines.push(`    | ${l}`);
+  }
   if (r.reverted) lines.push(s.yellow(`  a gate failed: the tree was restored to the safety snapshot ${shortId(r.safetySnapshot!)}`));
   return lines.join('\n');
 }

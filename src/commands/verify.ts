@@ -13,6 +13,7 @@ import type { TrustFlags } from '../signing/trust.js';
 import { summarizeIndex } from '../scan/index-summary.js';
 import { liveEntries } from './diff.js';
 import { openStore, withLock, type Store } from './common.js';
+import { progress } from '../util/progress.js';
 
 export interface VerifyOptions extends TrustFlags {
   all?: boolean;
@@ -120,6 +121,7 @@ export async function verify(refs: string[], opts: VerifyOptions, g: GlobalOptio
     // Only worth its memory when entries can repeat across snapshots.
     const memo = ids.length > 1 ? new StructureMemo() : undefined;
     for (const id of ids) {
+      progress(`checking ${shortId(id)}…`, false);
       const c = await checkStructure(store.layout, id, objects, memo);
       if (opts.readData && !early && c.entries) plan.add(c.entries);
       // Keep entries only where the live tree is compared: memory holds at most two manifests (this one and the memo's).
@@ -132,6 +134,7 @@ export async function verify(refs: string[], opts: VerifyOptions, g: GlobalOptio
         for (const m of packs) c.problems.push({ code: 'PACK_DAMAGED', path: '', message: m });
       }
     }
+    if (opts.readData) progress(`re-reading the data of ${ids.length} snapshot(s)…`);
     if (opts.readData) attachDataFailures(store.layout, out, objects, await (early ?? readData(store.layout, objects, plan)));
     return out;
   });

@@ -15,6 +15,18 @@ export interface GateResult {
 
 const OUTPUT_LIMIT = 64 << 10;
 
+/** After the gate's shell exits, how long its output may stay open (a background process holding the pipe). */
+const DRAIN_MS = 500;
+
+/** Kills the gate's whole process group (its shell and everything it started that stayed in the group). */
+function killGroup(pid: number | undefined): void {
+  try {
+    if (pid) process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 function runCommand(root: string, gate: GateConfig & { run: string }): Promise<Omit<GateResult, 'name' | 'durationMs'>> {
   return new Promise((resolve) => {
     // Its own process group, so a timeout kills the whole command, not just the shell.
@@ -26,23 +38,41 @@ function runCommand(root: string, gate: GateConfig & { run: string }): Promise<O
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
     let timedOut = false;
+    let exitCode: number | null = null;
+    let settled = false;
+    // The result is decided by the shell's exit and the deadline, never by when the pipes close:
+    // a process the gate left behind (even one that left the group) cannot hold snapgov past either.
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      killGroup(child.pid);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve({ ok: !timedOut && exitCode === 0, exitCode, timedOut, output: timedOut ? `${output}\n(timed out after ${gate.timeoutSeconds} s)` : output });
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+      killGroup(child.pid);
+      setTimeout(finish, 100).unref();
     }, gate.timeoutSeconds * 1000);
     child.on('error', (e) => {
       clearTimeout(timer);
+      settled = true;
       resolve({ ok: false, exitCode: null, timedOut: false, output: e.message });
     });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ ok: !timedOut && code === 0, exitCode: code, timedOut, output: timedOut ? `${output}\n(timed out after ${gate.timeoutSeconds} s)` : output });
+    child.on('exit', (code) => {
+      exitCode = code;
+      setTimeout(finish, DRAIN_MS).unref();
     });
+    child.on('close', finish);
   });
+}
+
+/** The last lines of a gate's output, for the result people and CI read (the audit record keeps 64 KiB). */
+export function outputTail(output: string, lines = 20, chars = 4096): string {
+  const tail = output.replace(/\s+$/, '').split('\n').slice(-lines).join('\n');
+  return tail.length > chars ? tail.slice(-chars) : tail;
 }
 
 /**

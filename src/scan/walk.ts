@@ -151,7 +151,8 @@ function walkWithFastGlob(ws: Workspace, ignore: string[]): Walk {
 export function managedPathTest(ws: Workspace): (rel: string) => boolean {
   const m = exclusionMatchers(ignoreList(ws));
   const p = isDefaultInclude(ws.config.include) ? null : (require('fast-glob/out/utils/pattern.js') as typeof FastGlobPatterns);
-  const include = p ? p.convertPatternsToRe(p.expandPatternsWithBraceExpansion(ws.config.include).map((x) => p.removeDuplicateSlashes(x)), MATCH) : null;
+  // fast-glob reads `dir/**` from inside dir, so it never lists a file named dir, which the regular expression alone would match.
+  const include = p ? p.expandPatternsWithBraceExpansion(ws.config.include).map((x) => p.removeDuplicateSlashes(x)).map((x) => ({ re: p.convertPatternsToRe([x], MATCH)[0]!, below: x.endsWith('/**') ? `${x.slice(0, -2)}` : null })) : null;
   return (rel) => {
     if (LINE_BREAK.test(rel) || !m) return false;
     const parts = rel.split('/');
@@ -160,7 +161,7 @@ export function managedPathTest(ws: Workspace): (rel: string) => boolean {
       if (m.pruneExact.has(dir) || matchAny(dir, m.prune)) return false;
     }
     if (m.excludeExact.has(rel) || endsWithAny(parts[parts.length - 1]!, m.excludeSuffix) || matchAny(rel, m.exclude)) return false;
-    return include === null || matchAny(rel, include);
+    return include === null || include.some((x) => x.re.test(rel) && (x.below === null || rel.startsWith(x.below)));
   };
 }
 

@@ -14,6 +14,7 @@ import { currentActor } from '../util/actor.js';
 import { gitCommit } from './git-commit.js';
 import { atomicWriteFile } from '../util/fsx.js';
 import { boundedList } from '../util/text.js';
+import { progress } from '../util/progress.js';
 
 export interface SnapshotOptions {
   trigger: Trigger;
@@ -60,6 +61,7 @@ export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: Sto
   // A caller that loaded the index under the same lock passes it (it does not learn the objects committed here).
   const objects = reuse.objects ?? ObjectIndex.load(layout);
   const git = gitCommit(ws.root);
+  progress(opts.trigger === 'pre-rollback' ? 'taking the safety snapshot of the live tree…' : 'reading the tree…');
   const scan = await scanTree(ws, { objects, layout, keepCacheFile: reuse.keepCacheFile });
   const staged = scan.staged;
   try {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { SnapgovError } from '../errors.js';
 import { validate } from '../schema.js';
 import { ensureDir } from '../util/fsx.js';
+import { progress } from '../util/progress.js';
 
 export type LockKind = 'exclusive' | 'shared';
 
@@ -157,6 +158,8 @@ export async function acquireLock(locksDir: string, kind: LockKind, opts: { wait
       const who = b.info ? `${b.info.command} (pid ${b.info.pid} on ${b.info.host}, since ${b.info.time})` : `an unreadable lock file ${b.file}`;
       throw new SnapgovError('LOCKED', `the store is locked by ${who}`, opts.waitMs > 0 ? 'it is still running; wait longer with --lock-wait, or check the process' : `wait for it with --lock-wait 5m; if its process is gone on another host, remove ${b.file}`, { lockFile: b.file });
     }
+    const b = blockers[0]!;
+    progress(b.info ? `waiting for the lock held by ${b.info.command} (pid ${b.info.pid} on ${b.info.host}, since ${b.info.time})…` : `waiting for the lock ${b.file}…`, false);
     await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 150)));
   }
 }

@@ -333,3 +333,28 @@ describe('a rollback to a snapshot taken under other include/exclude rules', () 
     expect(existsSync(join(ws, 'snapshots/rollback-journal.json'))).toBe(false);
   });
 });
+
+describe('failed gates', () => {
+  it('show their last lines and the headline says where the rollback failed; a gate that leaves a process holding its output cannot hold snapgov', () => {
+    const ws = sampleWorkspace();
+    const v1 = runJson<{ id: string }>(ws, ['create']).doc.id;
+    writeFileSync(join(ws, 'bin/deploy.sh'), '#!/bin/sh\necho v2\n');
+    expect(runJson(ws, ['create']).code).toBe(0);
+    const cfgPath = join(ws, 'snapgov.json');
+    const lines = Array.from({ length: 30 }, (_, i) => `echo line${i}`).join('; ');
+    writeFileSync(cfgPath, JSON.stringify({ ...readJsonFile(cfgPath), gates: [{ name: 'smoke', run: `${lines}; (sleep 20 &); setsid sh -c 'sleep 20' & echo smoke broke >&2; exit 3`, timeoutSeconds: 15 }] }, null, 2));
+    const t0 = Date.now();
+    const r = runJson<{ gates: { name: string; ok: boolean; exitCode: number; outputTail: string }[] }>(ws, ['rollback', v1, '--yes']);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(r.code).toBe(1);
+    const g = r.doc.gates[0]!;
+    expect(g).toMatchObject({ name: 'smoke', ok: false, exitCode: 3 });
+    expect(g.outputTail).toContain('smoke broke');
+    expect(g.outputTail).toContain('line29');
+    expect(g.outputTail).not.toContain('line5\n');
+    writeFileSync(join(ws, 'bin/deploy.sh'), '#!/bin/sh\necho v3\n');
+    const human = run(ws, ['rollback', v1, '--yes']);
+    expect(human.stdout).toMatch(/^rollback failed at gate smoke; the tree stays at the target \(undo: snapgov rollback \w+\)/);
+    expect(human.stdout).toContain('| smoke broke');
+  });
+});
