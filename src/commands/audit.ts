@@ -1,6 +1,7 @@
 import type { ChalkInstance } from 'chalk';
 import type { AuditRecord, ChainProblem } from '../core/audit-chain.js';
 import { shortId } from '../core/ref.js';
+import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { readAuditLines, verifyAudit } from '../store/audit-log.js';
 import { openStore } from './common.js';
@@ -16,6 +17,7 @@ export interface AuditVerifyResult {
 }
 
 export async function auditList(opts: { limit?: string }, g: GlobalOptions): Promise<Outcome<AuditListResult>> {
+  if (opts.limit !== undefined && !/^\d+$/.test(opts.limit)) throw new SnapgovError('USAGE', `--limit ${JSON.stringify(opts.limit)} is not a whole number`, 'for example --limit 20');
   const { layout } = await openStore(g);
   let lines = readAuditLines(layout).map((line, i) => {
     try {
@@ -24,7 +26,7 @@ export async function auditList(opts: { limit?: string }, g: GlobalOptions): Pro
       return { line: i + 1, unparsable: line };
     }
   });
-  if (opts.limit !== undefined) lines = lines.slice(-Math.max(0, Number(opts.limit) || 0));
+  if (opts.limit !== undefined) lines = Number(opts.limit) === 0 ? [] : lines.slice(-Number(opts.limit));
   return outcome({ entries: lines }, renderList);
 }
 

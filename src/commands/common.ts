@@ -48,8 +48,9 @@ export async function resolveSnapshot(layout: StoreLayout, ref: string): Promise
   return resolveStoreRef(layout, ref, snapshots);
 }
 
+/** Labels as given: a null-prototype map, so a key such as `__proto__` is kept as a label, never dropped. */
 export function parseLabels(labels: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = Object.create(null) as Record<string, string>;
   for (const l of labels) {
     const eq = l.indexOf('=');
     if (eq <= 0) throw new SnapgovError('USAGE', `invalid label ${JSON.stringify(l)}`, 'write labels as KEY=VALUE, for example --label ticket=INC-42');

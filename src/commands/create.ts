@@ -25,7 +25,10 @@ export type CreateResult = Omit<TakenSnapshot, 'entries'> & { durationMs: number
 function parseTime(t: string | undefined): string {
   if (t === undefined) return new Date().toISOString();
   const ms = Date.parse(t);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(t) || Number.isNaN(ms)) throw new SnapgovError('USAGE', `--time ${JSON.stringify(t)} is not an ISO 8601 time`, 'for example --time 2026-01-31T12:00:00Z');
+  const ymd = /^(\d{4})-(\d{2})-(\d{2})/.exec(t);
+  // Date.parse rolls an impossible day over (2026-02-30 becomes March 2): such a date is refused.
+  const real = ymd !== null && Number(ymd[3]) >= 1 && Number(ymd[3]) <= new Date(Date.UTC(Number(ymd[1]), Number(ymd[2]), 0)).getUTCDate();
+  if (!ymd || !real || Number.isNaN(ms)) throw new SnapgovError('USAGE', `--time ${JSON.stringify(t)} is not an ISO 8601 time${ymd && !real ? ' (no such day)' : ''}`, 'for example --time 2026-01-31T12:00:00Z');
   return new Date(ms).toISOString();
 }
 

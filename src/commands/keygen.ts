@@ -40,6 +40,8 @@ export async function keygen(o: KeygenOptions, _g: GlobalOptions): Promise<Outco
   if (o.pgp) {
     if (!o.name || !o.email) throw new SnapgovError('USAGE', 'an OpenPGP key needs --name and --email', `snapgov keygen --pgp --name "Release Bot" --email release@example.com -o ${KEY_HOME}/release`);
     const passphrase = o.passphraseFile ? readFileSync(o.passphraseFile, 'utf8').replace(/\r?\n$/, '') : (process.env.SNAPGOV_PGP_PASSPHRASE ?? null);
+    // OpenPGP.js refuses some addresses (no dot in the domain, spaces): that is the user's input, not a bug.
+    if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(o.email)) throw new SnapgovError('USAGE', `--email ${JSON.stringify(o.email)} is not an e-mail address OpenPGP accepts`, 'give an address such as release@example.com');
     const k = await generatePgpKey(o.name, o.email, passphrase || null);
     atomicWriteFile(secretFile, k.secret, { mode: 0o600 });
     atomicWriteFile(publicFile, k.public);

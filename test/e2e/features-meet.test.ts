@@ -358,3 +358,23 @@ describe('failed gates', () => {
     expect(human.stdout).toContain('| smoke broke');
   });
 });
+
+describe('the smaller ones', () => {
+  it('audit --limit takes a whole number (0 means none); an impossible --time is refused; __proto__ labels are kept; a bad e-mail is a usage error', () => {
+    const ws = sampleWorkspace();
+    expect(runJson(ws, ['audit', '--limit', 'x']).code).toBe(2);
+    expect(runJson<{ entries: unknown[] }>(ws, ['audit', '--limit', '0']).doc.entries).toEqual([]);
+    const bad = runJson(ws, ['create', '--time', '2026-02-30T00:00:00Z']);
+    expect(bad.code).toBe(2);
+    expect(bad.error!.message).toContain('no such day');
+    expect(runJson(ws, ['create', '--time', '2024-02-29T00:00:00Z']).code).toBe(0);
+    writeFileSync(join(ws, 'artifacts/extra.txt'), 'x');
+    const c = runJson<{ id: string }>(ws, ['create', '--allow-inconsistent-index', '--label', '__proto__=x', '--label', 'ticket=1']);
+    expect(c.code).toBe(0);
+    expect(runJson<{ labels: Record<string, string> }>(ws, ['info', c.doc.id]).doc.labels).toEqual(JSON.parse('{"__proto__":"x","ticket":"1"}'));
+    const keys = tempDir('snapgov-keys-');
+    const k = runJson(ws, ['keygen', '--pgp', '--name', 'N', '--email', 'not-an-address', '-o', join(keys, 'k')]);
+    expect(k.code).toBe(2);
+    expect(k.error!.code).toBe('USAGE');
+  });
+});
