@@ -71,7 +71,9 @@ describe('walkTree', () => {
   it('matches fast-glob too when every exclusion is a path or a whole folder (matched by name, without fast-glob)', () =>
     sameAsFastGlob(['.git/**', 'a|b', 'x.y/**', 'build', 'build/**', 'node_modules', 'a b/**', '.hidden', 'store/x.log', 'line\nbreak', 'b/a/**', '**/*.key', '**/*.sec.asc', '**/*.log'], 150));
 
-  it('agrees with fast-glob and the per-path test for other includes', () => sameAsFastGlob(patterns, 60, ['**', 'a/**', '*.log', '{a,b}/**', 'docs/*.md', '**/x.y']));
+  // Without `dir/**` includes: whether fast-glob lists a *file* named dir depends on which other
+  // includes share its task (alone it reads inside dir only; beside `**/x` it matches dir itself).
+  it('agrees with fast-glob and the per-path test for other includes', () => sameAsFastGlob(patterns, 60, ['**', '*.log', 'docs/*.md', '**/x.y', '**/a', 'b/*']));
 
   it('never lists the store, the config or a line-broken name, and reports unreadable folders like fast-glob', async () => {
     const root = join(tempDir('snapgov-walk-'), 'ws');
