@@ -378,3 +378,19 @@ describe('the smaller ones', () => {
     expect(k.error!.code).toBe('USAGE');
   });
 });
+
+describe('progress on a terminal', () => {
+  it('shows a progress line on a terminal only, and clears it before the result', () => {
+    const ws = sampleWorkspace();
+    // util-linux `script` gives the command a real terminal
+    const tty = spawnSync('script', ['-qec', `"${process.execPath}" "${BIN}" create`, '/dev/null'], { cwd: ws, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    expect(tty.status).toBe(0);
+    expect(tty.stdout).toContain('reading the tree…');
+    expect(tty.stdout).toContain('\r\x1b[2K');
+    writeFileSync(join(ws, 'artifacts/x.txt'), 'x');
+    const piped = run(ws, ['create', '--allow-inconsistent-index']);
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).not.toContain('reading the tree');
+    expect(piped.stdout).not.toContain('\r');
+  });
+});
