@@ -10,7 +10,7 @@ import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { runScenario } from '../rehearsal/drill.js';
-import { createSandbox, removeSandbox, removeStaleSandboxes, sandboxDir } from '../rehearsal/sandbox.js';
+import { createSandbox, markKept, removeSandbox, removeStaleSandboxes, sandboxDir } from '../rehearsal/sandbox.js';
 import { appendAudit } from '../store/audit-log.js';
 import { acquireLock } from '../store/lock.js';
 import type { StoreLayout } from '../store/layout.js';
@@ -119,6 +119,7 @@ export async function rehearse(ref: string | undefined, o: RehearseOptions, g: G
       return { snap, picked, runId, sb, target, results };
     } finally {
       if (!o.keepSandbox) removeSandbox({ dir });
+      else if (existsSync(dir)) markKept(dir);
       stopCleanup();
     }
   });

@@ -21,11 +21,18 @@ function inside(parent: string, child: string): boolean {
 
 const SANDBOX = /^\.sandbox-.*-pid(\d+)$/;
 
-/** Default sandboxes left by a drill that was killed (its process is gone) are removed by the next one. */
+/** A sandbox kept on request (--keep-sandbox) carries this file, so later drills leave it alone. */
+const KEPT_MARK = 'KEPT';
+
+export function markKept(dir: string): void {
+  writeFileSync(join(dir, KEPT_MARK), 'kept by snapgov rehearse --keep-sandbox; remove the folder when done\n');
+}
+
+/** Default sandboxes left by a drill that was killed (its process is gone) are removed by the next one; kept ones stay. */
 export function removeStaleSandboxes(ws: Workspace): void {
   for (const name of safeList(ws.dirs.rehearsal)) {
     const m = SANDBOX.exec(name);
-    if (!m || Number(m[1]) === process.pid) continue;
+    if (!m || Number(m[1]) === process.pid || existsSync(join(ws.dirs.rehearsal, name, KEPT_MARK))) continue;
     try {
       process.kill(Number(m[1]), 0);
     } catch (e) {

@@ -394,3 +394,15 @@ describe('progress on a terminal', () => {
     expect(piped.stdout).not.toContain('\r');
   });
 });
+
+describe('kept sandboxes', () => {
+  it('a sandbox kept with --keep-sandbox survives the next rehearse', () => {
+    const ws = sampleWorkspace();
+    expect(runJson(ws, ['create']).code).toBe(0);
+    const kept = runJson<{ sandbox: { path: string; kept: boolean } }>(ws, ['rehearse', '--scenario', 'stray-file', '--keep-sandbox']);
+    expect(kept.code).toBe(0);
+    expect(existsSync(kept.doc.sandbox.path)).toBe(true);
+    expect(runJson(ws, ['rehearse', '--scenario', 'stray-file']).code).toBe(0);
+    expect(existsSync(kept.doc.sandbox.path)).toBe(true);
+  });
+});
