@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Parser, type ReadEntry } from 'tar';
@@ -45,7 +46,8 @@ function parseJson(buf: Buffer, what: string, err: (m: string) => SnapgovError):
  * store's tmp/ folder; the caller commits them. All handlers are synchronous, so members are
  * processed strictly in archive order.
  */
-export async function readExport(file: string, layout: StoreLayout, objects: ObjectIndex): Promise<ImportedArchive> {
+/** Reads an export from a file, or from a stream (`import -` reads standard input). */
+export async function readExport(source: string | Readable, layout: StoreLayout, objects: ObjectIndex): Promise<ImportedArchive> {
   const [checkHeader, checkMetadata] = await Promise.all([validatorFor('export-header'), validatorFor('metadata')]);
   const known = HashTable.fromShared(objects.shared());
   const writer = new ObjectWriter(layout.tmp, (h) => known.has(h));
@@ -56,7 +58,8 @@ export async function readExport(file: string, layout: StoreLayout, objects: Obj
   const seen = new Set<string>();
   let failure: Error | null = null;
   const parser = new Parser({ strict: true });
-  const stream = createReadStream(file);
+  const file = typeof source === 'string' ? source : 'standard input';
+  const stream: Readable = typeof source === 'string' ? createReadStream(source) : source;
   const fail = (e: unknown) => {
     failure ??= e as Error;
     stream.unpipe(parser as unknown as NodeJS.WritableStream);
@@ -175,7 +178,7 @@ export async function readExport(file: string, layout: StoreLayout, objects: Obj
       parser.on('error', (e: Error) => reject(failure ?? notExport(`${file} is not a valid tar archive (${e.message})`)));
       parser.on('end', done);
       stream.on('close', () => failure && done());
-      stream.on('error', (e) => reject(failure ?? e));
+      stream.on('error', (e: Error) => reject(failure ?? e));
       stream.pipe(parser as unknown as NodeJS.WritableStream);
     });
     if (!header) throw notExport(`${file} is empty or not a tar archive`);

@@ -22,13 +22,15 @@ export interface ImportResult {
 }
 
 export async function importCmd(file: string, _opts: object, g: GlobalOptions): Promise<Outcome<ImportResult>> {
-  const path = resolve(file);
-  if (!existsSync(path)) throw new SnapgovError('USAGE', `${file}: no such file`, 'pass the path of an archive written by `snapgov export`');
+  // `-` is standard input, as `export -o -` writes standard output: `snapgov export REF -o - | ssh host snapgov import -`.
+  const fromStdin = file === '-';
+  const path = fromStdin ? '(standard input)' : resolve(file);
+  if (!fromStdin && !existsSync(path)) throw new SnapgovError('USAGE', `${file}: no such file`, 'pass the path of an archive written by `snapgov export`, or - for standard input');
   const { layout } = await openStore(g);
   const result = await withLock(g, layout, 'exclusive', 'import', async (lock) => {
     const objects = ObjectIndex.load(layout);
     progress(`reading and checking ${path}…`);
-    const a = await readExport(path, layout, objects);
+    const a = await readExport(fromStdin ? process.stdin : path, layout, objects);
     if (existsSync(metadataPath(layout, a.id))) {
       discardStaged(a.staged);
       return { id: a.id, imported: false, objects: a.objectsInArchive, newObjects: 0, newBytes: 0 };

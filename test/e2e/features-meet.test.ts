@@ -406,3 +406,20 @@ describe('kept sandboxes', () => {
     expect(existsSync(kept.doc.sandbox.path)).toBe(true);
   });
 });
+
+describe('import from standard input', () => {
+  it('import - reads what export -o - writes', () => {
+    const ws = sampleWorkspace();
+    const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const tar = spawnSync(process.execPath, [BIN, 'export', 'latest', '-o', '-'], { cwd: ws, env: { ...process.env, NO_COLOR: '1' } });
+    expect(tar.status).toBe(0);
+    const other = tempDir();
+    expect(run(other, ['init', '--no-index']).code).toBe(0);
+    const r = spawnSync(process.execPath, [BIN, '--json', 'import', '-'], { cwd: other, input: tar.stdout, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ id, imported: true });
+    expect(runJson(other, ['verify', id, '--read-data']).code).toBe(0);
+    const bad = spawnSync(process.execPath, [BIN, '--json', 'import', '-'], { cwd: other, input: Buffer.from('not a tar'), encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+  });
+});
