@@ -175,7 +175,8 @@ export async function readExport(source: string | Readable, layout: StoreLayout,
   try {
     await new Promise<void>((resolve, reject) => {
       const done = () => (failure ? reject(failure) : resolve());
-      parser.on('error', (e: Error) => reject(failure ?? notExport(`${file} is not a valid tar archive (${e.message})`)));
+      // Once its header was read, the file is an export: a tar error after it is a damaged or cut archive (exit 1), not a wrong file (exit 2).
+      parser.on('error', (e: Error) => reject(failure ?? (header ? invalid(`${file} is damaged or truncated (${e.message})`) : notExport(`${file} is not a valid tar archive (${e.message})`))));
       parser.on('end', done);
       stream.on('close', () => failure && done());
       stream.on('error', (e: Error) => reject(failure ?? e));

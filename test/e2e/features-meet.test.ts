@@ -423,3 +423,23 @@ describe('import from standard input', () => {
     expect(bad.status).toBe(2);
   });
 });
+
+describe('a truncated export', () => {
+  it('is a damaged archive (exit 1), not "not an export", and nothing is imported', () => {
+    const ws = sampleWorkspace({ 'models/big.bin': Buffer.alloc(300_000, 7) });
+    expect(runJson(ws, ['create']).code).toBe(0);
+    const out = join(tempDir(), 'x.tar');
+    expect(run(ws, ['export', 'latest', '-o', out]).code).toBe(0);
+    const bytes = readFileSync(out);
+    const other = tempDir();
+    expect(run(other, ['init', '--no-index']).code).toBe(0);
+    const cut = join(tempDir(), 'cut.tar');
+    for (const n of [bytes.length - 1536, Math.floor(bytes.length / 2), 3000]) {
+      writeFileSync(cut, bytes.subarray(0, n));
+      const r = runJson(other, ['import', cut]);
+      expect(r.code).toBe(1);
+      expect(r.error!.code).toBe('ARCHIVE_INVALID');
+      expect(readdirSync(join(other, 'snapshots/manifests'))).toEqual([]);
+    }
+  });
+});
