@@ -163,7 +163,7 @@ export function buildProgram(): Command {
     .option('--keep-weekly <n>', 'the same per ISO week')
     .option('--keep-monthly <n>', 'the same per month')
     .option('--keep-yearly <n>', 'the same per year')
-    .option('--keep-within <span>', 'keep everything within SPAN of the newest snapshot (2d, 36h, 1y2m3d)')
+    .option('--keep-within <span>', 'keep everything within SPAN of the newest snapshot (2d, 36h, 1y2mo3d; mo is months)')
     .option('--keep-tag <tag>', 'keep snapshots with this tag (repeatable)', collect)
     .option('--dry-run', 'print the decisions and change nothing')
     .option('--allow-remove-all', 'allow an empty policy or one that removes every snapshot')

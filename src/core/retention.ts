@@ -1,6 +1,10 @@
 import { SnapgovError } from '../errors.js';
 
-/** A `--keep-within` span in restic's form (`2d`, `36h`, `1y2m3d`): calendar units, not a fixed length. */
+/**
+ * A `--keep-within` span (`2d`, `36h`, `1y2mo3d`): calendar units, not a fixed length. The units
+ * are those of every other snapgov duration, where `m` is minutes, so months are `mo` (restic
+ * writes them `m`: `restic forget --keep-within 1y2m` is `snapgov prune --keep-within 1y2mo`).
+ */
 export interface CalendarSpan {
   years: number;
   months: number;
@@ -33,9 +37,10 @@ export interface Decision {
 }
 
 export function parseCalendarSpan(text: string): CalendarSpan {
-  const m = /^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)d)?(?:(\d+)h)?$/.exec(text.trim());
+  const m = /^(?:(\d+)y)?(?:(\d+)mo)?(?:(\d+)d)?(?:(\d+)h)?$/.exec(text.trim());
   if (!m || text.trim() === '') {
-    throw new SnapgovError('USAGE', `invalid --keep-within ${JSON.stringify(text)}`, 'use years, months, days and hours in that order, for example 2d, 36h or 1y2m3d (m is months)');
+    const minutes = /^(?:\d+y)?\d+m(?:\d+d)?(?:\d+h)?$/.test(text.trim());
+    throw new SnapgovError('USAGE', `invalid --keep-within ${JSON.stringify(text)}${minutes ? ' ("m" is minutes in snapgov, as in every duration; months are "mo")' : ''}`, 'use years, months, days and hours in that order, for example 2d, 36h or 1y2mo3d');
   }
   const [years, months, days, hours] = [m[1], m[2], m[3], m[4]].map((x) => Number(x ?? 0)) as [number, number, number, number];
   return { years, months, days, hours, text: text.trim() };

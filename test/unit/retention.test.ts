@@ -24,7 +24,8 @@ function flagsToPolicy(flags: string[]): RetentionPolicy {
   for (let i = 0; i < flags.length; i += 2) {
     const key = flags[i]!.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     if (key === 'keepTag') opts.keepTag = [...((opts.keepTag as string[]) ?? []), flags[i + 1]!];
-    else opts[key] = flags[i + 1]!;
+    // restic writes months as m; snapgov's one duration grammar writes them mo
+    else opts[key] = key === 'keepWithin' ? flags[i + 1]!.replace(/(\d+)m(?!o)/, '$1mo') : flags[i + 1]!;
   }
   return policyFrom(undefined, opts, { timezone: 'UTC' });
 }
@@ -87,17 +88,19 @@ describe('--keep-within spans', () => {
   it.each([
     ['2d', { years: 0, months: 0, days: 2, hours: 0 }],
     ['36h', { years: 0, months: 0, days: 0, hours: 36 }],
-    ['1y2m3d', { years: 1, months: 2, days: 3, hours: 0 }],
-    ['1y5m7d2h', { years: 1, months: 5, days: 7, hours: 2 }],
+    ['1y2mo3d', { years: 1, months: 2, days: 3, hours: 0 }],
+    ['1y5mo7d2h', { years: 1, months: 5, days: 7, hours: 2 }],
   ])('%s parses', (text, span) => expect(parseCalendarSpan(text)).toEqual({ ...span, text }));
 
-  it.each(['', 'd', '2x', '3d2y', '1.5d', '-2d', '2 d', '5m3m'])('%j is refused with a hint', (text) => {
+  it.each(['', 'd', '2x', '3d2y', '1.5d', '-2d', '2 d', '5mo3mo', '1m', '1y2m3d'])('%j is refused with a hint', (text) => {
     expect(() => parseCalendarSpan(text)).toThrow(/keep-within/);
   });
 
+  it('says that m is minutes when months were meant', () => expect(() => parseCalendarSpan('1y2m')).toThrow(/months are "mo"/));
+
   it.each([
-    ['2021-03-31T12:00:00Z', '1m', '2021-03-03T12:00:00Z'], // Feb 31 normalizes forward, like Go's AddDate
-    ['2020-03-31T12:00:00Z', '1m', '2020-03-02T12:00:00Z'],
+    ['2021-03-31T12:00:00Z', '1mo', '2021-03-03T12:00:00Z'], // Feb 31 normalizes forward, like Go's AddDate
+    ['2020-03-31T12:00:00Z', '1mo', '2020-03-02T12:00:00Z'],
     ['2021-03-01T06:00:00Z', '1d12h', '2021-02-27T18:00:00Z'],
     ['2021-02-28T00:00:00Z', '1y', '2020-02-28T00:00:00Z'],
     ['2020-02-29T00:00:00Z', '1y', '2019-03-01T00:00:00Z'],
