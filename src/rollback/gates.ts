@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { GateConfig, Workspace } from '../config/config.js';
 import type { Entry } from '../core/manifest.js';
 import { summarizeIndex } from '../scan/index-summary.js';
+import { onInterrupt } from '../util/cleanup.js';
 
 export interface GateResult {
   name: string;
@@ -31,6 +32,8 @@ function runCommand(root: string, gate: GateConfig & { run: string }): Promise<O
   return new Promise((resolve) => {
     // Its own process group, so a timeout kills the whole command, not just the shell.
     const child = spawn('sh', ['-c', gate.run], { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own group also keeps it from a terminal's Ctrl-C, so an interrupted snapgov kills it itself.
+    const stopKillOnInterrupt = onInterrupt(() => killGroup(child.pid));
     let output = '';
     const collect = (d: Buffer) => {
       output = (output + d.toString()).slice(-OUTPUT_LIMIT);
@@ -46,6 +49,7 @@ function runCommand(root: string, gate: GateConfig & { run: string }): Promise<O
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      stopKillOnInterrupt();
       killGroup(child.pid);
       child.stdout.destroy();
       child.stderr.destroy();
@@ -58,6 +62,7 @@ function runCommand(root: string, gate: GateConfig & { run: string }): Promise<O
     }, gate.timeoutSeconds * 1000);
     child.on('error', (e) => {
       clearTimeout(timer);
+      stopKillOnInterrupt();
       settled = true;
       resolve({ ok: false, exitCode: null, timedOut: false, output: e.message });
     });

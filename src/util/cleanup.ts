@@ -6,8 +6,9 @@ export function onInterrupt(fn: () => void): () => void {
   return () => hooks.delete(fn);
 }
 
+/** Last registered first, as nested work unwinds: a gate is killed before its sandbox is removed. */
 export function runInterruptHooks(): void {
-  for (const fn of hooks) {
+  for (const fn of [...hooks].reverse()) {
     try {
       fn();
     } catch {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { BIN, listFiles, readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
 
 const manifests = (ws: string) => readdirSync(join(ws, 'snapshots/manifests'));
@@ -290,6 +290,37 @@ describe('interrupts and pipes', () => {
     expect(done.doc).toMatchObject({ resumed: true, verified: true });
     expect(listFiles(ws).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} during a rehearsal's gate ends snapgov at once, kills the gate and leaves no sandbox`, async () => {
+      const ws = sampleWorkspace();
+      const marks = tempDir('snapgov-gate-');
+      const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
+      // the gate records its pid, then would run for a minute; its own process group keeps a terminal's Ctrl-C from it
+      cfg.gates = [{ name: 'slow', run: `echo $$ > '${marks}/gate.pid'; exec sleep 60` }];
+      writeFileSync(join(ws, 'snapgov.json'), JSON.stringify(cfg));
+      expect(runJson(ws, ['create']).code).toBe(0);
+      const child = spawn(process.execPath, [BIN, '--json', 'rehearse', '--scenario', 'artifact-deleted'], { cwd: ws, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const closed = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+      let exited = false;
+      void closed.then(() => (exited = true));
+      while (!exited && !(existsSync(join(marks, 'gate.pid')) && readFileSync(join(marks, 'gate.pid'), 'utf8') !== '')) await new Promise((r) => setTimeout(r, 50));
+      expect(exited, stderr).toBe(false);
+      const gatePid = Number(readFileSync(join(marks, 'gate.pid'), 'utf8'));
+      const t0 = Date.now();
+      child.kill(signal);
+      expect(await closed).toBe(130);
+      expect(Date.now() - t0).toBeLessThan(5000); // the gate would have held it for 60 s
+      expect(JSON.parse(stderr.trim().split('\n').pop()!)).toMatchObject({ error: { code: 'INTERRUPTED' } });
+      // gone, or a zombie waiting for init to reap it (killed all the same)
+      const state = () => (existsSync(`/proc/${gatePid}/stat`) ? readFileSync(`/proc/${gatePid}/stat`, 'utf8').split(') ')[1]![0] : 'gone');
+      for (let i = 0; i < 20 && !['Z', 'gone'].includes(state()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(['Z', 'gone']).toContain(state());
+      expect(readdirSync(join(ws, 'rehearsal')).filter((n) => n.startsWith('.sandbox-'))).toEqual([]);
+    });
+  }
 
   it('a reader that closes the pipe early gets no EPIPE stack trace', () => {
     const ws = sampleWorkspace(Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`many/a-rather-long-file-name-${i}.txt`, `${i}`])));
