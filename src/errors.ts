@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'LOCKED'
   | 'KEY_ERROR'
   | 'INTERRUPTED'
+  | 'CANCELLED'
   | 'INDEX_INCONSISTENT'
   | 'TARGET_INVALID'
   | 'TARGET_UNTRUSTED'
@@ -35,6 +36,7 @@ export const EXIT_STATUS: Record<ErrorCode, number> = {
   LOCKED: 11,
   KEY_ERROR: 12,
   INTERRUPTED: 130,
+  CANCELLED: 1,
   INDEX_INCONSISTENT: 1,
   TARGET_INVALID: 1,
   TARGET_UNTRUSTED: 1,

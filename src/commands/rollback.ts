@@ -151,7 +151,8 @@ async function applyAndCheck(store: Store, objects: ObjectIndex, plan: RollbackP
 
 /** What the rehearsal changes: no question asked, and the gates left to the caller (timed as their own phase). */
 export interface RollbackRun extends RollbackOptions {
-  interactive: boolean;
+  /** Asks on a terminal before anything is written; without it nothing is asked. */
+  ask?: (question: string) => Promise<boolean>;
   gates: boolean;
 }
 
@@ -191,10 +192,10 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   const from = resumed ? journal!.from : (live?.id ?? null);
 
   // On a terminal, ask before anything is written (the safety snapshot included).
-  if (opts.interactive && !opts.yes && !opts.dryRun) {
+  if (opts.ask && !opts.yes && !opts.dryRun) {
     const preview = withoutUnmanaged(planRollback((await liveEntries(store)).entries, fullTarget), fullTarget, managedPathTest(ws)).plan;
     const question = `Roll back ${ws.root} to ${shortId(to)}: write ${preview.write.length + preview.link.length}, remove ${preview.remove.length}, re-mode ${preview.chmod.length} (${formatBytes(preview.bytes)}).`;
-    if (!planIsEmpty(preview) && !(await confirm(question))) throw new SnapgovError('USAGE', 'rollback cancelled; nothing was changed', 'pass --yes to skip the question');
+    if (!planIsEmpty(preview) && !(await opts.ask(question))) throw new SnapgovError('CANCELLED', 'rollback cancelled; nothing was changed', 'answer y to roll back, or pass --yes to skip the question');
   }
 
   // The live tree, read once: as the safety snapshot (which also stores its content) or, for a
@@ -304,10 +305,20 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
 export async function rollback(ref: string | undefined, opts: RollbackOptions, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
   const started = performance.now();
   const store = await openStore(g, { rollback: true });
+  // The time a person takes to answer is not part of the rollback's duration.
+  let answeringMs = 0;
+  const ask = async (question: string) => {
+    const t0 = performance.now();
+    try {
+      return await confirm(question);
+    } finally {
+      answeringMs += performance.now() - t0;
+    }
+  };
   // isatty rather than process.stdin.isTTY: the stdin stream is built on first access (some 2.5 ms).
-  const run: RollbackRun = { ...opts, interactive: isatty(0) && !g.json, gates: true };
+  const run: RollbackRun = { ...opts, ...(isatty(0) && !g.json ? { ask } : {}), gates: true };
   const result = await withLock(g, store.layout, 'exclusive', 'rollback', (lock) => executeRollback(store, lock, ref, run));
-  result.durationMs = Math.round(performance.now() - started);
+  result.durationMs = Math.round(performance.now() - started - answeringMs);
   const ok = result.dryRun || (result.verified && result.gates.every((x) => x.ok));
   const warnings = result.excluded.length ? [`${result.excluded.length} path(s) of ${shortId(result.to)} are not managed under the current include/exclude rules and were left alone: ${boundedList(result.excluded, 5)} (to restore them too, change "include"/"exclude" in snapgov.json and roll back again)`] : [];
   return outcome(result, renderRollback, ok ? 0 : 1, warnings);

@@ -43,7 +43,7 @@ export async function runScenario(name: ScenarioName, sb: Sandbox, lock: StoreLo
   const store = await freshWorkspace(sb);
   const base = { name, injected: null, detected: false, problemsDetected: 0, problems: [], recovered: false, phases, recoveryMs: 0, safetySnapshotMs: 0, compared: { files: 0, bytes: 0 }, dataLoss: { files: 0, bytes: 0, paths: [] }, gates: [], sla: [], errors };
   const report: Omit<ScenarioReport, 'status' | 'failures'> = { ...base };
-  const rollbackTo = (reason: string, safety: boolean) => executeRollback(store, lock, snapshot, { yes: true, reason, safetySnapshot: safety, interactive: false, gates: false });
+  const rollbackTo = (reason: string, safety: boolean) => executeRollback(store, lock, snapshot, { yes: true, reason, safetySnapshot: safety, gates: false });
 
   const restored = await timed(phases, 'restore', async () => {
     try {

@@ -444,22 +444,25 @@ describe('snapgov rollback of a large tree (worker threads)', () => {
 
 describe('snapgov rollback on a terminal', () => {
   const hasScript = spawnSync('sh', ['-c', 'command -v script']).status === 0;
-  it.skipIf(!hasScript)('asks before changing anything; "n" cancels, "y" proceeds', () => {
+  it.skipIf(!hasScript)('asks before changing anything; "n" cancels (exit 1, CANCELLED), "y" proceeds; the wait for the answer is not in its duration', () => {
     const { ws, v1, v2 } = twoVersions();
     writeFileSync(join(ws, 'artifacts/rules/b.yaml'), 'edited');
     const metadataBefore = readdirSync(join(ws, 'metadata')).sort();
     // util-linux `script` gives the command a real terminal, so stdin.isTTY is true
-    const onTty = (answer: string) => spawnSync('script', ['-qec', `${process.execPath} ${join(REPO, 'bin/snapgov')} rollback ${v1}`, '/dev/null'], { cwd: ws, input: answer, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const onTty = (answer: string, delaySeconds = 0) =>
+      spawnSync('sh', ['-c', `(sleep ${delaySeconds}; printf '${answer}') | script -qec "${process.execPath} ${join(REPO, 'bin/snapgov')} rollback ${v1}" /dev/null`], { cwd: ws, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
     const no = onTty('n\n');
     expect(no.stdout).toMatch(/Proceed\? \[y\/N\]/);
-    expect(no.status).toBe(2);
+    expect(no.status).toBe(1);
     expect(no.stdout).toMatch(/cancelled; nothing was changed/);
     expect(readdirSync(join(ws, 'metadata')).sort()).toEqual(metadataBefore); // not even a safety snapshot
     expect(readFileSync(join(ws, 'artifacts/rules/b.yaml'), 'utf8')).toBe('edited');
     expect(runJson<{ live: { id: string } }>(ws, ['status']).doc.live.id).toBe(v2);
-    const yes = onTty('y\n');
+    const yes = onTty('y\n', 3);
     expect(yes.status).toBe(0);
     treeMatches(ws, v1);
+    // the person took 3 s to answer; the rollback of two files takes a fraction of that
+    expect(Number(/took ([\d.]+) s/.exec(yes.stdout)![1])).toBeLessThan(2.5);
   });
 
   it('replaces a folder holding only nested removed files with a file (found by the property test)', () => {
