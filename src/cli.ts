@@ -65,7 +65,7 @@ export function buildProgram(): Command {
     .option('--index-digest-field <name>', "each entry's field holding its SHA-256 (default: detected)")
     .addOption(new Option('--index-relative-to <base>', "paths in the index are relative to the index's folder or the workspace root (default: detected)").choices(['index', 'workspace']))
     .option('--include <glob>', 'managed files (repeatable; default **)', collect)
-    .option('--exclude <glob>', 'excluded files (repeatable; default .git/**, **/*.sec.asc, **/*.key)', collect)
+    .option('--exclude <glob>', 'also exclude these files (repeatable; added to .git/**, **/*.sec.asc, **/*.key, or with --force to the existing list)', collect)
     .option('--force', 'on an existing snapgov.json: keep every setting, apply only the flags given, recreate missing store folders')
     .action(action(async (_p, opts, g) => (await import('./commands/init.js')).init(opts, g)));
 

@@ -5,6 +5,7 @@ import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../outpu
 import type { Trigger } from '../store/snapshots.js';
 import { takeSnapshot, type TakenSnapshot } from '../snapshot/take.js';
 import { openStore, parseLabels, withLock } from './common.js';
+import { canAsk } from '../util/prompt.js';
 
 export const USER_TRIGGERS = ['manual', 'cron', 'ci', 'promotion'] as const;
 
@@ -45,7 +46,7 @@ export async function create(opts: CreateOptions, g: GlobalOptions): Promise<Out
   const { ws, layout } = await openStore(g);
   // The key is loaded and unlocked before anything is written: a key problem leaves no unsigned snapshot.
   const sign = opts.sign ? await import('./sign.js') : null;
-  const signer = sign ? await sign.prepareSigner(ws, {}) : null;
+  const signer = sign ? await sign.prepareSigner(ws, { ask: canAsk(g.json) }) : null;
   const { taken, signature } = await withLock(g, layout, 'exclusive', 'create', async (lock) => {
     const t = await takeSnapshot(ws, layout, lock, { trigger, env: opts.env, tags, labels, message: opts.message, time, allowPartial: opts.allowPartial, allowInconsistentIndex: opts.allowInconsistentIndex });
     // Signed under the same lock, with the configured default signer (the crypto loads only then).

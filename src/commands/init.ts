@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { CONFIG_FILE, DEFAULT_EXCLUDE, parseConfig, storeDirs, type ConfigFile, type IndexConfig } from '../config/config.js';
+import { dirname, join, relative, resolve } from 'node:path';
+import { CONFIG_FILE, DEFAULT_EXCLUDE, findWorkspaceRoot, loadWorkspace, parseConfig, storeDirs, type Config, type ConfigFile, type IndexConfig } from '../config/config.js';
 import { countArtifacts, detectIndex, type DetectedIndex } from '../core/index-detect.js';
 import { pathProblem } from '../core/paths.js';
 import { SnapgovError } from '../errors.js';
@@ -8,6 +8,8 @@ import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { appendAudit } from '../store/audit-log.js';
 import { auditConfigChange, writeRecordedConfig } from '../store/config-record.js';
 import { ensureStoreDirs, storeLayout } from '../store/layout.js';
+import { managedPathTest, walkTree } from '../scan/walk.js';
+import { boundedList } from '../util/text.js';
 import { atomicWriteFile } from '../util/fsx.js';
 import { withLock } from './common.js';
 
@@ -78,7 +80,8 @@ export async function init(opts: InitOptions, g: GlobalOptions): Promise<Outcome
   const before: ConfigFile = existed ? readExisting(configPath) : { version: 1 };
   const file: ConfigFile = { ...before, version: 1 };
   if (!existed || opts.include?.length) file.include = opts.include?.length ? opts.include : ['**'];
-  if (!existed || opts.exclude?.length) file.exclude = opts.exclude?.length ? opts.exclude : [...DEFAULT_EXCLUDE];
+  // --exclude adds to the exclusions (the defaults keep .git and secret keys out); removing one is a hand edit.
+  if (!existed || opts.exclude?.length) file.exclude = [...new Set([...(before.exclude ?? DEFAULT_EXCLUDE), ...(opts.exclude ?? [])])];
   if (!existed) file.store = { snapshots: 'snapshots', metadata: 'metadata', rehearsal: 'rehearsal' };
   const indexFlags = opts.index !== undefined || opts.indexEntries !== undefined || opts.indexPathField !== undefined || opts.indexDigestField !== undefined || opts.indexRelativeTo !== undefined;
   let settings: InitResult['indexSettings'];
@@ -90,6 +93,7 @@ export async function init(opts: InitOptions, g: GlobalOptions): Promise<Outcome
 
   const text = JSON.stringify(file, null, 2) + '\n';
   const config = await parseConfig(configPath, text);
+  if (!existed) await refuseNesting(root, config, text);
   const changed = existed ? changedKeys(before, file) : [];
   const layout = storeLayout({ dirs: storeDirs(root, config) });
   ensureStoreDirs(layout);
@@ -120,6 +124,28 @@ export async function init(opts: InitOptions, g: GlobalOptions): Promise<Outcome
     if (!r.overwritten) lines.push(`Next: snapgov create --message "first snapshot"`);
     return lines.join('\n');
   });
+}
+
+/**
+ * A workspace inside another's managed tree would be snapshotted (its store included) and rolled
+ * back by the outer one, and a new workspace over existing ones would do the same to them: both are
+ * refused, naming the exclusion that separates them.
+ */
+async function refuseNesting(root: string, config: Config, text: string): Promise<void> {
+  const outerRoot = findWorkspaceRoot(dirname(root));
+  const outer = outerRoot ? await loadWorkspace(outerRoot).catch(() => null) : null;
+  if (outer) {
+    const rel = relative(outer.root, root);
+    if (managedPathTest(outer)(`${rel}/${CONFIG_FILE}`)) {
+      throw new SnapgovError('USAGE', `${root} lies inside the workspace ${outer.root}, whose snapshots would take in this workspace and its store`, `add "${rel}/**" to "exclude" in ${outer.configPath} first, then run snapgov init here again; or manage these files from the outer workspace`);
+    }
+  }
+  const inner = walkTree({ root, configPath: join(root, CONFIG_FILE), configText: text, config, dirs: storeDirs(root, config) })
+    .paths.filter((p) => p.endsWith(`/${CONFIG_FILE}`))
+    .map((p) => p.slice(0, -CONFIG_FILE.length - 1));
+  if (inner.length) {
+    throw new SnapgovError('USAGE', `${root} holds other snapgov workspaces, which this one would snapshot and roll back: ${boundedList(inner, 5)}`, `exclude them: snapgov init ${inner.slice(0, 3).map((d) => `--exclude '${d}/**'`).join(' ')}${inner.length > 3 ? ' …' : ''}`);
+  }
 }
 
 /** The index setting: flags first, then what the file's content shows (each detected setting is reported). */

@@ -8,6 +8,7 @@ import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { generatePgpKey } from '../signing/pgp.js';
 import { generateSigstoreKey } from '../signing/sigstore.js';
 import { atomicWriteFile, ensureDir } from '../util/fsx.js';
+import { askSecret, canAsk } from '../util/prompt.js';
 
 export interface KeygenOptions {
   pgp?: boolean;
@@ -29,7 +30,7 @@ export interface KeygenResult {
 }
 
 /** Writes a new key pair; the secret file is created with mode 0600 and never overwritten without --force. */
-export async function keygen(o: KeygenOptions, _g: GlobalOptions): Promise<Outcome<KeygenResult>> {
+export async function keygen(o: KeygenOptions, g: GlobalOptions): Promise<Outcome<KeygenResult>> {
   if (!!o.pgp === !!o.sigstore) throw new SnapgovError('USAGE', 'choose --pgp or --sigstore', `snapgov keygen --pgp --name N --email E -o ${KEY_HOME}/NAME, or snapgov keygen --sigstore -o ${KEY_HOME}/NAME`);
   if (!o.output) throw new SnapgovError('USAGE', 'missing -o PREFIX', `for example -o ${KEY_HOME}/release (outside the workspace)`);
   const [secretFile, publicFile] = o.pgp ? [`${o.output}.sec.asc`, `${o.output}.pub.asc`] : [`${o.output}.key`, `${o.output}.pub`];
@@ -39,9 +40,9 @@ export async function keygen(o: KeygenOptions, _g: GlobalOptions): Promise<Outco
   let result: KeygenResult;
   if (o.pgp) {
     if (!o.name || !o.email) throw new SnapgovError('USAGE', 'an OpenPGP key needs --name and --email', `snapgov keygen --pgp --name "Release Bot" --email release@example.com -o ${KEY_HOME}/release`);
-    const passphrase = o.passphraseFile ? readFileSync(o.passphraseFile, 'utf8').replace(/\r?\n$/, '') : (process.env.SNAPGOV_PGP_PASSPHRASE ?? null);
     // OpenPGP.js refuses some addresses (no dot in the domain, spaces): that is the user's input, not a bug.
     if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(o.email)) throw new SnapgovError('USAGE', `--email ${JSON.stringify(o.email)} is not an e-mail address OpenPGP accepts`, 'give an address such as release@example.com');
+    const passphrase = o.passphraseFile ? readFileSync(o.passphraseFile, 'utf8').replace(/\r?\n$/, '') : (process.env.SNAPGOV_PGP_PASSPHRASE ?? (canAsk(g.json) ? await newPassphrase() : null));
     const k = await generatePgpKey(o.name, o.email, passphrase || null);
     atomicWriteFile(secretFile, k.secret, { mode: 0o600 });
     atomicWriteFile(publicFile, k.public);
@@ -54,6 +55,14 @@ export async function keygen(o: KeygenOptions, _g: GlobalOptions): Promise<Outco
   }
   const warnings = result.protected ? [] : [`${secretFile} is not protected by a passphrase: keep it readable only by the signer`];
   return outcome(result, renderKeygen, 0, warnings);
+}
+
+/** Typed twice at the terminal, as gpg and cosign ask for a new key's passphrase; empty for none. */
+async function newPassphrase(): Promise<string> {
+  const first = await askSecret('Passphrase for the new key (empty for none): ');
+  if (first === '') return first;
+  if ((await askSecret('Repeat the passphrase: ')) !== first) throw new SnapgovError('USAGE', 'the two passphrases differ; no key was written', 'run snapgov keygen again');
+  return first;
 }
 
 /** Where the hints put secret keys: the user's own folder, never the workspace. */

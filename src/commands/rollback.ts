@@ -1,5 +1,3 @@
-import { createRequire } from 'node:module';
-import { isatty } from 'node:tty';
 import type { ChalkInstance } from 'chalk';
 import { diffEntries } from '../core/diff.js';
 import type { Entry, FileEntry } from '../core/manifest.js';
@@ -18,6 +16,7 @@ import { clearJournal, readJournal, writeJournal, type Journal } from '../rollba
 import { managedPathTest } from '../scan/walk.js';
 import { takeSnapshot } from '../snapshot/take.js';
 import { setInterruptNote } from '../util/cleanup.js';
+import { canAsk, confirm } from '../util/prompt.js';
 import { boundedList } from '../util/text.js';
 import { liveEntries } from './diff.js';
 import { openStore, withLock, type Store } from './common.js';
@@ -95,17 +94,6 @@ async function lastKnownGood(store: Store, objects: ObjectIndex, history: Snapsh
     rejected.push({ id: s.id, problems: untrusted ? [`untrusted: ${untrusted}`] : c.problems.slice(0, 5).map((p) => `${p.code} ${p.path}`) });
   }
   throw new SnapgovError('TARGET_INVALID', `no snapshot older than the live one (${shortId(live.id)}) verifies${rejected.length ? `: ${rejected.map((r) => shortId(r.id)).join(', ')} failed` : ' (there is none)'}`, 'name a snapshot explicitly: snapgov rollback REF', { rejected });
-}
-
-async function confirm(text: string): Promise<boolean> {
-  // Loaded only to ask (a require: the bundle's chunks run as scripts, which cannot import).
-  const { createInterface } = createRequire(import.meta.url)('node:readline/promises') as typeof import('node:readline/promises');
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(`${text} Proceed? [y/N] `)).trim());
-  } finally {
-    rl.close();
-  }
 }
 
 function summarize(p: RollbackPlan, withPaths: boolean): RollbackResult['plan'] {
@@ -315,8 +303,7 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
       answeringMs += performance.now() - t0;
     }
   };
-  // isatty rather than process.stdin.isTTY: the stdin stream is built on first access (some 2.5 ms).
-  const run: RollbackRun = { ...opts, ...(isatty(0) && !g.json ? { ask } : {}), gates: true };
+  const run: RollbackRun = { ...opts, ...(canAsk(g.json) ? { ask } : {}), gates: true };
   const result = await withLock(g, store.layout, 'exclusive', 'rollback', (lock) => executeRollback(store, lock, ref, run));
   result.durationMs = Math.round(performance.now() - started - answeringMs);
   const ok = result.dryRun || (result.verified && result.gates.every((x) => x.ok));

@@ -16,6 +16,7 @@ import { appendAudit } from '../store/audit-log.js';
 import type { StoreLayout } from '../store/layout.js';
 import { readManifestBytes, readMetadata, writeMetadata } from '../store/snapshots.js';
 import { openStore, resolveSnapshot, withLock } from './common.js';
+import { askSecret, canAsk } from '../util/prompt.js';
 
 export interface SignOptions extends TrustFlags {
   pgpKey?: string;
@@ -24,6 +25,8 @@ export interface SignOptions extends TrustFlags {
   sigstore?: boolean;
   identityToken?: string;
   importSignature?: string;
+  /** A person can be asked for the passphrase (set by the command on a terminal). */
+  ask?: boolean;
 }
 
 export interface SignResult {
@@ -43,10 +46,14 @@ function readFile(path: string, what: string): string {
   }
 }
 
-/** Never a flag: a passphrase on the command line ends up in shell history and `ps`. */
-function passphrase(o: SignOptions): string | null {
+/**
+ * Never a flag: a passphrase on the command line ends up in shell history and `ps`. From the file,
+ * the environment, or typed at the terminal (without echo) when neither is given.
+ */
+async function passphrase(o: SignOptions, source: string): Promise<string | null> {
   if (o.passphraseFile) return readFile(o.passphraseFile, '--passphrase-file').replace(/\r?\n$/, '');
-  return process.env.SNAPGOV_PGP_PASSPHRASE ?? null;
+  if (process.env.SNAPGOV_PGP_PASSPHRASE !== undefined) return process.env.SNAPGOV_PGP_PASSPHRASE;
+  return o.ask ? askSecret(`Passphrase for ${source}: `) : null;
 }
 
 type Method = 'pgp' | 'sigstore-key' | 'keyless' | 'import';
@@ -79,7 +86,7 @@ export async function prepareSigner(ws: Workspace, o: SignOptions, method = choo
     const source = o.pgpKey ?? (process.env.SNAPGOV_PGP_KEY ? 'SNAPGOV_PGP_KEY' : cfg.pgpKey);
     if (!source) throw new SnapgovError('USAGE', 'no OpenPGP key given', 'pass --pgp-key FILE, set SNAPGOV_PGP_KEY, or signing.pgpKey in snapgov.json');
     const armored = o.pgpKey ? readFile(o.pgpKey, '--pgp-key') : source === 'SNAPGOV_PGP_KEY' ? process.env.SNAPGOV_PGP_KEY! : readFile(rel(source), 'signing.pgpKey');
-    const key = await readSecretKey(armored, passphrase(o), source);
+    const key = await readSecretKey(armored, () => passphrase(o, source), source);
     return async (_id, bytes) => {
       const sig = await signPgp(bytes, key);
       return { type: 'pgp', method: 'pgp', signer: sig.fingerprint, time: now(), signature: sig.armored, publicKey: key.toPublic().armor() };
@@ -145,7 +152,7 @@ export async function signSnapshot(layout: StoreLayout, id: string, signer: Sign
 
 export async function sign(ref: string, o: SignOptions, g: GlobalOptions): Promise<Outcome<SignResult>> {
   const { ws, layout } = await openStore(g);
-  const signer = await prepareSigner(ws, o);
+  const signer = await prepareSigner(ws, { ...o, ask: canAsk(g.json) });
   return withLock(g, layout, 'exclusive', 'sign', async (lock) => {
     const { id } = await resolveSnapshot(layout, ref);
     lock.assertHeld();

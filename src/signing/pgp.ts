@@ -37,7 +37,8 @@ export async function generatePgpKey(name: string, email: string, passphrase: st
   return { secret: pair.privateKey, public: pair.publicKey, fingerprint: key.getFingerprint().toUpperCase() };
 }
 
-export async function readSecretKey(armored: string, passphrase: string | null, source: string): Promise<openpgp.PrivateKey> {
+/** `passphrase` is asked for only when the key is protected (it may prompt on a terminal). */
+export async function readSecretKey(armored: string, getPassphrase: () => Promise<string | null>, source: string): Promise<openpgp.PrivateKey> {
   let key: openpgp.Key;
   try {
     key = await openpgp.readKey({ armoredKey: armored });
@@ -48,11 +49,12 @@ export async function readSecretKey(armored: string, passphrase: string | null, 
   const problem = await keyProblem(key);
   if (problem) throw keyError(`${source}: ${problem}`, 'sign with a current key');
   if (key.isDecrypted()) return key;
-  if (passphrase === null) throw keyError(`${source} is protected by a passphrase and none was given`, 'pass --passphrase-file FILE or set SNAPGOV_PGP_PASSPHRASE');
+  const passphrase = await getPassphrase();
+  if (passphrase === null) throw keyError(`${source} is protected by a passphrase and none was given`, 'pass --passphrase-file FILE or set SNAPGOV_PGP_PASSPHRASE (on a terminal snapgov asks for it)');
   try {
     return await openpgp.decryptKey({ privateKey: key, passphrase });
   } catch {
-    throw keyError(`wrong passphrase for ${source}`, 'check --passphrase-file / SNAPGOV_PGP_PASSPHRASE; nothing was written');
+    throw keyError(`wrong passphrase for ${source}`, 'check the passphrase (--passphrase-file, SNAPGOV_PGP_PASSPHRASE or the one typed); nothing was written');
   }
 }
 

@@ -21,6 +21,10 @@ export function generateSigstoreKey(): { privatePem: string; publicPem: string; 
 }
 
 export function readSigstorePrivateKey(pem: string, source: string): KeyObject {
+  // cosign's own format: scrypt and NaCl secretbox around the key, which node:crypto cannot open.
+  if (/-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----/.test(pem)) {
+    throw new SnapgovError('KEY_ERROR', `${source} is a cosign-encrypted key, which snapgov cannot read`, 'sign with cosign and import the bundle: cosign sign-blob --new-bundle-format --key cosign.key --bundle sig.json snapshots/manifests/<hex>.json, then snapgov sign <hex> --import-signature sig.json; or make a snapgov key: snapgov keygen --sigstore -o ~/.config/snapgov/keys/NAME');
+  }
   let key: KeyObject;
   try {
     key = createPrivateKey(pem);

@@ -113,7 +113,8 @@ describe('snapgov create', () => {
     const a = runJson<{ id: string }>(outside, ['create']).doc.id;
     expect(readJsonFile<{ git: unknown }>(join(outside, 'metadata', `${a.slice(7)}.json`)).git).toBeNull();
 
-    const ws = sampleWorkspace();
+    const ws = tempDir(); // a git work tree that is not itself a workspace (workspaces do not nest)
+    writeTree(ws, { 'artifacts/index.json': '{"artifacts":[]}' });
     const git = (...args: string[]) => spawnSync('git', ['-C', ws, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { encoding: 'utf8' });
     expect(git('init', '-q').status).toBe(0); // .ci/run installs git
     git('add', 'artifacts');

@@ -107,7 +107,7 @@ describe('init --force keeps the config', () => {
     expect(existsSync(join(ws, 'metadata'))).toBe(true);
     const ex = runJson<{ changed: string[]; exclude: string[] }>(ws, ['init', '--force', '--exclude', '**/*.tmp']);
     expect(ex.doc.changed).toEqual(['exclude']);
-    expect(readJsonFile(cfgPath)).toEqual({ ...cfg, exclude: ['**/*.tmp'] });
+    expect(readJsonFile(cfgPath)).toEqual({ ...cfg, exclude: [...(cfg.exclude as string[]), '**/*.tmp'] });
   });
 
   it('never overwrites a config it cannot read', () => {
@@ -365,6 +365,38 @@ describe('a rollback to a snapshot taken under other include/exclude rules', () 
   });
 });
 
+describe('nested workspaces', () => {
+  it('init refuses a folder an outer workspace manages, and is allowed once the outer one excludes it', () => {
+    const outer = sampleWorkspace();
+    mkdirSync(join(outer, 'team'));
+    writeFileSync(join(outer, 'team/notes.txt'), 'x');
+    const r = runJson(join(outer, 'team'), ['init', '--no-index']);
+    expect(r.code).toBe(2);
+    expect(r.error!.message).toContain(`inside the workspace ${outer}`);
+    expect(r.error!.hint).toContain('"team/**"');
+    expect(existsSync(join(outer, 'team/snapgov.json'))).toBe(false);
+    expect(existsSync(join(outer, 'team/snapshots'))).toBe(false);
+    const cfgPath = join(outer, 'snapgov.json');
+    const cfg = readJsonFile<{ exclude: string[] }>(cfgPath);
+    writeFileSync(cfgPath, JSON.stringify({ ...cfg, exclude: [...cfg.exclude, 'team/**'] }));
+    expect(runJson(join(outer, 'team'), ['init', '--no-index']).code).toBe(0);
+  });
+
+  it('init refuses a folder whose managed files hold other workspaces, and takes the --exclude its hint names', () => {
+    const ws = tempDir();
+    writeTree(ws, { 'a/x.txt': 'x', 'b/y.txt': 'y' });
+    expect(runJson(join(ws, 'a'), ['init', '--no-index']).code).toBe(0);
+    const r = runJson(ws, ['init', '--no-index']);
+    expect(r.code).toBe(2);
+    expect(r.error!.message).toContain('other snapgov workspaces');
+    expect(r.error!.hint).toContain("--exclude 'a/**'");
+    expect(existsSync(join(ws, 'snapgov.json'))).toBe(false);
+    const ok = runJson<{ exclude: string[] }>(ws, ['init', '--no-index', '--exclude', 'a/**']);
+    expect(ok.code).toBe(0);
+    expect(ok.doc.exclude).toEqual(['.git/**', '**/*.sec.asc', '**/*.key', 'a/**']);
+  });
+});
+
 describe('failed gates', () => {
   it('show their last lines and the headline says where the rollback failed; a gate that leaves a process holding its output cannot hold snapgov', () => {
     const ws = sampleWorkspace();
@@ -407,6 +439,63 @@ describe('the smaller ones', () => {
     const k = runJson(ws, ['keygen', '--pgp', '--name', 'N', '--email', 'not-an-address', '-o', join(keys, 'k')]);
     expect(k.code).toBe(2);
     expect(k.error!.code).toBe('USAGE');
+  });
+});
+
+/** Runs the CLI on a terminal (util-linux `script`), typing each answer once its question appears. */
+function onTerminal(cwd: string, args: string[], answers: [RegExp, string][], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
+  const cmd = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let seen = 0;
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    const next = answers[0];
+    if (next && next[0].test(out.slice(seen))) {
+      seen = out.length;
+      answers.shift();
+      child.stdin.write(next[1]);
+    }
+  });
+  return new Promise((res) => child.on('close', (code) => res({ code, out })));
+}
+
+describe('passphrases and cosign keys', () => {
+  it('keygen and sign ask for the passphrase on a terminal, without echo; a wrong one exits 12 with nothing written', async () => {
+    const ws = sampleWorkspace();
+    const keys = tempDir('snapgov-keys-');
+    const k = await onTerminal(ws, ['keygen', '--pgp', '--name', 'N', '--email', 'n@example.com', '-o', join(keys, 'k')], [
+      [/Passphrase for the new key/, 'sesame-42\r'],
+      [/Repeat the passphrase/, 'sesame-42\r'],
+    ]);
+    expect(k.code, k.out).toBe(0);
+    expect(k.out).not.toContain('sesame-42');
+    expect(readFileSync(join(keys, 'k.sec.asc'), 'utf8')).toContain('PRIVATE KEY BLOCK');
+    expect(runJson(ws, ['create']).code).toBe(0);
+    // not on a terminal: no question, the usual error
+    const piped = runJson(ws, ['sign', 'latest', '--pgp-key', join(keys, 'k.sec.asc')]);
+    expect(piped.code).toBe(12);
+    expect(piped.error!.message).toContain('protected by a passphrase');
+    const wrong = await onTerminal(ws, ['sign', 'latest', '--pgp-key', join(keys, 'k.sec.asc')], [[/Passphrase for /, 'nope\r']]);
+    expect(wrong.code, wrong.out).toBe(12);
+    expect(wrong.out).toContain('wrong passphrase');
+    expect(runJson<{ signatures: unknown[] }>(ws, ['info', 'latest']).doc.signatures).toHaveLength(0);
+    const ok = await onTerminal(ws, ['sign', 'latest', '--pgp-key', join(keys, 'k.sec.asc')], [[/Passphrase for /, 'sesame-42\r']]);
+    expect(ok.code, ok.out).toBe(0);
+    expect(ok.out).not.toContain('sesame-42');
+    expect(runJson<{ signatures: unknown[] }>(ws, ['info', 'latest']).doc.signatures).toHaveLength(1);
+  });
+
+  it("a cosign-encrypted key is refused with exit 12 and the import recipe", () => {
+    const ws = sampleWorkspace();
+    expect(runJson(ws, ['create']).code).toBe(0);
+    const keys = tempDir('snapgov-keys-');
+    // the armour cosign writes (the body does not matter: the header alone decides)
+    writeFileSync(join(keys, 'cosign.key'), '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnt9fQ==\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n');
+    const r = runJson(ws, ['sign', 'latest', '--sigstore-key', join(keys, 'cosign.key')]);
+    expect(r.code).toBe(12);
+    expect(r.error!.message).toContain('cosign-encrypted key');
+    expect(r.error!.hint).toContain('--import-signature');
   });
 });
 

@@ -31,7 +31,7 @@ describe('snapgov init', () => {
     const ws = tempDir();
     writeTree(ws, { 'cfg/idx.json': '{"artifacts":[]}' });
     const r = runJson<{ index: string; include: string[]; exclude: string[] }>(ws, ['init', '--index', 'cfg/idx.json', '--include', 'cfg/**', '--include', 'bin/**', '--exclude', '**/*.tmp']);
-    expect(r.doc).toMatchObject({ index: 'cfg/idx.json', include: ['cfg/**', 'bin/**'], exclude: ['**/*.tmp'] });
+    expect(r.doc).toMatchObject({ index: 'cfg/idx.json', include: ['cfg/**', 'bin/**'], exclude: ['.git/**', '**/*.sec.asc', '**/*.key', '**/*.tmp'] });
     const ws2 = tempDir();
     writeTree(ws2, { 'index.json': '[]' });
     expect(runJson<{ index: null }>(ws2, ['init', '--no-index']).doc.index).toBeNull();
