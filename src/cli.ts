@@ -188,6 +188,15 @@ export function buildProgram(): Command {
     .action(action(async ([ref], opts, g) => (await import('./commands/pin.js')).unpin(ref, opts, g)));
 
   program
+    .command('tag <ref> [tags...]')
+    .description('add or remove tags and labels of an existing snapshot (its ID never changes)')
+    .option('--remove <tag>', 'remove this tag (repeatable)', collect)
+    .option('--label <key=value>', 'set a label (repeatable)', collect)
+    .option('--unlabel <key>', 'remove a label (repeatable)', collect)
+    .option('--move', 'take the added tags from every other snapshot, so the tag names this one')
+    .action(action(async ([ref, tags], opts, g) => (await import('./commands/tag.js')).tag(ref, tags ?? [], opts, g)));
+
+  program
     .command('rehearse [ref]')
     .description('drill a rollback in a sandbox: restore, corrupt, detect, recover, verify, time against SLAs (default REF: latest)')
     .option('--scenario <name>', 'run only this scenario (repeatable; default all)', collect)

@@ -60,7 +60,7 @@ export async function create(opts: CreateOptions, g: GlobalOptions): Promise<Out
     r.durationMs = Math.round(r.durationMs);
     const warnings = r.skipped.map((s) => `skipped ${s.path}: ${s.reason}`);
     if (r.index && !r.index.consistent) warnings.push(`the artifact index is inconsistent (${r.index.problems?.length ?? 0} problem(s)); recorded in the metadata`);
-    if (!r.created && (tags.length || opts.message || Object.keys(labels).length)) warnings.push('the tree is unchanged, so no snapshot was made and --tag/--label/--message were not recorded');
+    if (!r.created && (tags.length || opts.message || Object.keys(labels).length)) warnings.push('the tree is unchanged, so no snapshot was made and --tag/--label/--message were not recorded (add tags and labels to the existing one with snapgov tag latest TAG --label KEY=VALUE)');
     return outcome(r, renderCreate, r.incomplete ? EXIT_PARTIAL : 0, warnings);
   }
 }

@@ -563,3 +563,34 @@ describe('a truncated export', () => {
     }
   });
 });
+
+describe('snapgov tag', () => {
+  it('adds and removes tags and labels of an existing snapshot, audited; --move makes a tag name one snapshot', () => {
+    const ws = sampleWorkspace();
+    const a = runJson<{ id: string }>(ws, ['create', '--tag', 'prod']).doc.id;
+    writeFileSync(join(ws, 'artifacts/extra.txt'), 'x');
+    const b = runJson<{ id: string }>(ws, ['create', '--allow-inconsistent-index', '--tag', 'prod']).doc.id;
+    const metaBefore = readFileSync(join(ws, 'metadata', `${a.slice(7)}.json`), 'utf8');
+    // re-tagging the older one: the REF prod still names the newer one, and the warning says so
+    const plain = run(ws, ['tag', a.slice(7, 19), 'prod', 'golden']);
+    expect(plain.code).toBe(0);
+    expect(plain.stderr).toContain('--move');
+    expect(runJson<{ id: string }>(ws, ['info', 'prod']).doc.id).toBe(b);
+    const moved = runJson<{ id: string; movedFrom: { id: string; tags: string[] }[]; tags: string[] }>(ws, ['tag', a, 'prod', '--move', '--label', 'ticket=INC-42']);
+    expect(moved.code).toBe(0);
+    expect(moved.doc.movedFrom).toEqual([{ id: b, tags: ['prod'] }]);
+    expect(runJson<{ id: string; labels: Record<string, string> }>(ws, ['info', 'prod']).doc).toMatchObject({ id: a, labels: { ticket: 'INC-42' } });
+    expect(runJson<{ tags: string[] }>(ws, ['info', b]).doc.tags).toEqual([]);
+    // the manifest (the ID) is untouched; only the metadata changed
+    expect(readFileSync(join(ws, 'metadata', `${a.slice(7)}.json`), 'utf8')).not.toBe(metaBefore);
+    expect(sha256(readFileSync(join(ws, 'snapshots/manifests', `${a.slice(7)}.json`)))).toBe(a.slice(7));
+    const same = runJson<{ changed: boolean }>(ws, ['tag', a, 'prod']);
+    expect(same.doc.changed).toBe(false);
+    const rm = runJson<{ tags: string[]; labelsRemoved: string[] }>(ws, ['tag', a, '--remove', 'golden', '--unlabel', 'ticket']);
+    expect(rm.doc).toMatchObject({ tags: ['prod'], labelsRemoved: ['ticket'] });
+    const actions = runJson<{ entries: { action: string }[] }>(ws, ['audit']).doc.entries.map((e) => e.action);
+    expect(actions.filter((x) => x === 'tag')).toHaveLength(3);
+    expect(runJson(ws, ['audit', 'verify']).code).toBe(0);
+    for (const bad of [['tag', a], ['tag', a, ' '], ['tag', a, 'a\u001b[31m'], ['tag', a, 'x', '--remove', 'x'], ['tag', 'nosuch', 'x']]) expect(runJson(ws, bad).code, bad.join(' ')).toBe(2);
+  });
+});
