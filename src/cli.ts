@@ -96,6 +96,8 @@ export function buildProgram(): Command {
   program
     .command('diff <a> [b]')
     .description('compare snapshot A with B, or with the live tree when B is omitted')
+    .option('--stat', 'each changed path with its size before and after, and the totals')
+    .option('--name-only', 'print only the changed paths, one per line')
     .action(action(async ([a, b], opts, g) => (await import('./commands/diff.js')).diff(a, b, opts, g)));
 
   program

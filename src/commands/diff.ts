@@ -2,7 +2,7 @@ import type { ChalkInstance } from 'chalk';
 import { diffEntries, type TreeDiff } from '../core/diff.js';
 import type { Entry } from '../core/manifest.js';
 import { shortId } from '../core/ref.js';
-import { outcome, type GlobalOptions, type Outcome } from '../output.js';
+import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { loadManifest } from '../store/snapshots.js';
 import { scanTree, type Skipped } from '../scan/scan.js';
 import { openStore, resolveSnapshot, type Store } from './common.js';
@@ -11,6 +11,22 @@ export interface DiffResult extends TreeDiff {
   from: string;
   to: string;
   skipped?: Skipped[];
+  /** With --stat: each changed path's size before and after (null where it does not exist or is a symlink). */
+  stat?: { files: { path: string; change: 'added' | 'removed' | 'modified'; before: number | null; after: number | null }[]; bytesBefore: number; bytesAfter: number };
+}
+
+export interface DiffOptions {
+  stat?: boolean;
+  nameOnly?: boolean;
+}
+
+function statOf(d: TreeDiff, from: readonly Entry[], to: readonly Entry[]): NonNullable<DiffResult['stat']> {
+  const size = (entries: readonly Entry[]) => new Map(entries.map((e) => [e.path, e.type === 'file' ? e.size : null]));
+  const [a, b] = [size(from), size(to)];
+  const files = [...d.added.map((p) => ({ path: p, change: 'added' as const })), ...d.removed.map((p) => ({ path: p, change: 'removed' as const })), ...d.modified.map((p) => ({ path: p, change: 'modified' as const }))]
+    .map((f) => ({ ...f, before: a.get(f.path) ?? null, after: b.get(f.path) ?? null }))
+    .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+  return { files, bytesBefore: files.reduce((n, f) => n + (f.before ?? 0), 0), bytesAfter: files.reduce((n, f) => n + (f.after ?? 0), 0) };
 }
 
 /** The live tree as entries, read without writing anything to the store. */
@@ -19,20 +35,38 @@ export async function liveEntries(store: Store, opts: { written?: Buffer[]; noCa
   return { entries: scan.entries, skipped: scan.skipped };
 }
 
-export async function diff(a: string, b: string | undefined, _opts: object, g: GlobalOptions): Promise<Outcome<DiffResult>> {
+export async function diff(a: string, b: string | undefined, o: DiffOptions, g: GlobalOptions): Promise<Outcome<DiffResult>> {
   const store = await openStore(g);
   const from = await resolveSnapshot(store.layout, a);
   const fromEntries = loadManifest(store.layout, from.id).entries;
   let result: DiffResult;
+  let toEntries: Entry[];
   if (b === undefined) {
     const live = await liveEntries(store);
-    result = { from: from.id, to: 'worktree', ...diffEntries(fromEntries, live.entries), skipped: live.skipped };
+    toEntries = live.entries;
+    result = { from: from.id, to: 'worktree', ...diffEntries(fromEntries, toEntries), skipped: live.skipped };
   } else {
     const to = await resolveSnapshot(store.layout, b);
-    result = { from: from.id, to: to.id, ...diffEntries(fromEntries, loadManifest(store.layout, to.id).entries) };
+    toEntries = loadManifest(store.layout, to.id).entries;
+    result = { from: from.id, to: to.id, ...diffEntries(fromEntries, toEntries) };
   }
+  if (o.stat) result.stat = statOf(result, fromEntries, toEntries);
   const warnings = (result.skipped ?? []).map((s) => `could not read ${s.path}: ${s.reason}`);
-  return outcome(result, renderDiff, 0, warnings);
+  return outcome(result, o.nameOnly ? renderNames : renderDiff, 0, warnings);
+}
+
+/** One changed path per line and nothing else, for scripts (`| xargs`). */
+function renderNames(r: DiffResult): string {
+  return [...r.added, ...r.removed, ...r.modified].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)).join('\n');
+}
+
+function renderStat(st: NonNullable<DiffResult['stat']>, s: ChalkInstance): string[] {
+  const width = Math.min(60, Math.max(...st.files.map((f) => f.path.length)));
+  const size = (n: number | null) => (n === null ? '-' : formatBytes(n));
+  const mark = { added: s.green('+'), removed: s.red('-'), modified: s.yellow('M') };
+  const lines = st.files.map((f) => ` ${mark[f.change]} ${f.path.padEnd(width)} | ${size(f.before)} -> ${size(f.after)}`);
+  lines.push(` ${st.files.length} file(s) changed, ${formatBytes(st.bytesBefore)} -> ${formatBytes(st.bytesAfter)}`);
+  return lines;
 }
 
 export function renderChanges(d: TreeDiff, s: ChalkInstance): string[] {
@@ -47,7 +81,7 @@ export function renderChanges(d: TreeDiff, s: ChalkInstance): string[] {
 
 function renderDiff(r: DiffResult, s: ChalkInstance): string {
   const to = r.to === 'worktree' ? 'the live tree' : shortId(r.to);
-  const lines = renderChanges(r, s);
-  if (lines.length === 0) return `no differences between ${shortId(r.from)} and ${to}`;
+  const lines = r.stat ? renderStat(r.stat, s) : renderChanges(r, s);
+  if (r.added.length + r.removed.length + r.modified.length === 0) return `no differences between ${shortId(r.from)} and ${to}`;
   return [`${shortId(r.from)} -> ${to}: ${r.added.length} added, ${r.removed.length} removed, ${r.modified.length} modified`, ...lines].join('\n');
 }

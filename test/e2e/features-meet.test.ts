@@ -594,3 +594,24 @@ describe('snapgov tag', () => {
     for (const bad of [['tag', a], ['tag', a, ' '], ['tag', a, 'a\u001b[31m'], ['tag', a, 'x', '--remove', 'x'], ['tag', 'nosuch', 'x']]) expect(runJson(ws, bad).code, bad.join(' ')).toBe(2);
   });
 });
+
+describe('diff --stat and --name-only', () => {
+  it('--stat gives sizes before and after; --name-only prints the paths alone', () => {
+    const ws = sampleWorkspace();
+    const a = runJson<{ id: string }>(ws, ['create']).doc.id;
+    writeFileSync(join(ws, 'artifacts/new.txt'), '12345');
+    writeFileSync(join(ws, 'bin/deploy.sh'), '#!/bin/sh\necho a much longer script\n');
+    const st = runJson<{ stat: { files: { path: string; change: string; before: number | null; after: number | null }[]; bytesAfter: number } }>(ws, ['diff', a, '--stat']);
+    expect(st.code).toBe(0);
+    expect(st.doc.stat.files.find((f) => f.path === 'artifacts/new.txt')).toEqual({ path: 'artifacts/new.txt', change: 'added', before: null, after: 5 });
+    const deploy = st.doc.stat.files.find((f) => f.path === 'bin/deploy.sh')!;
+    expect(deploy.change).toBe('modified');
+    expect(deploy.after).toBe(statSync(join(ws, 'bin/deploy.sh')).size);
+    const human = run(ws, ['diff', a, '--stat']);
+    expect(human.stdout).toMatch(/artifacts\/new\.txt\s+\| - -> 5 B/);
+    expect(human.stdout).toMatch(/2 file\(s\) changed/);
+    const names = run(ws, ['diff', a, '--name-only']);
+    expect(names.stdout).toBe('artifacts/new.txt\nbin/deploy.sh\n');
+    expect(run(ws, ['diff', a, a, '--name-only']).stdout).toBe('');
+  });
+});
