@@ -81,6 +81,7 @@ export function buildProgram(): Command {
     .option('--allow-partial', 'skip files that cannot be read; the snapshot is marked incomplete (exit 3)')
     .option('--allow-inconsistent-index', 'snapshot even when the artifact index does not match the tree')
     .option('--sign', 'sign the new snapshot with the configured default signer ("signing" in snapgov.json)')
+    .option('--dry-run', 'read the tree and report the snapshot it would make (ID, files, new data); write nothing')
     .action(action(async (_p, opts, g) => (await import('./commands/create.js')).create(opts, g)));
 
   program
@@ -232,6 +233,7 @@ export function buildProgram(): Command {
   program
     .command('import <file>')
     .description('import a snapshot archive written by export, verifying every byte')
+    .option('--dry-run', 'read and check the whole archive, report what it would add, write nothing')
     .action(action(async ([file], opts, g) => (await import('./commands/import.js')).importCmd(file, opts, g)));
 
   return program;

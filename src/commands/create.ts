@@ -3,7 +3,7 @@ import { shortId } from '../core/ref.js';
 import { EXIT_PARTIAL, SnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import type { Trigger } from '../store/snapshots.js';
-import { takeSnapshot, type TakenSnapshot } from '../snapshot/take.js';
+import { previewSnapshot, takeSnapshot, type TakenSnapshot } from '../snapshot/take.js';
 import { openStore, parseLabels, withLock } from './common.js';
 import { canAsk } from '../util/prompt.js';
 
@@ -19,9 +19,10 @@ export interface CreateOptions {
   allowPartial?: boolean;
   allowInconsistentIndex?: boolean;
   sign?: boolean;
+  dryRun?: boolean;
 }
 
-export type CreateResult = Omit<TakenSnapshot, 'entries'> & { durationMs: number; signature?: { type: string; method: string; signer: string; file: string } };
+export type CreateResult = Omit<TakenSnapshot, 'entries'> & { durationMs: number; dryRun?: true; signature?: { type: string; method: string; signer: string; file: string } };
 
 function parseTime(t: string | undefined): string {
   if (t === undefined) return new Date().toISOString();
@@ -44,6 +45,11 @@ export async function create(opts: CreateOptions, g: GlobalOptions): Promise<Out
   const tags = [...new Set(opts.tag ?? [])];
   if (tags.some((t) => t.trim() === '')) throw new SnapgovError('USAGE', 'empty --tag', 'give every tag a name');
   const { ws, layout } = await openStore(g);
+  if (opts.dryRun) {
+    // A shared lock: the tree is read, nothing is written (no objects, no stat cache, no audit line).
+    const { entries: _e, ...preview } = await withLock(g, layout, 'shared', 'create', () => previewSnapshot(ws, layout, { trigger, allowPartial: opts.allowPartial, allowInconsistentIndex: opts.allowInconsistentIndex }));
+    return finish({ ...preview, dryRun: true, durationMs: performance.now() - started });
+  }
   // The key is loaded and unlocked before anything is written: a key problem leaves no unsigned snapshot.
   const sign = opts.sign ? await import('./sign.js') : null;
   const signer = sign ? await sign.prepareSigner(ws, { ask: canAsk(g.json) }) : null;
@@ -60,13 +66,19 @@ export async function create(opts: CreateOptions, g: GlobalOptions): Promise<Out
     r.durationMs = Math.round(r.durationMs);
     const warnings = r.skipped.map((s) => `skipped ${s.path}: ${s.reason}`);
     if (r.index && !r.index.consistent) warnings.push(`the artifact index is inconsistent (${r.index.problems?.length ?? 0} problem(s)); recorded in the metadata`);
-    if (!r.created && (tags.length || opts.message || Object.keys(labels).length)) warnings.push('the tree is unchanged, so no snapshot was made and --tag/--label/--message were not recorded (add tags and labels to the existing one with snapgov tag latest TAG --label KEY=VALUE)');
+    if (!r.created && !r.dryRun && (tags.length || opts.message || Object.keys(labels).length)) warnings.push('the tree is unchanged, so no snapshot was made and --tag/--label/--message were not recorded (add tags and labels to the existing one with snapgov tag latest TAG --label KEY=VALUE)');
     return outcome(r, renderCreate, r.incomplete ? EXIT_PARTIAL : 0, warnings);
   }
 }
 
 function renderCreate(r: CreateResult, s: ChalkInstance): string {
-  const head = r.created ? `${s.green('created')} snapshot ${s.bold(shortId(r.id))}` : `${s.cyan('unchanged')}: the tree is already snapshot ${s.bold(shortId(r.id))}`;
+  const head = r.dryRun
+    ? r.created
+      ? `${s.cyan('would create')} snapshot ${s.bold(shortId(r.id))} (dry run: nothing was written)`
+      : `${s.cyan('unchanged')}: the tree is already snapshot ${s.bold(shortId(r.id))} (dry run)`
+    : r.created
+      ? `${s.green('created')} snapshot ${s.bold(shortId(r.id))}`
+      : `${s.cyan('unchanged')}: the tree is already snapshot ${s.bold(shortId(r.id))}`;
   const lines = [head + (r.incomplete ? s.yellow(' (incomplete)') : ''), `  id:     ${r.id}`, `  files:  ${r.files} (${formatBytes(r.bytes)}), new data ${formatBytes(r.newBytes)}`];
   if (r.index) lines.push(`  index:  ${r.index.path}, ${r.index.artifacts} artifact(s), ${r.index.consistent ? 'consistent' : s.yellow('inconsistent')}`);
   if (r.signature) lines.push(`  signed: ${r.signature.type === 'pgp' ? 'OpenPGP' : `Sigstore ${r.signature.method}`} ${r.signature.signer}`);

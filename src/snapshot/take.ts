@@ -50,6 +50,35 @@ function later(a: string | undefined, b: string | undefined): string | undefined
   return Date.parse(a) >= Date.parse(b) ? a : b;
 }
 
+/** The manifest and its ID, refused as create refuses: unreadable files (without --allow-partial), an inconsistent index. */
+async function judgeScan(ws: Workspace, scan: { entries: Entry[]; skipped: Skipped[] }, opts: SnapshotOptions): Promise<{ bytes: Buffer; id: string; index: IndexSummary | null }> {
+  if (scan.skipped.length > 0 && !opts.allowPartial) {
+    const list = boundedList(scan.skipped.map((s) => `${s.path} (${s.reason})`));
+    throw new SnapgovError('FILE_UNREADABLE', `${scan.skipped.length} file(s) could not be read: ${list}`, 'fix the permissions or exclude them in snapgov.json; --allow-partial takes an incomplete snapshot without them (exit 3)', { skipped: scan.skipped });
+  }
+  const bytes = serializeManifest(scan.entries);
+  const id = snapshotIdOf(bytes);
+  const index = await summarizeIndex(ws, scan.entries);
+  if (index && !index.consistent && !opts.allowInconsistentIndex) {
+    const problems = index.problems ?? [];
+    const list = boundedList(problems.map((p) => `${p.path}: ${p.message}`));
+    throw new SnapgovError('INDEX_INCONSISTENT', `the artifact index ${index.path} is inconsistent: ${list}`, `${indexProblemHint(ws.config.index!, problems, index.artifacts)}; --allow-inconsistent-index snapshots it anyway and records that it is inconsistent`, { problems });
+  }
+  return { bytes, id, index };
+}
+
+/** What create would record, read without writing anything to the store (create --dry-run). */
+export async function previewSnapshot(ws: Workspace, layout: StoreLayout, opts: SnapshotOptions): Promise<TakenSnapshot> {
+  progress('reading the tree…');
+  const scan = await scanTree(ws, { objects: null, layout });
+  const { id, index } = await judgeScan(ws, scan, opts);
+  const objects = ObjectIndex.load(layout);
+  const fresh = new Map<string, number>();
+  for (const e of scan.entries) if (e.type === 'file' && !objects.has(e.sha256)) fresh.set(e.sha256, e.size);
+  const newBytes = [...fresh.values()].reduce((n, x) => n + x, 0);
+  return { id, created: !existsSync(metadataPath(layout, id)), files: scan.files, bytes: scan.bytes, newBytes, newObjects: fresh.size, incomplete: scan.skipped.length > 0, skipped: scan.skipped, index, entries: scan.entries };
+}
+
 /**
  * Snapshots the managed tree; the caller holds the exclusive lock. Crash-safe order: objects,
  * then the manifest, then the metadata that makes the snapshot visible, then the live pointer and
@@ -65,18 +94,7 @@ export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: Sto
   const scan = await scanTree(ws, { objects, layout, keepCacheFile: reuse.keepCacheFile });
   const staged = scan.staged;
   try {
-    if (scan.skipped.length > 0 && !opts.allowPartial) {
-      const list = boundedList(scan.skipped.map((s) => `${s.path} (${s.reason})`));
-      throw new SnapgovError('FILE_UNREADABLE', `${scan.skipped.length} file(s) could not be read: ${list}`, 'fix the permissions or exclude them in snapgov.json; --allow-partial takes an incomplete snapshot without them (exit 3)', { skipped: scan.skipped });
-    }
-    const bytes = serializeManifest(scan.entries);
-    const id = snapshotIdOf(bytes);
-    const index = await summarizeIndex(ws, scan.entries);
-    if (index && !index.consistent && !opts.allowInconsistentIndex) {
-      const problems = index.problems ?? [];
-      const list = boundedList(problems.map((p) => `${p.path}: ${p.message}`));
-      throw new SnapgovError('INDEX_INCONSISTENT', `the artifact index ${index.path} is inconsistent: ${list}`, `${indexProblemHint(ws.config.index!, problems, index.artifacts)}; --allow-inconsistent-index snapshots it anyway and records that it is inconsistent`, { problems });
-    }
+    const { bytes, id, index } = await judgeScan(ws, scan, opts);
     const incomplete = scan.skipped.length > 0;
     const base = { id, files: scan.files, bytes: scan.bytes, incomplete, skipped: scan.skipped, index, entries: scan.entries, newBytes: staged.newBytes, newObjects: staged.newObjects };
     const live = await readLive(layout);

@@ -615,3 +615,47 @@ describe('diff --stat and --name-only', () => {
     expect(run(ws, ['diff', a, a, '--name-only']).stdout).toBe('');
   });
 });
+
+describe('--dry-run for create and import', () => {
+  // the store's derived caches (stat cache, object index) may be refreshed, as any read does
+  const storeFiles = (ws: string) => listFiles(ws).filter((f) => /^(snapshots|metadata|rehearsal)\//.test(f) && !f.startsWith('snapshots/cache/')).map((f) => `${f} ${statSync(join(ws, f)).mtimeMs}`);
+
+  it('create --dry-run reports the snapshot it would make and writes nothing; it refuses what create refuses', () => {
+    const ws = sampleWorkspace();
+    expect(runJson(ws, ['create']).code).toBe(0);
+    writeFileSync(join(ws, 'artifacts/extra.bin'), Buffer.alloc(3000, 7));
+    const before = storeFiles(ws);
+    const dry = runJson<{ id: string; created: boolean; dryRun: boolean; newBytes: number; newObjects: number }>(ws, ['create', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.doc).toMatchObject({ dryRun: true, created: true, newBytes: 3000, newObjects: 1 });
+    expect(storeFiles(ws)).toEqual(before);
+    writeFileSync(join(ws, 'artifacts/rules/a.yaml'), 'edited'); // no longer matches the index's digest
+    expect(runJson(ws, ['create', '--dry-run']).code).toBe(1);
+    expect(storeFiles(ws)).toEqual(before);
+    writeFileSync(join(ws, 'artifacts/rules/a.yaml'), 'rule: a\n');
+    const real = runJson<{ id: string }>(ws, ['create']);
+    expect(real.doc.id).toBe(dry.doc.id);
+    expect(runJson<{ created: boolean }>(ws, ['create', '--dry-run']).doc.created).toBe(false);
+  });
+
+  it('import --dry-run checks the whole archive and writes nothing; a damaged archive fails it', () => {
+    const src = sampleWorkspace();
+    const id = runJson<{ id: string }>(src, ['create']).doc.id;
+    const tar = join(tempDir('snapgov-tar-'), 'a.tar');
+    expect(runJson(src, ['export', id, '-o', tar]).code).toBe(0);
+    const dst = tempDir();
+    expect(run(dst, ['init', '--no-index']).code).toBe(0);
+    const before = storeFiles(dst);
+    const dry = runJson<{ dryRun: boolean; present: boolean; imported: boolean; newObjects: number }>(dst, ['import', '--dry-run', tar]);
+    expect(dry.code).toBe(0);
+    expect(dry.doc).toMatchObject({ dryRun: true, present: false, imported: false });
+    expect(dry.doc.newObjects).toBeGreaterThan(0);
+    expect(storeFiles(dst)).toEqual(before);
+    expect(readdirSync(join(dst, 'snapshots/tmp'))).toEqual([]);
+    const bad = readFileSync(tar);
+    bad[bad.length - 2000] ^= 1; // a byte of the last object
+    writeFileSync(tar, bad);
+    expect(runJson(dst, ['import', '--dry-run', tar]).code).toBe(1);
+    expect(storeFiles(dst)).toEqual(before);
+  });
+});
