@@ -158,6 +158,17 @@ export function buildProgram(): Command {
     .action(action(async ([ref], opts, g) => (await import('./commands/rollback.js')).rollback(ref, opts, g)));
 
   program
+    .command('restore <ref> <paths...>')
+    .description('put single paths (files, symlinks, folders) back as a snapshot has them; the rest of the tree stays as it is')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('-y, --yes', 'do not ask for confirmation (never asked when stdin is not a terminal)')
+    .option('--reason <text>', 'why: recorded in the audit log')
+    .option('--no-safety-snapshot', 'do not snapshot the live tree first (no undo)')
+    .option('--revert-on-gate-failure', 'restore the safety snapshot when a gate fails')
+    .option('--allow-untrusted', 'restore from a snapshot the required trust policy rejects (recorded in the audit log)')
+    .action(action(async ([ref, paths], opts, g) => (await import('./commands/rollback.js')).restore(ref, paths, opts, g)));
+
+  program
     .command('prune [n]')
     .description('remove snapshots the retention rules do not keep, then collect their data (N alone means --keep-last N)')
     .option('--keep-last <n>', 'keep the N newest snapshots')

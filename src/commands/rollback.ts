@@ -1,7 +1,9 @@
 import type { ChalkInstance } from 'chalk';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { diffEntries } from '../core/diff.js';
 import type { Entry, FileEntry } from '../core/manifest.js';
-import { planIsEmpty, planRollback, withoutUnmanaged, type RollbackPlan } from '../core/rollback-plan.js';
+import { planIsEmpty, planRollback, restoreTarget, withoutUnmanaged, type RollbackPlan } from '../core/rollback-plan.js';
+import { pathProblem } from '../core/paths.js';
 import { shortId } from '../core/ref.js';
 import { SnapgovError, toSnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
@@ -35,6 +37,8 @@ export interface RollbackOptions {
 
 export interface RollbackResult {
   dryRun: boolean;
+  /** `snapgov restore`: the paths restored from the snapshot (absent for a whole-tree rollback). */
+  paths?: string[];
   from: string | null;
   to: string;
   chosen: { id: string; why: string; rejected: { id: string; problems: string[] }[] };
@@ -139,6 +143,8 @@ async function applyAndCheck(store: Store, objects: ObjectIndex, plan: RollbackP
 
 /** What the rehearsal changes: no question asked, and the gates left to the caller (timed as their own phase). */
 export interface RollbackRun extends RollbackOptions {
+  /** Restore only these paths (files, symlinks, folders) from the snapshot; the rest of the tree stays as it is. */
+  paths?: string[];
   /** Asks on a terminal before anything is written; without it nothing is asked. */
   ask?: (question: string) => Promise<boolean>;
   gates: boolean;
@@ -171,7 +177,15 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   if (!check.ok || !check.entries) {
     throw new SnapgovError('TARGET_INVALID', `snapshot ${shortId(to)} fails verification: ${boundedList(check.problems.map((p) => `${p.code} ${p.path}`), 5)}`, 'nothing was changed; roll back to another snapshot (snapgov list, snapgov verify --all)', { problems: check.problems });
   }
+  // Restoring single paths: the target is the live tree with those paths as the snapshot has them,
+  // so plan, journal, apply, verification and --resume are the rollback's own.
   const fullTarget = check.entries;
+  const paths = resumed ? journal!.paths : opts.paths;
+  if (paths) {
+    const { missing } = restoreTarget([], fullTarget, paths);
+    if (missing.length) throw new SnapgovError('USAGE', `snapshot ${shortId(to)} holds no ${boundedList(missing, 5)}`, `nothing was changed; see what it holds: snapgov info ${shortId(to)} --json, or snapgov diff ${shortId(to)}`);
+  }
+  const targetFor = (tree: readonly Entry[]): readonly Entry[] => (paths ? restoreTarget(tree, fullTarget, paths).target : fullTarget);
   const untrusted = await untrustedBecause(store, to);
   if (untrusted && !opts.allowUntrusted) {
     throw new SnapgovError('TARGET_UNTRUSTED', `snapshot ${shortId(to)} does not satisfy the trust policy: ${untrusted}`, 'nothing was changed; sign it (snapgov sign), roll back to a trusted snapshot, or pass --allow-untrusted (recorded in the audit log)');
@@ -181,9 +195,11 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
 
   // On a terminal, ask before anything is written (the safety snapshot included).
   if (opts.ask && !opts.yes && !opts.dryRun) {
-    const preview = withoutUnmanaged(planRollback((await liveEntries(store)).entries, fullTarget), fullTarget, managedPathTest(ws)).plan;
-    const question = `Roll back ${ws.root} to ${shortId(to)}: write ${preview.write.length + preview.link.length}, remove ${preview.remove.length}, re-mode ${preview.chmod.length} (${formatBytes(preview.bytes)}).`;
-    if (!planIsEmpty(preview) && !(await opts.ask(question))) throw new SnapgovError('CANCELLED', 'rollback cancelled; nothing was changed', 'answer y to roll back, or pass --yes to skip the question');
+    const now = (await liveEntries(store)).entries;
+    const wanted = targetFor(now);
+    const preview = withoutUnmanaged(planRollback(now, wanted), wanted, managedPathTest(ws)).plan;
+    const question = `${paths ? `Restore ${boundedList(paths, 3)} in ${ws.root} from` : `Roll back ${ws.root} to`} ${shortId(to)}: write ${preview.write.length + preview.link.length}, remove ${preview.remove.length}, re-mode ${preview.chmod.length} (${formatBytes(preview.bytes)}).`;
+    if (!planIsEmpty(preview) && !(await opts.ask(question))) throw new SnapgovError('CANCELLED', `${paths ? 'restore' : 'rollback'} cancelled; nothing was changed`, 'answer y to go ahead, or pass --yes to skip the question');
   }
 
   // The live tree, read once: as the safety snapshot (which also stores its content) or, for a
@@ -195,7 +211,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   if (!opts.dryRun && !resumed && opts.safetySnapshot !== false) {
     const protectedUntil = new Date(Date.now() + ws.config.rollback.safetyProtectionMs).toISOString();
     const t0 = performance.now();
-    const s = await takeSnapshot(ws, layout, lock, { trigger: 'pre-rollback', message: `before rollback to ${shortId(to)}${opts.reason ? `: ${opts.reason}` : ''}`, allowInconsistentIndex: true, protectedUntil }, { objects, keepCacheFile: true });
+    const s = await takeSnapshot(ws, layout, lock, { trigger: 'pre-rollback', message: `before the ${paths ? `restore of ${boundedList(paths, 3)} from` : 'rollback to'} ${shortId(to)}${opts.reason ? `: ${opts.reason}` : ''}`, allowInconsistentIndex: true, protectedUntil }, { objects, keepCacheFile: true });
     safety = s.id;
     liveTree = s.entries;
     safetySnapshotMs = Math.round(performance.now() - t0);
@@ -206,7 +222,8 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   }
   // A snapshot taken under other include/exclude rules: what the current config does not manage is
   // left alone, and the rollback plans, applies and verifies against the current file set.
-  const scoped = withoutUnmanaged(planRollback(liveTree, fullTarget), fullTarget, managedPathTest(ws));
+  const wanted = targetFor(liveTree);
+  const scoped = withoutUnmanaged(planRollback(liveTree, wanted), wanted, managedPathTest(ws));
   const { plan, target, excluded } = scoped;
   liveTree = []; // memory: the plan holds what is needed; the tree is scanned again to verify
   const result: RollbackResult = {
@@ -228,6 +245,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
     gates: [],
     reverted: false,
     durationMs: 0,
+    ...(paths ? { paths } : {}),
   };
   const pre = preflight(ws.root, plan);
   // A dry run re-reads what it would write; so does a plan that must remove files before it can
@@ -240,7 +258,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   }
 
   lock.assertHeld();
-  writeJournal(layout, { format: 'snapgov-rollback-journal/1', to, from, safety, reason: opts.reason ?? null, startedAt: new Date().toISOString(), requestId: REQUEST_ID });
+  writeJournal(layout, { format: 'snapgov-rollback-journal/1', to, from, safety, reason: opts.reason ?? null, startedAt: new Date().toISOString(), requestId: REQUEST_ID, ...(paths ? { paths } : {}) });
   let applied: Awaited<ReturnType<typeof applyAndCheck>>;
   const undo = safety ? ` (or \`snapgov rollback ${shortId(safety)}\` to undo it)` : '';
   const noteDone = setInterruptNote(`the rollback to ${shortId(to)} stopped part-way: every file is either old or new, and the journal is kept; run \`snapgov rollback --resume\` to finish it${undo} — it also removes the temporary files the rollback left in the live tree`);
@@ -275,14 +293,15 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
     if (result.reverted) finalId = safety;
   }
   const outcomeOk = result.verified && gates.every((x) => x.ok);
-  if (result.verified) writeLive(layout, { id: finalId, since: new Date().toISOString(), action: result.reverted ? 'rollback-reverted' : 'rollback' });
+  // After restoring single paths the tree is at no snapshot: the live pointer stays, and status shows what differs.
+  if (result.verified && (!paths || result.reverted)) writeLive(layout, { id: finalId, since: new Date().toISOString(), action: result.reverted ? 'rollback-reverted' : 'rollback' });
   await appendAudit(layout, {
-    action: 'rollback',
+    action: paths ? 'restore' : 'rollback',
     ...(from ? { from } : {}),
     to,
     ...(opts.reason ? { reason: opts.reason } : {}),
     outcome: outcomeOk ? 'success' : 'failure',
-    details: { safetySnapshot: safety, resumed, ...(excluded.length ? { excluded: excluded.length } : {}), chosen: chosen.why, ...(untrusted ? { untrustedAllowed: untrusted } : {}), written: result.written, removed: result.removed, modeChanged: result.modeChanged, bytesWritten: result.bytesWritten, verified: result.verified, drift: result.drift.slice(0, 100), reverted: result.reverted, gates },
+    details: { ...(paths ? { paths: paths.slice(0, 100) } : {}), safetySnapshot: safety, resumed, ...(excluded.length ? { excluded: excluded.length } : {}), chosen: chosen.why, ...(untrusted ? { untrustedAllowed: untrusted } : {}), written: result.written, removed: result.removed, modeChanged: result.modeChanged, bytesWritten: result.bytesWritten, verified: result.verified, drift: result.drift.slice(0, 100), reverted: result.reverted, gates },
   });
   // The tree is in a known state (the target, verified, or the failure is on record): the journal's job is done.
   if (result.verified) clearJournal(layout);
@@ -291,6 +310,27 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
 }
 
 export async function rollback(ref: string | undefined, opts: RollbackOptions, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
+  return run(ref, opts, g);
+}
+
+/** `snapgov restore REF PATH...`: single paths (relative to the current folder, as git takes them) put back as the snapshot has them. */
+export async function restore(ref: string, paths: string[], opts: RollbackOptions, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
+  if (paths.length === 0) throw new SnapgovError('USAGE', 'name the paths to restore', 'snapgov restore REF PATH..., or snapgov rollback REF for the whole tree');
+  return run(ref, opts, g, paths);
+}
+
+function workspacePaths(root: string, base: string, paths: string[]): string[] {
+  const out = paths.map((p) => {
+    const rel = relative(root, resolve(base, p)).split(sep).join('/');
+    if (rel === '') throw new SnapgovError('USAGE', `${p} is the whole workspace`, 'snapgov rollback REF restores the whole tree');
+    const bad = rel.startsWith('../') || rel === '..' || isAbsolute(rel) ? 'it lies outside the workspace' : pathProblem(rel);
+    if (bad) throw new SnapgovError('USAGE', `cannot restore ${p}: ${bad}`, `give paths inside ${root}`);
+    return rel;
+  });
+  return [...new Set(out)];
+}
+
+async function run(ref: string | undefined, opts: RollbackOptions, g: GlobalOptions, paths?: string[]): Promise<Outcome<RollbackResult>> {
   const started = performance.now();
   const store = await openStore(g, { rollback: true });
   // The time a person takes to answer is not part of the rollback's duration.
@@ -303,8 +343,9 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
       answeringMs += performance.now() - t0;
     }
   };
-  const run: RollbackRun = { ...opts, ...(canAsk(g.json) ? { ask } : {}), gates: true };
-  const result = await withLock(g, store.layout, 'exclusive', 'rollback', (lock) => executeRollback(store, lock, ref, run));
+  const selected = paths && workspacePaths(store.ws.root, resolve(g.cwd ?? process.cwd()), paths);
+  const runOpts: RollbackRun = { ...opts, ...(selected ? { paths: selected } : {}), ...(canAsk(g.json) ? { ask } : {}), gates: true };
+  const result = await withLock(g, store.layout, 'exclusive', selected ? 'restore' : 'rollback', (lock) => executeRollback(store, lock, ref, runOpts));
   result.durationMs = Math.round(performance.now() - started - answeringMs);
   const ok = result.dryRun || (result.verified && result.gates.every((x) => x.ok));
   const warnings = result.excluded.length ? [`${result.excluded.length} path(s) of ${shortId(result.to)} are not managed under the current include/exclude rules and were left alone: ${boundedList(result.excluded, 5)} (to restore them too, change "include"/"exclude" in snapgov.json and roll back again)`] : [];
@@ -313,8 +354,10 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions, g
 
 function renderRollback(r: RollbackResult, s: ChalkInstance): string {
   const failed = r.gates.filter((x) => !x.ok).map((x) => x.name);
-  const head = r.dryRun ? s.cyan('plan') : !r.verified ? s.red('rollback incomplete') : failed.length ? s.red(`rollback failed at gate ${failed.join(', ')}${r.reverted ? `; reverted to the safety snapshot ${shortId(r.safetySnapshot!)}` : r.safetySnapshot ? `; the tree stays at the target (undo: snapgov rollback ${shortId(r.safetySnapshot)})` : '; the tree stays at the target'}`) : s.green('rolled back');
-  const lines = [`${head}: ${r.from ? shortId(r.from) : '(untracked tree)'} -> ${s.bold(shortId(r.to))}`, `  target:   ${r.to} (${r.chosen.why})`];
+  const done = r.paths ? `restored ${boundedList(r.paths, 3)} from` : 'rolled back';
+  const head = r.dryRun ? s.cyan('plan') : !r.verified ? s.red(`${r.paths ? 'restore' : 'rollback'} incomplete`) : failed.length ? s.red(`${r.paths ? 'restore' : 'rollback'} failed at gate ${failed.join(', ')}${r.reverted ? `; reverted to the safety snapshot ${shortId(r.safetySnapshot!)}` : r.safetySnapshot ? `; the tree stays at the target (undo: snapgov rollback ${shortId(r.safetySnapshot)})` : '; the tree stays at the target'}`) : s.green(done);
+  const arrow = r.paths ? `${s.bold(shortId(r.to))} (the rest of the tree is left as it is)` : `${r.from ? shortId(r.from) : '(untracked tree)'} -> ${s.bold(shortId(r.to))}`;
+  const lines = [`${head}${r.paths && !r.dryRun ? ' ' : ': '}${arrow}`, `  ${r.paths ? 'source' : 'target'}:   ${r.to} (${r.chosen.why})`];
   for (const x of r.chosen.rejected) lines.push(s.yellow(`  skipped ${shortId(x.id)}: ${x.problems.join(', ')}`));
   if (r.safetySnapshot) lines.push(`  safety:   ${r.safetySnapshot} (undo with: snapgov rollback ${shortId(r.safetySnapshot)})`);
   const p = r.plan;
@@ -324,7 +367,7 @@ function renderRollback(r: RollbackResult, s: ChalkInstance): string {
     return lines.join('\n');
   }
   lines.push(`  wrote ${r.written} (${formatBytes(r.bytesWritten)}), removed ${r.removed}, re-moded ${r.modeChanged}; took ${(r.durationMs / 1000).toFixed(2)} s`);
-  lines.push(`  verified: ${r.verified ? s.green('the live tree equals the target') : s.red(`${r.drift.length} difference(s) remain: ${r.drift.slice(0, 5).join(', ')}`)}`);
+  lines.push(`  verified: ${r.verified ? s.green(r.paths ? 'the restored paths equal the snapshot, the rest is unchanged' : 'the live tree equals the target') : s.red(`${r.drift.length} difference(s) remain: ${r.drift.slice(0, 5).join(', ')}`)}`);
   for (const gate of r.gates) {
     lines.push(`  gate ${gate.name}: ${gate.ok ? s.green('ok') : s.red(gate.timedOut ? 'timed out' : `failed (exit ${gate.exitCode})`)} in ${(gate.durationMs / 1000).toFixed(2)} s`);
     if (gate.outputTail) for (const l of gate.outputTail.split('\n')) lines.push(`    | ${l}`);

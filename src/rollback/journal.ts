@@ -13,6 +13,8 @@ export interface Journal {
   reason: string | null;
   startedAt: string;
   requestId: string;
+  /** `snapgov restore`: only these paths are being restored (resume composes the same target). */
+  paths?: string[];
 }
 
 export function readJournal(l: StoreLayout): Promise<Journal | null> {

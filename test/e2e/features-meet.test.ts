@@ -659,3 +659,74 @@ describe('--dry-run for create and import', () => {
     expect(storeFiles(dst)).toEqual(before);
   });
 });
+
+describe('snapgov restore: single paths', () => {
+  it('puts back files and folders as the snapshot has them, leaves the rest, and is audited with a safety snapshot', () => {
+    const ws = sampleWorkspace({ 'notes/todo.txt': 'v1\n' });
+    const v1 = runJson<{ id: string }>(ws, ['create']).doc.id;
+    writeFileSync(join(ws, 'artifacts/rules/a.yaml'), 'rule: broken\n');
+    writeFileSync(join(ws, 'artifacts/rules/b.yaml'), 'rule: b2\n');
+    writeFileSync(join(ws, 'notes/todo.txt'), 'v2, keep me\n');
+    writeFileSync(join(ws, 'artifacts/rules/stray.yaml'), 'x');
+    // relative to the current folder, as git takes paths
+    const r = runJson<{ paths: string[]; safetySnapshot: string; verified: boolean; written: number; removed: number }>(join(ws, 'artifacts'), ['restore', v1, 'rules/a.yaml']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.doc).toMatchObject({ paths: ['artifacts/rules/a.yaml'], verified: true, written: 1, removed: 0 });
+    expect(readFileSync(join(ws, 'artifacts/rules/a.yaml'), 'utf8')).toBe('rule: a\n');
+    expect(readFileSync(join(ws, 'artifacts/rules/b.yaml'), 'utf8')).toBe('rule: b2\n');
+    expect(readFileSync(join(ws, 'notes/todo.txt'), 'utf8')).toBe('v2, keep me\n');
+    // the safety snapshot holds the tree as it was, so the restore can be undone
+    const safety = r.doc.safetySnapshot;
+    expect(runJson<{ trigger: string }>(ws, ['info', safety]).doc.trigger).toBe('pre-rollback');
+    // a folder: as the snapshot has it, extra files included
+    const d = runJson<{ removed: number }>(ws, ['restore', v1, 'artifacts/rules']);
+    expect(d.code).toBe(0);
+    expect(d.doc.removed).toBe(1);
+    expect(existsSync(join(ws, 'artifacts/rules/stray.yaml'))).toBe(false);
+    expect(readFileSync(join(ws, 'artifacts/rules/b.yaml'), 'utf8')).toBe('rule: b\n');
+    expect(readFileSync(join(ws, 'notes/todo.txt'), 'utf8')).toBe('v2, keep me\n');
+    const audit = runJson<{ entries: { action: string; to?: string; details: { paths?: string[] } }[] }>(ws, ['audit']).doc.entries.filter((e) => e.action === 'restore');
+    expect(audit.map((e) => e.details.paths)).toEqual([['artifacts/rules/a.yaml'], ['artifacts/rules']]);
+    expect(audit.every((e) => e.to === v1)).toBe(true);
+    // the tree is at no snapshot: status names what differs from the snapshot taken before the restore
+    expect(runJson<{ clean: boolean }>(ws, ['status']).doc.clean).toBe(false);
+    // undo: the safety snapshot of the second restore brings the stray file back
+    expect(runJson(ws, ['rollback', runJson<{ entries: { details: { safetySnapshot: string } }[] }>(ws, ['audit']).doc.entries.at(-1)!.details.safetySnapshot, '--yes']).code).toBe(0);
+    expect(existsSync(join(ws, 'artifacts/rules/stray.yaml'))).toBe(true);
+  });
+
+  it('refuses paths the snapshot lacks or outside the workspace, with nothing changed; --dry-run plans only', () => {
+    const ws = sampleWorkspace();
+    const v1 = runJson<{ id: string }>(ws, ['create']).doc.id;
+    writeFileSync(join(ws, 'artifacts/rules/a.yaml'), 'changed\n');
+    const before = listFiles(join(ws, 'metadata'));
+    for (const args of [['restore', v1, 'nope.txt'], ['restore', v1, '../outside'], ['restore', v1, '.'], ['restore', 'nosuch', 'artifacts']]) {
+      const r = runJson(ws, args);
+      expect(r.code, args.join(' ')).toBe(2);
+    }
+    expect(runJson(ws, ['restore', v1, 'nope.txt']).error!.message).toContain('holds no nope.txt');
+    const dry = runJson<{ dryRun: boolean; plan: { write: number; paths: { write: string[] } } }>(ws, ['restore', v1, 'artifacts/rules/a.yaml', '--dry-run']);
+    expect(dry.doc.plan.paths.write).toEqual(['artifacts/rules/a.yaml']);
+    expect(readFileSync(join(ws, 'artifacts/rules/a.yaml'), 'utf8')).toBe('changed\n');
+    expect(listFiles(join(ws, 'metadata'))).toEqual(before);
+  });
+
+  it('an interrupted restore is finished by rollback --resume, which restores only those paths', () => {
+    const ws = sampleWorkspace();
+    const files = Object.fromEntries(Array.from({ length: 2500 }, (_, i) => [`artifacts/bulk/f${i}`, `v1 ${i}\n`]));
+    writeTree(ws, files);
+    const v1 = runJson<{ id: string }>(ws, ['create', '--allow-inconsistent-index']).doc.id;
+    writeTree(ws, Object.fromEntries(Object.keys(files).map((f) => [f, 'v2\n'])));
+    writeFileSync(join(ws, 'bin/deploy.sh'), '#!/bin/sh\necho v2\n');
+    const r = runJson(ws, ['restore', v1, 'artifacts/bulk'], { SNAPGOV_FAULT: 'rollback-stage:50:INT' });
+    expect(r.code).toBe(130);
+    expect(r.error!.hint).toContain('snapgov rollback --resume');
+    expect(readJsonFile<{ paths: string[] }>(join(ws, 'snapshots/rollback-journal.json')).paths).toEqual(['artifacts/bulk']);
+    const done = runJson<{ resumed: boolean; verified: boolean; paths: string[] }>(ws, ['rollback', '--resume']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.doc).toMatchObject({ resumed: true, verified: true, paths: ['artifacts/bulk'] });
+    for (const [f, c] of Object.entries(files)) expect(readFileSync(join(ws, f), 'utf8')).toBe(c);
+    expect(readFileSync(join(ws, 'bin/deploy.sh'), 'utf8')).toBe('#!/bin/sh\necho v2\n');
+    expect(listFiles(ws).filter((f) => f.includes('.snapgov-tmp-'))).toEqual([]);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planIsEmpty, planRollback } from '../../src/core/rollback-plan.js';
+import { planIsEmpty, planRollback, restoreTarget, selectedBy } from '../../src/core/rollback-plan.js';
 import type { Entry } from '../../src/core/manifest.js';
 
 const f = (path: string, sha: string, mode: '0644' | '0755' = '0644', size = 1): Entry => ({ path, type: 'file', mode, size, sha256: sha.repeat(64) });
@@ -53,5 +53,36 @@ describe('planRollback', () => {
       for (const e of p.chmod) state.set(e.path, e);
       expect([...state.values()].sort((x, y) => (x.path < y.path ? -1 : 1))).toEqual(target);
     }
+  });
+});
+
+describe('selectedBy', () => {
+  it.each([
+    { paths: ['a'], path: 'a', hit: true },
+    { paths: ['a'], path: 'a/b/c', hit: true },
+    { paths: ['a'], path: 'ab', hit: false },
+    { paths: ['a/b'], path: 'a', hit: false },
+    { paths: ['a/b'], path: 'a/bc', hit: false },
+    { paths: ['x', 'a/b'], path: 'a/b/c', hit: true },
+    { paths: [], path: 'a', hit: false },
+  ])('$paths selects $path: $hit', ({ paths: sel, path, hit }) => {
+    expect(selectedBy(sel)(path)).toBe(hit);
+  });
+});
+
+describe('restoreTarget', () => {
+  it.each([
+    { name: 'one file back', live: [f('a', '2'), f('b', '2')], snap: [f('a', '1'), f('b', '1')], paths: ['a'], target: ['a:1', 'b:2'], missing: [] },
+    { name: 'a folder: its extra files go, its lost ones come back', live: [f('d/new', '2'), f('d/x', '2'), f('z', '2')], snap: [f('d/x', '1'), f('d/y', '1'), f('z', '1')], paths: ['d'], target: ['d/x:1', 'd/y:1', 'z:2'], missing: [] },
+    { name: 'a deleted file', live: [f('b', '2')], snap: [f('a', '1'), f('b', '1')], paths: ['a'], target: ['a:1', 'b:2'], missing: [] },
+    { name: 'a live file where the snapshot has a folder above the path', live: [f('a', '2'), f('b', '2')], snap: [f('a/x', '1')], paths: ['a/x'], target: ['a/x:1', 'b:2'], missing: [] },
+    { name: 'a live folder where the snapshot has a file', live: [f('a/x', '2'), f('a/y', '2')], snap: [f('a', '1')], paths: ['a'], target: ['a:1'], missing: [] },
+    { name: 'a path the snapshot lacks', live: [f('a', '2')], snap: [f('a', '1')], paths: ['a', 'nope'], target: ['a:1'], missing: ['nope'] },
+    { name: 'a prefix that is not a folder boundary', live: [f('ab', '2')], snap: [f('a', '1'), f('ab', '1')], paths: ['a'], target: ['a:1', 'ab:2'], missing: [] },
+    { name: 'symlinks', live: [l('s', 'x')], snap: [l('s', 'y')], paths: ['s'], target: ['s:y'], missing: [] },
+  ])('$name', ({ live, snap, paths: sel, target, missing }) => {
+    const r = restoreTarget(live, snap, sel);
+    expect(r.target.map((e) => `${e.path}:${e.type === 'file' ? e.sha256[0] : e.target}`)).toEqual(target);
+    expect(r.missing).toEqual(missing);
   });
 });
