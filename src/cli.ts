@@ -102,6 +102,11 @@ export function buildProgram(): Command {
     .action(action(async ([a, b], opts, g) => (await import('./commands/diff.js')).diff(a, b, opts, g)));
 
   program
+    .command('cat <ref:path>')
+    .description("print a snapshot's file (its bytes, checked against its hash), a symlink's target or a folder's names; the live tree is not touched")
+    .action(action(async ([arg], opts, g) => (await import('./commands/cat.js')).cat(arg, opts, g)));
+
+  program
     .command('status')
     .description('which snapshot the live tree is at, and what changed since')
     .action(action(async (_p, opts, g) => (await import('./commands/status.js')).status(opts, g)));

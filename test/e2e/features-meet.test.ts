@@ -1,6 +1,6 @@
 // Where features meet (issue 19): each test fails without its fix.
 import { describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { BIN, listFiles, readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
@@ -728,5 +728,37 @@ describe('snapgov restore: single paths', () => {
     for (const [f, c] of Object.entries(files)) expect(readFileSync(join(ws, f), 'utf8')).toBe(c);
     expect(readFileSync(join(ws, 'bin/deploy.sh'), 'utf8')).toBe('#!/bin/sh\necho v2\n');
     expect(listFiles(ws).filter((f) => f.includes('.snapgov-tmp-'))).toEqual([]);
+  });
+});
+
+describe('snapgov cat REF:PATH', () => {
+  it("prints a file's bytes, a symlink's target and a folder's names; refuses a missing path; never hands on a damaged object", () => {
+    const big = Buffer.alloc(3 << 20);
+    for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
+    const ws = sampleWorkspace({ 'data/big.bin': big });
+    const id = runJson<{ id: string }>(ws, ['create', '--tag', 'rel-1']).doc.id;
+    writeFileSync(join(ws, 'artifacts/rules/a.yaml'), 'live edit\n');
+    const catBytes = (arg: string) => spawnSync(process.execPath, [BIN, 'cat', arg], { cwd: ws, env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 64 << 20 });
+    expect(catBytes('latest:artifacts/rules/a.yaml').stdout.toString()).toBe('rule: a\n');
+    expect(catBytes(`${id}:artifacts/rules/a.yaml`).stdout.toString()).toBe('rule: a\n');
+    expect(catBytes('tag:rel-1:artifacts/rules/a.yaml').stdout.toString()).toBe('rule: a\n');
+    const b = catBytes('latest:data/big.bin');
+    expect(b.status).toBe(0);
+    expect(Buffer.compare(b.stdout, big)).toBe(0);
+    expect(run(ws, ['cat', 'latest:current']).stdout).toBe('artifacts/rules/a.yaml\n');
+    expect(run(ws, ['cat', 'latest:artifacts']).stdout).toBe('index.json\nrules/\n');
+    expect(runJson(ws, ['cat', 'latest:artifacts/rules/a.yaml'])).toMatchObject({ code: 0, doc: { type: 'file', size: 8, sha256: sha256('rule: a\n') } });
+    expect(runJson(ws, ['cat', 'latest:nope']).code).toBe(2);
+    expect(runJson(ws, ['cat', 'no-colon']).code).toBe(2);
+    // damage the large (loose) object: exit 1 and not one byte on stdout
+    const loose = join(ws, 'snapshots/objects', sha256(big).slice(0, 2), sha256(big));
+    chmodSync(loose, 0o644);
+    const damaged = Buffer.from(big);
+    damaged[damaged.length - 1] ^= 1;
+    writeFileSync(loose, damaged);
+    const bad = catBytes('latest:data/big.bin');
+    expect(bad.status).toBe(1);
+    expect(bad.stdout.length).toBe(0);
+    expect(bad.stderr.toString()).toContain('cannot be read');
   });
 });
