@@ -252,6 +252,11 @@ export function buildProgram(): Command {
     .option('--dry-run', 'read and check the whole archive, report what it would add, write nothing')
     .action(action(async ([file], opts, g) => (await import('./commands/import.js')).importCmd(file, opts, g)));
 
+  program
+    .command('completion <shell>')
+    .description('print a completion script for bash or zsh (source it from ~/.bashrc or ~/.zshrc)')
+    .action(action(async ([shell], _opts, g) => (await import('./commands/completion.js')).completion(shell, program, g)));
+
   return program;
 }
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { BIN, listFiles, readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
+import { BIN, hasCommand, listFiles, readJsonFile, run, runJson, sampleWorkspace, sha256, tempDir, writeTree } from '../helpers/cli.js';
 
 const manifests = (ws: string) => readdirSync(join(ws, 'snapshots/manifests'));
 
@@ -760,5 +760,34 @@ describe('snapgov cat REF:PATH', () => {
     expect(bad.status).toBe(1);
     expect(bad.stdout.length).toBe(0);
     expect(bad.stderr.toString()).toContain('cannot be read');
+  });
+});
+
+describe('shell completion', () => {
+  const complete = (shell: 'bash' | 'zsh', words: string[]) => {
+    const script = run(tempDir(), ['completion', shell]).stdout;
+    const file = join(tempDir('snapgov-compl-'), `snapgov.${shell}`);
+    writeFileSync(file, script);
+    // as bash calls a completion function, and as zsh's bashcompinit does (COMP_CWORD = CURRENT - 1)
+    const call = `source '${file}'; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _snapgov; printf '%s\\n' "\${COMPREPLY[@]}"`;
+    const r = shell === 'bash' ? spawnSync('bash', ['-c', call], { encoding: 'utf8' }) : spawnSync('zsh', ['-fc', `autoload -U compinit && compinit -u -D; ${call}`], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    return r.stdout.trim().split('\n');
+  };
+
+  it('bash completes commands, then each command\'s flags, skipping the values of flags', () => {
+    expect(complete('bash', ['snapgov', 'ro'])).toEqual(['rollback']);
+    expect(complete('bash', ['snapgov', '-C', '/tmp', 'rollback', '--re'])).toEqual(['--reason', '--resume', '--revert-on-gate-failure']);
+    expect(complete('bash', ['snapgov', 'diff', '--'])).toEqual(['--stat', '--name-only', '--help']);
+  });
+
+  it.skipIf(!hasCommand('zsh'))('zsh runs the same script through bashcompinit', () => {
+    // zsh filters by the typed prefix itself; the script must find the command and offer its flags
+    expect(complete('zsh', ['snapgov', '-C', '/tmp', 'rollback', '--re'])).toContain('--resume');
+    expect(complete('zsh', ['snapgov', 're'])).toContain('restore');
+  });
+
+  it('refuses an unknown shell', () => {
+    expect(runJson(tempDir(), ['completion', 'fish']).code).toBe(2);
   });
 });
