@@ -41,6 +41,39 @@ function action(run: Run) {
   };
 }
 
+/** Shown at the end of each command's --help: the commands people type most, as the README has them. */
+const EXAMPLES: Record<string, string[]> = {
+  init: ['snapgov init', 'snapgov init --index catalog/index.json --index-entries /data/items --index-relative-to workspace', 'snapgov init --force    # recreate missing store folders, keep every setting'],
+  create: ['snapgov create -m "before the 4.2 release" --tag v4.2', 'snapgov create --trigger cron --quiet', 'snapgov create --dry-run'],
+  list: ['snapgov list', 'snapgov --json list | jq -r ".snapshots[].id"'],
+  info: ['snapgov info latest', 'snapgov info tag:prod --json'],
+  diff: ['snapgov diff latest~1 latest --stat', 'snapgov diff live --name-only'],
+  cat: ['snapgov cat latest~1:artifacts/index.json', 'snapgov cat latest:artifacts    # the names in a folder'],
+  status: ['snapgov status'],
+  verify: ['snapgov verify --all', 'snapgov verify latest --read-data --worktree', 'snapgov verify --all --require-signature --key release.pub.asc'],
+  sign: ['snapgov sign latest --pgp-key ~/.config/snapgov/keys/release.sec.asc', 'snapgov sign latest --sigstore-key ~/.config/snapgov/keys/ci.key', 'snapgov sign 3f2a --import-signature sig.json'],
+  keygen: ['snapgov keygen --pgp --name "Release Bot" --email release@example.com -o ~/.config/snapgov/keys/release', 'snapgov keygen --sigstore -o ~/.config/snapgov/keys/ci'],
+  rollback: ['snapgov rollback --dry-run', 'snapgov rollback latest~1 --reason "INC-42: bad rules"', 'snapgov rollback --resume'],
+  restore: ['snapgov restore latest~1 artifacts/rules/a.yaml', 'snapgov restore tag:v4.2 artifacts/rules --dry-run'],
+  prune: ['snapgov prune --keep-daily 7 --keep-weekly 4 --dry-run', 'snapgov prune 20'],
+  gc: ['snapgov gc --dry-run'],
+  pin: ['snapgov pin latest --reason "release 4.2, keep for the audit"'],
+  unpin: ['snapgov unpin 3f2a'],
+  tag: ['snapgov tag 3f2a prod --move --label ticket=INC-42', 'snapgov tag latest --remove candidate'],
+  rehearse: ['snapgov rehearse', 'snapgov rehearse --pick random --window 30d --sla-recovery 2m'],
+  audit: ['snapgov audit --limit 20', 'snapgov audit verify'],
+  export: ['snapgov export latest -o release.tar', 'snapgov export v2 -o - | ssh host snapgov -C /srv/a import -'],
+  import: ['snapgov import release.tar', 'snapgov import --dry-run release.tar'],
+  completion: ['source <(snapgov completion bash)'],
+};
+
+function addExamples(program: Command): void {
+  for (const c of program.commands) {
+    const lines = EXAMPLES[c.name()];
+    if (lines) c.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('snapgov')
     .description('Governed, content-addressed snapshots of an artifact index.')
@@ -257,6 +290,7 @@ export function buildProgram(): Command {
     .description('print a completion script for bash or zsh (source it from ~/.bashrc or ~/.zshrc)')
     .action(action(async ([shell], _opts, g) => (await import('./commands/completion.js')).completion(shell, program, g)));
 
+  addExamples(program);
   return program;
 }
 

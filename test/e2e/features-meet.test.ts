@@ -791,3 +791,16 @@ describe('shell completion', () => {
     expect(runJson(tempDir(), ['completion', 'fish']).code).toBe(2);
   });
 });
+
+describe('subcommand help', () => {
+  it('every command ends its --help with examples of itself', () => {
+    const top = run(tempDir(), ['--help']).stdout;
+    const commands = top.slice(top.indexOf('Commands:')).split('\n').slice(1).map((l) => /^ {2}(\S+)/.exec(l)?.[1]).filter((c): c is string => !!c && c !== 'help');
+    expect(commands.length).toBeGreaterThan(20);
+    for (const c of commands) {
+      const help = run(tempDir(), [c, '--help']);
+      expect(help.code, c).toBe(0);
+      expect(help.stdout, c).toMatch(new RegExp(`Examples:\\n(  \\$ .*\\n)*  \\$ .*snapgov ${c}\\b`));
+    }
+  });
+});
