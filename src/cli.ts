@@ -36,7 +36,8 @@ function action(run: Run) {
     enableProgress(globals);
     const o = await run(args.slice(0, -2), opts, globals);
     clearProgress();
-    printOutcome(globals, o);
+    // A subcommand's name includes its parent's (`audit verify` is audit-verify); the program itself has no parent.
+    printOutcome(globals, o, cmd.parent?.parent ? `${cmd.parent.name()}-${cmd.name()}` : cmd.name());
     process.exitCode = o.exitCode;
   };
 }

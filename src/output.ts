@@ -32,10 +32,19 @@ export function style(g: GlobalOptions, stream: NodeJS.WriteStream = process.std
   return new Chalk({ level: colorLevel(g, stream) });
 }
 
+/**
+ * The `format` of a command's --json document (`audit verify` is `audit-verify`), described by
+ * schemas/output/COMMAND.schema.json; a result that is a stored document keeps that document's own.
+ */
+export function outputFormat(command: string): string {
+  return `snapgov-${command}/1`;
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command's result type differs
-export function printOutcome(g: GlobalOptions, o: Outcome<any>): void {
+export function printOutcome(g: GlobalOptions, o: Outcome<any>, command: string): void {
   if (g.json) {
-    process.stdout.write(JSON.stringify(o.result, null, 2) + '\n');
+    const doc = typeof o.result.format === 'string' ? o.result : { format: outputFormat(command), ...o.result };
+    process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
     return;
   }
   // --quiet: nothing at all on success (cron mails only when something is wrong).

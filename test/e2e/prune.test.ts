@@ -96,7 +96,7 @@ describe('snapgov prune', () => {
   it('never removes the live snapshot, pinned snapshots, fresh safety snapshots or what a rollback journal names', () => {
     const { ws, ids } = history(6);
     const pin = runJson<{ id: string; pinned: boolean; changed: boolean }>(ws, ['pin', ids[0]!.slice(7, 19), '--reason', 'audit evidence']);
-    expect(pin.doc).toEqual({ id: ids[0], pinned: true, changed: true });
+    expect(pin.doc).toEqual({ format: 'snapgov-pin/1', id: ids[0], pinned: true, changed: true });
     expect(readJsonFile<{ pinned: { reason: string } }>(join(ws, 'metadata', `${ids[0]!.slice(7)}.json`)).pinned.reason).toBe('audit evidence');
     expect(runJson<{ changed: boolean }>(ws, ['pin', ids[0]!]).doc.changed).toBe(false);
     expect(runJson<{ snapshots: { id: string; pinned: boolean }[] }>(ws, ['list']).doc.snapshots.find((s) => s.id === ids[0])!.pinned).toBe(true);
@@ -294,7 +294,7 @@ describe('snapgov gc', () => {
     rmSync(join(ws, 'metadata', `${ids[1]!.slice(7)}.json`));
     writeFileSync(join(ws, 'snapshots/tmp/pack-1-abc.tmp'), 'half-written');
     const dry = runJson<Gc>(ws, ['gc', '--dry-run']);
-    expect(dry.doc).toEqual({ dryRun: true, snapshots: 1, objectsDeleted: 2, bytesFreed: 1536 * 1024 + 6, packsDeleted: 1, packsRewritten: 0, orphanManifests: 1 });
+    expect(dry.doc).toEqual({ format: 'snapgov-gc/1', dryRun: true, snapshots: 1, objectsDeleted: 2, bytesFreed: 1536 * 1024 + 6, packsDeleted: 1, packsRewritten: 0, orphanManifests: 1 });
     expect(existsSync(join(ws, 'snapshots/tmp/pack-1-abc.tmp'))).toBe(true);
     const r = runJson<Gc>(ws, ['gc']);
     expect(r.code).toBe(0);

@@ -29,7 +29,7 @@ describe('snapgov verify', () => {
     const id = runJson<{ id: string }>(ws, ['create']).doc.id;
     const r = runJson<Verify>(ws, ['verify', '--read-data', '--worktree']);
     expect(r.code).toBe(0);
-    expect(r.doc).toEqual({ ok: true, readData: true, worktree: true, signaturesRequired: false, snapshots: [{ id, ok: true, integrity: true, problems: [], signatures: [], trustSatisfied: false }] });
+    expect(r.doc).toEqual({ format: 'snapgov-verify/1', ok: true, readData: true, worktree: true, signaturesRequired: false, snapshots: [{ id, ok: true, integrity: true, problems: [], signatures: [], trustSatisfied: false }] });
     expect(run(ws, ['verify']).stdout).toMatch(/verified 1 snapshot/);
   });
 

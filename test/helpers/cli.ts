@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
+import { Ajv, type ValidateFunction } from 'ajv';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = join(REPO, 'bin', 'snapgov');
@@ -65,13 +66,43 @@ export function runAsync(cwd: string, args: string[], env: Record<string, string
   });
 }
 
-/** Runs with --json and parses stdout (success) or the error document on stderr (failure). */
+const GLOBAL_WITH_VALUE = new Set(['-C', '--cwd', '--lock-wait']);
+
+/** The command an argument list runs (`audit verify` is audit-verify), as the output schemas are named. */
+export function commandOf(args: readonly string[]): string | null {
+  const words: string[] = [];
+  for (let i = 0; i < args.length && words.length < 2; i++) {
+    if (GLOBAL_WITH_VALUE.has(args[i]!)) i++;
+    else if (!args[i]!.startsWith('-')) words.push(args[i]!);
+  }
+  if (words[0] === 'audit' && words[1] === 'verify') return 'audit-verify';
+  return words[0] ?? null;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+const validators = new Map<string, ValidateFunction>();
+
+/** Every --json document a test reads must satisfy its command's published schema (schemas/output/). */
+export function assertOutputSchema(command: string, doc: unknown): void {
+  let validate = validators.get(command);
+  if (!validate) {
+    validate = ajv.compile(JSON.parse(readFileSync(join(REPO, 'schemas/output', `${command}.schema.json`), 'utf8')) as object);
+    validators.set(command, validate);
+  }
+  if (!validate(doc)) throw new Error(`the --json output of snapgov ${command} does not match schemas/output/${command}.schema.json: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(doc).slice(0, 2000)}`);
+}
+
+/** Runs with --json and parses stdout (success) or the error document on stderr (failure); a document is checked against its schema. */
 export function runJson<T = Record<string, unknown>>(cwd: string, args: string[], env: Record<string, string> = {}): { code: number; doc: T; error?: { code: string; message: string; hint: string }; stderr: string } {
   const r = run(cwd, ['--json', ...args], env);
   if (r.code === 0 || r.code === 3 || (r.code === 1 && r.stdout.trim().startsWith('{'))) {
-    return { code: r.code, doc: JSON.parse(r.stdout) as T, stderr: r.stderr };
+    const doc = JSON.parse(r.stdout) as T;
+    const command = commandOf(args);
+    if (command) assertOutputSchema(command, doc);
+    return { code: r.code, doc, stderr: r.stderr };
   }
   const err = JSON.parse(r.stderr.trim().split('\n').pop()!) as { error: { code: string; message: string; hint: string } };
+  assertOutputSchema('error', err);
   return { code: r.code, doc: {} as T, error: err.error, stderr: r.stderr };
 }
 
