@@ -154,7 +154,8 @@ export function managedPathTest(ws: Workspace): (rel: string) => boolean {
   // fast-glob reads `dir/**` from inside dir, so it never lists a file named dir, which the regular expression alone would match.
   const include = p ? p.expandPatternsWithBraceExpansion(ws.config.include).map((x) => p.removeDuplicateSlashes(x)).map((x) => ({ re: p.convertPatternsToRe([x], MATCH)[0]!, below: x.endsWith('/**') ? `${x.slice(0, -2)}` : null })) : null;
   return (rel) => {
-    if (LINE_BREAK.test(rel) || !m) return false;
+    // The default include is `**`, which refuses line breaks; other includes' own expressions decide (`b/*` takes one).
+    if (!m || (include === null && LINE_BREAK.test(rel))) return false;
     const parts = rel.split('/');
     for (let i = 1; i < parts.length; i++) {
       const dir = parts.slice(0, i).join('/');

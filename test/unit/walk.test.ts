@@ -75,6 +75,14 @@ describe('walkTree', () => {
   // includes share its task (alone it reads inside dir only; beside `**/x` it matches dir itself).
   it('agrees with fast-glob and the per-path test for other includes', () => sameAsFastGlob(patterns, 60, ['**', '*.log', 'docs/*.md', '**/x.y', '**/a', 'b/*']));
 
+  it('takes a line-broken name where an include other than ** selects it, in the walk and the per-path test alike (found by the property above)', async () => {
+    const root = join(tempDir('snapgov-walk-'), 'ws');
+    const ws = await workspace(root, [], false, ['b/*']);
+    build(root, [[['b', 'line\nbreak'], 'file'], [['k.key'], 'file']]);
+    expect(walkTree(ws).paths).toEqual(['b/line\nbreak']);
+    expect(managedPathTest(ws)('b/line\nbreak')).toBe(true);
+  });
+
   it('never lists the store, the config or a line-broken name, and reports unreadable folders like fast-glob', async () => {
     const root = join(tempDir('snapgov-walk-'), 'ws');
     const ws = await workspace(root, ['.git/**'], true);
