@@ -77,6 +77,7 @@ describe('walkTree', () => {
 
   it('takes a line-broken name where an include other than ** selects it, in the walk and the per-path test alike (found by the property above)', async () => {
     const root = join(tempDir('snapgov-walk-'), 'ws');
+    mkdirSync(root);
     const ws = await workspace(root, [], false, ['b/*']);
     build(root, [[['b', 'line\nbreak'], 'file'], [['k.key'], 'file']]);
     expect(walkTree(ws).paths).toEqual(['b/line\nbreak']);
