@@ -141,7 +141,7 @@ async function applyAndCheck(store: Store, objects: ObjectIndex, plan: RollbackP
   return { stats, drift, tree: after.entries };
 }
 
-/** What the rehearsal changes: no question asked, and the gates left to the caller (timed as their own phase). */
+/** How a caller runs the engine: `rollback` and `restore` ask and run the gates; the rehearsal does neither (it times the gates as their own phase). */
 export interface RollbackRun extends RollbackOptions {
   /** Restore only these paths (files, symlinks, folders) from the snapshot; the rest of the tree stays as it is. */
   paths?: string[];
@@ -261,7 +261,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   writeJournal(layout, { format: 'snapgov-rollback-journal/1', to, from, safety, reason: opts.reason ?? null, startedAt: new Date().toISOString(), requestId: REQUEST_ID, ...(paths ? { paths } : {}) });
   let applied: Awaited<ReturnType<typeof applyAndCheck>>;
   const undo = safety ? ` (or \`snapgov rollback ${shortId(safety)}\` to undo it)` : '';
-  const noteDone = setInterruptNote(`the rollback to ${shortId(to)} stopped part-way: every file is either old or new, and the journal is kept; run \`snapgov rollback --resume\` to finish it${undo} — it also removes the temporary files the rollback left in the live tree`);
+  const noteDone = setInterruptNote(`the ${paths ? 'restore from' : 'rollback to'} ${shortId(to)} stopped part-way: every file is either old or new, and the journal is kept; run \`snapgov rollback --resume\` to finish it${undo} — it also removes the temporary files the rollback left in the live tree`);
   try {
     applied = await applyAndCheck(store, objects, plan, target, pre);
   } catch (e) {
