@@ -1,5 +1,6 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 import { SnapgovError } from './errors.js';
+import { printable, printableDeep } from './util/text.js';
 
 export interface GlobalOptions {
   cwd?: string;
@@ -49,9 +50,10 @@ export function printOutcome(g: GlobalOptions, o: Outcome<any>, command: string)
   }
   // --quiet: nothing at all on success (cron mails only when something is wrong).
   if (g.quiet && o.exitCode === 0) return;
+  // Names, tags, messages and paths come from users and archives: no control character reaches the terminal raw.
   const s = style(g, process.stderr);
-  for (const w of o.warnings ?? []) process.stderr.write(`${s.yellow('warning:')} ${w}\n`);
-  const text = o.human(o.result, style(g));
+  for (const w of o.warnings ?? []) process.stderr.write(`${s.yellow('warning:')} ${printable(w)}\n`);
+  const text = o.human(printableDeep(o.result), style(g));
   if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
 }
 
@@ -63,8 +65,8 @@ export function printError(g: Pick<GlobalOptions, 'json' | 'color'>, err: Snapgo
     return;
   }
   const s = style({ ...g, quiet: false, lockWaitMs: 0 }, process.stderr);
-  process.stderr.write(`${s.red('snapgov: error:')} ${err.message}\n`);
-  if (err.hint) process.stderr.write(`${s.dim('hint:')} ${err.hint}\n`);
+  process.stderr.write(`${s.red('snapgov: error:')} ${printable(err.message)}\n`);
+  if (err.hint) process.stderr.write(`${s.dim('hint:')} ${printable(err.hint)}\n`);
 }
 
 export function formatBytes(n: number): string {

@@ -6,6 +6,7 @@ import type { Trigger } from '../store/snapshots.js';
 import { previewSnapshot, takeSnapshot, type TakenSnapshot } from '../snapshot/take.js';
 import { openStore, parseLabels, withLock } from './common.js';
 import { canAsk } from '../util/prompt.js';
+import { hasControl } from '../util/text.js';
 
 export const USER_TRIGGERS = ['manual', 'cron', 'ci', 'promotion'] as const;
 
@@ -44,6 +45,10 @@ export async function create(opts: CreateOptions, g: GlobalOptions): Promise<Out
   const time = parseTime(opts.time);
   const tags = [...new Set(opts.tag ?? [])];
   if (tags.some((t) => t.trim() === '')) throw new SnapgovError('USAGE', 'empty --tag', 'give every tag a name');
+  // What is recorded is printed later by list, info and audit: no terminal control sequences in it.
+  const controlled = [...tags.map((t) => ['--tag', t]), ...Object.entries(labels).map(([k, v]) => ['--label', `${k}=${v}`]), ...(opts.env !== undefined ? [['--env', opts.env]] : [])].find(([, v]) => hasControl(v!));
+  if (controlled) throw new SnapgovError('USAGE', `${controlled[0]} ${JSON.stringify(controlled[1])} holds a control character`, 'use printable characters only');
+  if (opts.message !== undefined && hasControl(opts.message, true)) throw new SnapgovError('USAGE', `--message ${JSON.stringify(opts.message)} holds a control character`, 'use printable characters (line breaks and tabs are fine)');
   const { ws, layout } = await openStore(g);
   if (opts.dryRun) {
     // A shared lock: the tree is read, nothing is written (no objects, no stat cache, no audit line).

@@ -4,7 +4,7 @@ import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { ObjectIndex } from '../store/objects.js';
-import { openStore, resolveSnapshot, withLock } from './common.js';
+import { openStore, refuseOutputPath, resolveSnapshot, withLock } from './common.js';
 import { progress } from '../util/progress.js';
 
 export interface ExportResult {
@@ -17,9 +17,11 @@ export interface ExportResult {
 export async function exportCmd(ref: string, opts: { output?: string }, g: GlobalOptions): Promise<Outcome<ExportResult>> {
   if (!opts.output) throw new SnapgovError('USAGE', 'export needs -o FILE.tar', 'for example: snapgov export latest -o snapshot.tar (or -o - for stdout)');
   if (opts.output === '-' && g.json) throw new SnapgovError('USAGE', '--json and -o - both want stdout', 'write the archive to a file, or drop --json');
-  const { layout } = await openStore(g);
+  const store = await openStore(g);
+  const { layout } = store;
   const snap = await resolveSnapshot(layout, ref);
   const file = opts.output === '-' ? '-' : resolve(opts.output);
+  if (file !== '-') refuseOutputPath(store, file, '-o');
   if (file !== '-') progress(`writing ${file}…`);
   const stats = await withLock(g, layout, 'shared', 'export', async () => writeExport(layout, ObjectIndex.load(layout), snap.meta, file));
   const result: ExportResult = { id: snap.id, file, ...stats };

@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { CONFIG_FILE, DEFAULT_EXCLUDE, findWorkspaceRoot, loadWorkspace, parseConfig, storeDirs, type Config, type ConfigFile, type IndexConfig } from '../config/config.js';
+import { checkStoreFolders, CONFIG_FILE, DEFAULT_EXCLUDE, findWorkspaceRoot, loadWorkspace, parseConfig, storeDirs, type Config, type ConfigFile, type IndexConfig } from '../config/config.js';
 import { countArtifacts, detectIndex, type DetectedIndex } from '../core/index-detect.js';
 import { pathProblem } from '../core/paths.js';
 import { SnapgovError } from '../errors.js';
@@ -11,7 +11,7 @@ import { ensureStoreDirs, storeLayout } from '../store/layout.js';
 import { managedPathTest, walkTree } from '../scan/walk.js';
 import { boundedList } from '../util/text.js';
 import { atomicWriteFile } from '../util/fsx.js';
-import { withLock } from './common.js';
+import { refuseForeignStore, withLock } from './common.js';
 
 export interface InitOptions {
   index?: string | false;
@@ -93,9 +93,12 @@ export async function init(opts: InitOptions, g: GlobalOptions): Promise<Outcome
 
   const text = JSON.stringify(file, null, 2) + '\n';
   const config = await parseConfig(configPath, text);
+  const dirs = storeDirs(root, config);
+  checkStoreFolders(root, dirs, config);
   if (!existed) await refuseNesting(root, config, text);
   const changed = existed ? changedKeys(before, file) : [];
-  const layout = storeLayout({ dirs: storeDirs(root, config) });
+  const layout = storeLayout({ dirs });
+  refuseForeignStore(layout);
   ensureStoreDirs(layout);
   await withLock(g, layout, 'exclusive', 'init', async () => {
     if (existed && changed.length === 0) return;

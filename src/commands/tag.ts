@@ -5,6 +5,7 @@ import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { appendAudit } from '../store/audit-log.js';
 import { loadHistory, readMetadata, resolveStoreRef, writeMetadata } from '../store/snapshots.js';
 import { openStore, parseLabels, withLock } from './common.js';
+import { hasControl } from '../util/text.js';
 
 export interface TagOptions {
   remove?: string[];
@@ -27,12 +28,9 @@ export interface TagResult {
   changed: boolean;
 }
 
-// Control characters would reach terminals through list, info and audit.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-
 function checkTag(t: string): void {
   if (t.trim() === '') throw new SnapgovError('USAGE', 'empty tag', 'give every tag a name, for example prod or release-1.4');
-  if (CONTROL.test(t)) throw new SnapgovError('USAGE', `tag ${JSON.stringify(t)} holds a control character`, 'use printable characters only');
+  if (hasControl(t)) throw new SnapgovError('USAGE', `tag ${JSON.stringify(t)} holds a control character`, 'use printable characters only');
 }
 
 /**
@@ -47,7 +45,7 @@ export async function tag(ref: string, add: string[], o: TagOptions, g: GlobalOp
   if (both.length) throw new SnapgovError('USAGE', `tag ${JSON.stringify(both[0])} is both added and removed`, 'give each tag once');
   const set = parseLabels(o.label ?? []);
   const unset = o.unlabel ?? [];
-  for (const k of [...Object.keys(set), ...unset]) if (CONTROL.test(k) || CONTROL.test(set[k] ?? '')) throw new SnapgovError('USAGE', `label ${JSON.stringify(k)} holds a control character`, 'use printable characters only');
+  for (const k of [...Object.keys(set), ...unset]) if (hasControl(k) || hasControl(set[k] ?? '')) throw new SnapgovError('USAGE', `label ${JSON.stringify(k)} holds a control character`, 'use printable characters only');
   if (!add.length && !remove.length && !Object.keys(set).length && !unset.length) {
     throw new SnapgovError('USAGE', 'nothing to change', 'snapgov tag REF TAG... [--remove TAG] [--label KEY=VALUE] [--unlabel KEY]');
   }

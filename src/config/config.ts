@@ -1,8 +1,9 @@
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { SnapgovError } from '../errors.js';
 import { validate } from '../schema.js';
-import { pathProblem } from '../core/paths.js';
+import { pathProblem, within } from '../core/paths.js';
+import { realFolder } from '../util/fsx.js';
 import { parseDuration } from '../util/duration.js';
 
 export const CONFIG_FILE = 'snapgov.json';
@@ -172,8 +173,8 @@ export function resolveConfig(file: ConfigFile): Config {
   };
 }
 
-function invalid(configPath: string, problem: string): SnapgovError {
-  return new SnapgovError('CONFIG_INVALID', `invalid config ${configPath}: ${problem}`, `fix ${CONFIG_FILE} (its schema is schemas/config.schema.json; see the README's config reference)`);
+function invalid(configPath: string, problem: string, how?: string): SnapgovError {
+  return new SnapgovError('CONFIG_INVALID', `invalid config ${configPath}: ${problem}`, `fix ${CONFIG_FILE}${how ? `: ${how}` : " (its schema is schemas/config.schema.json; see the README's config reference)"}`);
 }
 
 export async function parseConfig(configPath: string, text: string): Promise<Config> {
@@ -199,6 +200,11 @@ export async function parseConfig(configPath: string, text: string): Promise<Con
       }
     }
   }
+  for (const key of ['include', 'exclude'] as const) {
+    for (const [i, pattern] of config[key].entries()) {
+      if (leavesWorkspace(pattern)) throw invalid(configPath, `/${key}/${i} ${JSON.stringify(pattern)} leaves the workspace`, 'patterns are relative to the workspace root: no leading "/", no ".." segment (also not inside braces)');
+    }
+  }
   if (!validTimeZone(config.retention.timezone)) throw invalid(configPath, `/retention/timezone ${JSON.stringify(config.retention.timezone)} is not an IANA time zone (for example "UTC" or "Europe/Berlin")`);
   if (config.index) {
     const bad = pathProblem(config.index.path);
@@ -206,6 +212,16 @@ export async function parseConfig(configPath: string, text: string): Promise<Con
     if (config.index.schema !== null && pathProblem(config.index.schema)) throw invalid(configPath, `/index/schema: ${pathProblem(config.index.schema)}`);
   }
   return config;
+}
+
+/**
+ * A pattern that could match outside the workspace: absolute, or with a `..` segment anywhere,
+ * brace alternatives included (`{..,a}/**`). Checked on the text, before any walk, so a pattern
+ * never reads (or names in an error) what lies above the workspace.
+ */
+export function leavesWorkspace(pattern: string): boolean {
+  const p = pattern.replace(/^!/, '');
+  return p.startsWith('/') || /(^|[/{,])\.\.($|[/},])/.test(p);
 }
 
 function validTimeZone(tz: string): boolean {
@@ -242,11 +258,41 @@ export function storeDirs(root: string, config: Config): Workspace['dirs'] {
   return { snapshots: abs(config.store.snapshots), metadata: abs(config.store.metadata), rehearsal: abs(config.store.rehearsal) };
 }
 
+/**
+ * The one boundary every command goes through: the store is never part of the managed tree, and
+ * the managed tree never holds the store (a rollback would delete the store's files, or a create
+ * snapshot them). Store folders must not be the workspace root or hold it, nor equal or hold each
+ * other, nor be symbolic links (whose real place the walk's exclusions would not see). Decided on
+ * real paths, resolved once here.
+ */
+export function checkStoreFolders(root: string, dirs: Workspace['dirs'], config: Pick<Config, 'store'>): void {
+  const hint = 'give each of "store.snapshots", "store.metadata" and "store.rehearsal" a folder of its own: inside the workspace (excluded from snapshots) or outside it, never the workspace root itself or a folder holding it';
+  const named = (['snapshots', 'metadata', 'rehearsal'] as const).map((k) => ({ key: `store.${k}`, given: config.store[k], abs: dirs[k] }));
+  for (const d of named) {
+    if (existsSync(d.abs) && lstatSync(d.abs).isSymbolicLink()) {
+      throw new SnapgovError('CONFIG_INVALID', `"${d.key}" (${d.given}) is a symbolic link`, `point "${d.key}" at the real folder (${realFolder(d.abs)}); snapgov never writes or deletes through a link`);
+    }
+  }
+  const realRoot = realFolder(root);
+  const real = named.map((d) => ({ ...d, real: realFolder(d.abs) }));
+  for (const d of real) {
+    if (within(d.real, realRoot)) throw new SnapgovError('CONFIG_INVALID', `"${d.key}" (${d.given}) ${d.real === realRoot ? 'is' : 'holds'} the workspace root ${root}: a rollback would delete the store and a create would snapshot it`, hint);
+  }
+  for (let i = 0; i < real.length; i++) {
+    for (let j = i + 1; j < real.length; j++) {
+      const [a, b] = [real[i]!, real[j]!];
+      if (within(a.real, b.real) || within(b.real, a.real)) throw new SnapgovError('CONFIG_INVALID', `"${a.key}" (${a.given}) and "${b.key}" (${b.given}) ${a.real === b.real ? 'are the same folder' : 'lie one inside the other'}`, hint);
+    }
+  }
+}
+
 /** Store folders that lie inside the workspace, as workspace-relative paths (always excluded from the managed set). */
 export function storeDirsInside(ws: Workspace): string[] {
   const out: string[] = [];
+  // Real paths: a store folder named through another route to the workspace is still inside it.
+  const root = realFolder(ws.root);
   for (const d of Object.values(ws.dirs)) {
-    const rel = relative(ws.root, d);
+    const rel = relative(root, realFolder(d));
     if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) out.push(rel.split(sep).join('/'));
   }
   return out;
@@ -297,6 +343,7 @@ export async function loadWorkspace(cwdOption: string | undefined): Promise<Work
   const configText = readConfigText(configPath);
   const config = await parseConfig(configPath, configText);
   const ws: Workspace = { root, configPath, configText, config, dirs: storeDirs(root, config) };
+  checkStoreFolders(root, ws.dirs, config);
   if (!existsSync(ws.dirs.snapshots) || !existsSync(ws.dirs.metadata)) {
     throw new SnapgovError('NO_WORKSPACE', `the store folders of ${root} are missing (${config.store.snapshots}/, ${config.store.metadata}/)`, 'run `snapgov init --force` to create them again (it keeps every setting of snapgov.json), or fix "store" in snapgov.json');
   }

@@ -1,3 +1,4 @@
+import { isAbsolute, relative, sep } from 'node:path';
 /**
  * Workspace-relative paths as they appear in manifests, indexes and archives: POSIX separators,
  * no empty, `.` or `..` segments, not absolute, no NUL (a backslash is an ordinary character on POSIX). Anything else is refused
@@ -51,4 +52,10 @@ export function comparePaths(a: string, b: string): number {
   const sy = y >= 0xd800 && y <= 0xdfff;
   if (sx !== sy && (sx ? y : x) >= 0xe000) return sx ? 1 : -1;
   return x - y;
+}
+
+/** Whether `child` is `parent` or lies below it (absolute paths, compared as given). */
+export function within(parent: string, child: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }

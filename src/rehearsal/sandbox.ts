@@ -1,10 +1,12 @@
-import { copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { copyFileSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CONFIG_FILE, loadWorkspace, storeDirsInside, withAbsoluteKeyPaths, type ConfigFile, type Workspace } from '../config/config.js';
 import { signaturesDir } from '../store/signature-files.js';
 import { SnapgovError } from '../errors.js';
 import { storeLayout, manifestPath, metadataPath, ensureStoreDirs, type StoreLayout } from '../store/layout.js';
 import type { Store } from '../commands/common.js';
+import { within } from '../core/paths.js';
+import { realFolder } from '../util/fsx.js';
 
 export interface Sandbox {
   dir: string;
@@ -12,11 +14,6 @@ export interface Sandbox {
   objects: 'hardlink' | 'symlink';
   layout: StoreLayout;
   configText: string;
-}
-
-function inside(parent: string, child: string): boolean {
-  const rel = relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
 const SANDBOX = /^\.sandbox-.*-pid(\d+)$/;
@@ -44,12 +41,17 @@ export function removeStaleSandboxes(ws: Workspace): void {
 /** Where the drill may work: an empty or new folder that is not part of the managed tree. */
 export function sandboxDir(ws: Workspace, requested: string | undefined, runId: string): string {
   if (requested === undefined) return join(ws.dirs.rehearsal, `.sandbox-${runId}-pid${process.pid}`);
-  const dir = resolve(requested);
+  if (existsSync(requested) && lstatSync(requested).isSymbolicLink()) {
+    throw new SnapgovError('USAGE', `--sandbox ${requested} is a symbolic link`, 'give a real folder: the drill writes and deletes there, and never through a link');
+  }
+  // Real paths, so a folder reached through a link into the workspace is seen as inside it.
+  const dir = realFolder(requested);
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     throw new SnapgovError('USAGE', `--sandbox ${requested} is not empty`, 'give a new or empty folder: the drill deletes what it restores there');
   }
-  const storeDirs = storeDirsInside(ws).map((d) => join(ws.root, d));
-  if (inside(ws.root, dir) && !storeDirs.some((d) => inside(d, dir))) {
+  const root = realFolder(ws.root);
+  const storeDirs = storeDirsInside(ws).map((d) => join(root, d));
+  if (within(root, dir) && !storeDirs.some((d) => within(d, dir))) {
     throw new SnapgovError('USAGE', `--sandbox ${requested} lies inside the managed tree of ${ws.root}`, 'put the sandbox outside the workspace (or inside its rehearsal folder), so the drill never touches the live tree');
   }
   return dir;

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Workspace } from '../config/config.js';
 
@@ -52,6 +52,36 @@ export function metadataPath(l: StoreLayout, id: string): string {
 
 export function looseObjectPath(l: StoreLayout, hash: string): string {
   return join(l.objects, hash.slice(0, 2), hash);
+}
+
+const SNAPSHOTS_ENTRY = /^(objects|packs|manifests|tmp|locks|cache|rollback-journal\.json|README\.md|\..+\.tmp-.+)$/;
+const METADATA_ENTRY = /^(audit\.log|audit\.head|live\.json|config\.json|signatures|[0-9a-f]{64}\.json|README\.md|\..+\.tmp-.+)$/;
+
+/**
+ * What in the store's two folders snapgov did not make: a store pointed at an existing folder
+ * (`/etc`, a home folder) must not be adopted, since prune and gc delete inside it. A folder that
+ * does not exist yet holds nothing foreign.
+ */
+export function foreignEntries(l: StoreLayout): string[] {
+  const list = (dir: string, ok: RegExp) => {
+    try {
+      return readdirSync(dir).filter((n) => !ok.test(n)).map((n) => join(dir, n));
+    } catch {
+      return [];
+    }
+  };
+  return [...list(dirname(l.objects), SNAPSHOTS_ENTRY), ...list(l.metadata, METADATA_ENTRY)];
+}
+
+/** Store folders that are symbolic links: prune, gc and every write would act wherever they point. */
+export function linkedFolders(l: StoreLayout): string[] {
+  return [l.objects, l.packs, l.manifests, l.tmp, l.locks, l.cache, join(l.metadata, 'signatures')].filter((d) => {
+    try {
+      return lstatSync(d).isSymbolicLink();
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, writeSync, constants } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmdirSync, rmSync, writeSync, constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export function tempName(dir: string, base: string): string {
   return join(dir, `.${base}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -79,4 +79,20 @@ export function removeEmptyTree(dir: string): void {
     if (lstatSync(p).isDirectory()) removeEmptyTree(p);
   }
   rmdirSync(dir);
+}
+
+/** The real path of `p`, or of its nearest existing parent with the rest appended (a folder yet to be made). */
+export function realFolder(p: string): string {
+  const rest: string[] = [];
+  let at = resolve(p);
+  for (;;) {
+    try {
+      return join(realpathSync(at), ...rest.reverse());
+    } catch {
+      const up = dirname(at);
+      if (up === at) return resolve(p);
+      rest.push(basename(at));
+      at = up;
+    }
+  }
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { readJsonFile, REPO, run, runJson, sampleWorkspace } from '../helpers/cli.js';
@@ -83,10 +83,13 @@ const ARCHIVE: Record<string, (m: Member[]) => Member[]> = {
   gigantic: (m) => [...m.slice(0, 3), { path: m[3]!.path, data: '', size: 2 ** 40 }],
 };
 
-/** Applies the case's input to a fresh copy of the world; returns the values of the placeholders. */
-function prepare(c: Case, dir: string): Record<string, string> {
+/** Applies the case's input to a fresh copy of the world; returns the values of the placeholders (and `undo`, to put a moved store folder back). */
+function prepare(c: Case, dir: string): Record<string, string> & { undo?: () => void } {
   const ws = join(dir, 'ws');
-  const vars: Record<string, string> = { '{A}': ids.A, '{B}': ids.B, '{PUB}': join(dir, 'signer.pub'), '{OTHERPUB}': join(dir, 'other.pub') };
+  // A folder outside the workspace holding a file: what a link may point at, and must never lose.
+  mkdirSync(join(dir, 'victim'));
+  writeFileSync(join(dir, 'victim', 'keep.txt'), 'not snapgov\'s to delete\n');
+  const vars: Record<string, string> & { undo?: () => void } = { '{A}': ids.A, '{B}': ids.B, '{PUB}': join(dir, 'signer.pub'), '{OTHERPUB}': join(dir, 'other.pub') };
   const loose = (id: string) => {
     const m = readFileSync(join(ws, 'snapshots/manifests', `${id.slice(7)}.json`), 'utf8');
     const h = /"path":"model.bin".*"sha256":"([0-9a-f]{64})"/.exec(m)![1]!;
@@ -155,6 +158,24 @@ function prepare(c: Case, dir: string): Record<string, string> {
     case 'file':
       writeFileSync(join(ws, i.path!), i.text!);
       break;
+    case 'none':
+      break;
+    case 'store-link': {
+      // A store folder replaced by a link to the victim; the real folder is put back afterwards.
+      const real = join(ws, i.path!);
+      const aside = join(dir, 'aside');
+      renameSync(real, aside);
+      symlinkSync(join(dir, 'victim'), real);
+      vars.undo = () => {
+        rmSync(real);
+        renameSync(aside, real);
+      };
+      break;
+    }
+    case 'output-link':
+      symlinkSync(join(ws, i.path!), join(dir, 'out-link'));
+      vars['{LINK}'] = join(dir, 'out-link');
+      break;
     case 'rehearsal-file':
       rmSync(join(ws, 'rehearsal'), { recursive: true });
       writeFileSync(join(ws, 'rehearsal'), 'a file where the rehearsal folder should be');
@@ -166,8 +187,8 @@ function prepare(c: Case, dir: string): Record<string, string> {
 }
 
 describe('hostile and broken input (test/fixtures/hostile/corpus.json)', () => {
-  it('has at least 40 cases, each with an exit code, an error code and a message pattern', () => {
-    expect(corpus.cases.length).toBeGreaterThanOrEqual(40);
+  it('has at least 80 cases, each with an exit code, an error code and a message pattern', () => {
+    expect(corpus.cases.length).toBeGreaterThanOrEqual(80);
     expect(new Set(corpus.cases.map((c) => c.id)).size).toBe(corpus.cases.length);
   });
 
@@ -200,6 +221,7 @@ describe('hostile and broken input (test/fixtures/hostile/corpus.json)', () => {
       }
       // nothing written outside the workspace, and an import that failed wrote nothing in its store
       expect(files(dir, ['ws', 'other']), c.id).toEqual(outside);
+      vars.undo?.();
       if (c.input.kind === 'archive') expect(files(join(dir, 'other')), c.id).toEqual(otherStore);
       // every snapshot the input did not damage still verifies, byte for byte
       if (c.input.kind === 'config') writeFileSync(join(dir, 'ws/snapgov.json'), readFileSync(join(base, 'ws/snapgov.json')));

@@ -1,0 +1,122 @@
+// Boundaries an attacker or a slip can cross (issue 23): each test fails without its fix. The
+// hostile corpus (test/fixtures/hostile/corpus.json) holds the one-command cases of each class.
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { listFiles, readJsonFile, run, runJson, sampleWorkspace, tempDir } from '../helpers/cli.js';
+
+// ESC, BEL, CR and C1's one-byte CSI: what can rewrite a terminal's screen, title or clipboard.
+const RAW = /[\u001b\u0007\r\u009b]/;
+
+describe('nothing an input carries is printed raw to a terminal', () => {
+  it('tags, labels, messages and file names from a tampered store are escaped in human output; JSON keeps them exact', () => {
+    const ws = sampleWorkspace();
+    const v1 = runJson<{ id: string }>(ws, ['create']).doc.id;
+    writeFileSync(join(ws, 'artifacts', 'evil\u001b]0;owned\u0007.txt'), 'x');
+    const v2 = runJson<{ id: string }>(ws, ['create', '--allow-inconsistent-index']).doc.id;
+    // What an imported archive or a hand edit can put in the metadata (create refuses it).
+    const mdPath = join(ws, 'metadata', `${v2.slice(7)}.json`);
+    const md = readJsonFile<Record<string, unknown>>(mdPath);
+    writeFileSync(mdPath, JSON.stringify({ ...md, tags: ['\u001b[2Jwiped'], labels: { 'k\u009b31m': 'v\r' }, message: 'bell\u0007 and\rover' }));
+    writeFileSync(join(ws, 'artifacts', 'evil\u001b]0;owned\u0007.txt'), 'changed');
+    for (const args of [['list'], ['info', v2], ['status'], ['diff', v1, v2], ['diff', v1], ['rollback', v1, '--dry-run'], ['audit'], ['cat', `${v2}:artifacts`], ['tag', v2, '--label', 'x=1']]) {
+      const r = run(ws, args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(r.stdout + r.stderr, args.join(' ')).not.toMatch(RAW);
+    }
+    expect(run(ws, ['list']).stdout).toContain('\\u001b[2Jwiped');
+    // a REF holding them is escaped in the error too
+    const bad = run(ws, ['info', 'tag:\u001b[31mnope']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).not.toMatch(RAW);
+    expect(runJson<{ tags: string[] }>(ws, ['info', v2]).doc.tags).toEqual(['\u001b[2Jwiped']);
+  });
+});
+
+describe('the store is never part of the managed tree', () => {
+  it('init refuses store folders that are the workspace, hold it or each other, or are not a store, and writes nothing', () => {
+    for (const [flags, message] of [
+      [{ snapshots: '.' }, /is the workspace root/],
+      [{ metadata: '..' }, /holds the workspace root/],
+      [{ metadata: 'snapshots' }, /same folder/],
+      [{ rehearsal: 'snapshots/drills' }, /one inside the other/],
+      [{ snapshots: 'docs' }, /did not make/],
+    ] as const) {
+      const ws = tempDir();
+      writeFileSync(join(ws, 'a.txt'), 'a');
+      mkdirSync(join(ws, 'docs'));
+      writeFileSync(join(ws, 'docs/guide.md'), 'mine');
+      // the store folders as a config gives them: init --force takes an existing config's
+      writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ version: 1, index: null, store: { snapshots: 'snapshots', metadata: 'metadata', rehearsal: 'rehearsal', ...flags } }));
+      const before = listFiles(ws);
+      const r = runJson(ws, ['init', '--force']);
+      expect(r.code, JSON.stringify(flags)).toBe(2);
+      expect(r.error!.code).toBe('CONFIG_INVALID');
+      expect(r.error!.message).toMatch(message);
+      expect(listFiles(ws)).toEqual(before);
+    }
+  });
+
+  it('a rollback under a config whose store is the workspace root deletes nothing', () => {
+    const ws = sampleWorkspace();
+    const v1 = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const cfgPath = join(ws, 'snapgov.json');
+    const cfg = readJsonFile<{ store: Record<string, string> }>(cfgPath);
+    writeFileSync(cfgPath, JSON.stringify({ ...cfg, store: { ...cfg.store, metadata: '.' } }));
+    const before = listFiles(ws);
+    expect(runJson(ws, ['rollback', v1, '--yes']).code).toBe(2);
+    expect(runJson(ws, ['audit', 'verify']).code).toBe(2);
+    expect(listFiles(ws)).toEqual(before);
+  });
+});
+
+describe('nothing outside the store is deleted or written through a link', () => {
+  it('prune and gc refuse a linked tmp folder and leave what it points to', () => {
+    const ws = sampleWorkspace();
+    expect(runJson(ws, ['create']).code).toBe(0);
+    const victim = tempDir('snapgov-victim-');
+    writeFileSync(join(victim, 'precious.txt'), 'keep');
+    writeFileSync(join(victim, 'pack-1-abc.tmp'), 'looks like a temp file');
+    const tmp = join(ws, 'snapshots/tmp');
+    rmdirSync(tmp);
+    symlinkSync(victim, tmp);
+    for (const args of [['gc'], ['prune', '--keep-last', '1'], ['create']]) {
+      const r = runJson(ws, args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.error!.code).toBe('STORE_CORRUPT');
+    }
+    expect(readdirSync(victim).sort()).toEqual(['pack-1-abc.tmp', 'precious.txt']);
+  });
+
+  it('export -o refuses the store, the managed tree and links; rehearse --sandbox refuses a link', () => {
+    const ws = sampleWorkspace();
+    const v1 = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const log = readFileSync(join(ws, 'metadata/audit.log'));
+    for (const out of ['metadata/audit.log', join(ws, 'snapshots/packs/x.pack'), 'artifacts/v1.tar']) expect(runJson(ws, ['export', v1, '-o', out]).code, out).toBe(2);
+    const link = join(tempDir(), 'link.tar');
+    symlinkSync(join(ws, 'metadata/audit.log'), link);
+    expect(runJson(ws, ['export', v1, '-o', link]).code).toBe(2);
+    expect(readFileSync(join(ws, 'metadata/audit.log'))).toEqual(log);
+    // outside the workspace, or in an excluded folder, is fine
+    expect(runJson(ws, ['export', v1, '-o', join(tempDir(), 'ok.tar')]).code).toBe(0);
+    const sandboxLink = join(tempDir(), 'sb');
+    symlinkSync(join(ws, 'artifacts'), sandboxLink);
+    expect(runJson(ws, ['rehearse', '--sandbox', sandboxLink]).code).toBe(2);
+    expect(existsSync(join(ws, 'artifacts/index.json'))).toBe(true);
+  });
+});
+
+describe('globs stay inside the workspace', () => {
+  it('an include that leaves the workspace is a config error before any walk, and names no file above it', () => {
+    const parent = tempDir();
+    for (let i = 0; i < 50; i++) writeFileSync(join(parent, `secret-${i}.txt`), 's');
+    const ws = join(parent, 'ws');
+    mkdirSync(ws);
+    writeFileSync(join(ws, 'a.txt'), 'a');
+    const r = runJson(ws, ['init', '--no-index', '--include', '../**']);
+    expect(r.code).toBe(2);
+    expect(r.error!.message).toContain('leaves the workspace');
+    expect(JSON.stringify(r.error)).not.toContain('secret-');
+    expect(existsSync(join(ws, 'snapgov.json'))).toBe(false);
+  });
+});
