@@ -104,7 +104,7 @@ export async function rehearse(ref: string | undefined, o: RehearseOptions, g: G
     const stopCleanup = o.keepSandbox ? () => undefined : onInterrupt(() => removeSandbox({ dir }));
     const results: ScenarioReport[] = [];
     try {
-      const sb = createSandbox(ws, layout, dir, snap.id);
+      const sb = await createSandbox(ws, layout, dir, snap.id);
       const sbLock = await acquireLock(sb.layout.locks, 'exclusive', { waitMs: 0, command: 'rehearse' });
       try {
         for (const name of names) {

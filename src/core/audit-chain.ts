@@ -61,3 +61,28 @@ export function verifyChain(lines: readonly string[], head: ChainHead | null): {
   }
   return { ok: problems.length === 0, entries: lines.length, problems };
 }
+
+/**
+ * Whether the log may be appended to, given its last complete line and the head: the head names
+ * that line, or the line before it (a crash after the line was synced and before the head was
+ * written). Only bytes after such a line were never acknowledged and may be cut as a torn write;
+ * a log shorter than its head lost committed lines, and a store with snapshots and no trail at
+ * all lost its log. Returns the problem, or null.
+ */
+export function appendProblem(last: string | null, head: ChainHead | null, hasSnapshots: boolean): string | null {
+  if (!head) {
+    if (last !== null) return 'audit.head is missing while the log has lines';
+    return hasSnapshots ? 'the audit log and its head are missing while the store holds snapshots' : null;
+  }
+  if (last === null) return `the audit log is empty or missing, but its head records line ${head.seq}`;
+  let rec: Partial<AuditRecord>;
+  try {
+    rec = JSON.parse(last) as Partial<AuditRecord>;
+  } catch {
+    return 'the last complete line of the audit log is not JSON';
+  }
+  if (rec.seq === head.seq) return lineHash(last) === head.hash ? null : `line ${head.seq} of the audit log does not match the recorded head`;
+  if (rec.seq === head.seq + 1 && rec.prev === head.hash) return null;
+  if (typeof rec.seq === 'number' && rec.seq < head.seq) return `the audit log ends at line ${rec.seq} but line ${head.seq} was recorded: committed lines were cut`;
+  return `the last line of the audit log (${String(rec.seq)}) does not follow the recorded head (${head.seq})`;
+}

@@ -2,6 +2,7 @@ import { copyFileSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readd
 import { join } from 'node:path';
 import { CONFIG_FILE, loadWorkspace, storeDirsInside, withAbsoluteKeyPaths, type ConfigFile, type Workspace } from '../config/config.js';
 import { signaturesDir } from '../store/signature-files.js';
+import { appendAudit } from '../store/audit-log.js';
 import { SnapgovError } from '../errors.js';
 import { storeLayout, manifestPath, metadataPath, ensureStoreDirs, type StoreLayout } from '../store/layout.js';
 import type { Store } from '../commands/common.js';
@@ -95,11 +96,13 @@ function safeList(dir: string): string[] {
 }
 
 /** Creates the sandbox: its own store holding the snapshot's manifest and metadata and links to the real objects. */
-export function createSandbox(ws: Workspace, real: StoreLayout, dir: string, snapshot: string): Sandbox {
+export async function createSandbox(ws: Workspace, real: StoreLayout, dir: string, snapshot: string): Promise<Sandbox> {
   mkdirSync(dir, { recursive: true });
   const store = { snapshots: join(dir, 'store', 'snapshots'), metadata: join(dir, 'store', 'metadata'), rehearsal: join(dir, 'store', 'rehearsal') };
   const layout = storeLayout({ dirs: store });
   ensureStoreDirs(layout);
+  // Its own audit trail, begun before any snapshot is in it, as a real store's is.
+  await appendAudit(layout, { action: 'init', outcome: 'success', details: { sandboxOf: snapshot } });
   const objects = linkObjects(real, layout);
   copyFileSync(manifestPath(real, snapshot), manifestPath(layout, snapshot));
   copyFileSync(metadataPath(real, snapshot), metadataPath(layout, snapshot));

@@ -15,6 +15,7 @@ import { gitCommit } from './git-commit.js';
 import { atomicWriteFile } from '../util/fsx.js';
 import { boundedList } from '../util/text.js';
 import { progress } from '../util/progress.js';
+import { faultPoint } from '../util/fault.js';
 
 export interface SnapshotOptions {
   trigger: Trigger;
@@ -134,8 +135,9 @@ export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: Sto
       signatures: [],
       ...(opts.protectedUntil ? { protectedUntil: opts.protectedUntil } : {}),
     };
-    writeMetadata(layout, md);
-    writeLive(layout, { id, since: new Date().toISOString(), action: 'create' });
+    // The record first, then the metadata that makes the snapshot visible: a full disk or a crash in
+    // between leaves a record of a create that does not show (the next create makes it), never a
+    // snapshot the audit trail does not know.
     await appendAudit(layout, {
       action: 'create',
       to: id,
@@ -143,6 +145,14 @@ export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: Sto
       ...(opts.message ? { reason: opts.message } : {}),
       details: { trigger: opts.trigger, files: scan.files, bytes: scan.bytes, newBytes: staged.newBytes, incomplete },
     });
+    faultPoint('create-publish');
+    try {
+      writeMetadata(layout, md);
+    } catch (e) {
+      await appendAudit(layout, { action: 'create', to: id, outcome: 'failure', details: { error: (e as Error).message } }).catch(() => undefined);
+      throw e;
+    }
+    writeLive(layout, { id, since: new Date().toISOString(), action: 'create' });
     return { ...base, created: true };
   } catch (e) {
     discardStaged(staged);

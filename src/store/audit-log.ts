@@ -1,6 +1,6 @@
-import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { lineHash, verifyChain, type AuditRecord, type ChainHead } from '../core/audit-chain.js';
+import { appendProblem, lineHash, verifyChain, type AuditRecord, type ChainHead } from '../core/audit-chain.js';
 import { SnapgovError } from '../errors.js';
 import { validate } from '../schema.js';
 import { currentActor } from '../util/actor.js';
@@ -38,22 +38,34 @@ function lastLine(fd: number): { line: string | null; end: number } {
   }
 }
 
+/** The log opened for appending; null when it does not exist and `create` is false. */
+function openLog(path: string, create: boolean): number | null {
+  try {
+    return openSync(path, constants.O_RDWR | constants.O_APPEND | (create ? constants.O_CREAT : 0), 0o644);
+  } catch (e) {
+    if (!create && (e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
 /** Appends one record; callers hold the store's exclusive lock, which serializes appends. */
 export async function appendAudit(l: StoreLayout, input: AuditInput): Promise<AuditRecord> {
-  const fd = openSync(l.auditLog, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o644);
+  // Checked before the log is created or any torn tail cut: only what the head does not cover may be cut.
+  const { head, problem: headProblem } = await readAuditHead(l);
+  let fd = openLog(l.auditLog, false);
+  const { line, end } = fd === null ? { line: null, end: 0 } : lastLine(fd);
+  const problem = headProblem ?? appendProblem(line, head, line === null && head === null && hasSnapshots(l));
+  if (problem) {
+    if (fd !== null) closeSync(fd);
+    throw new SnapgovError('STORE_CORRUPT', `the audit trail is damaged: ${problem}; nothing was changed`, 'run `snapgov audit verify`, and restore metadata/audit.log and metadata/audit.head from a backup; snapgov will not write over a trail that lost records');
+  }
+  fd ??= openLog(l.auditLog, true)!;
   try {
-    const { line, end } = lastLine(fd);
     if (end < fstatSync(fd).size) ftruncateSync(fd, end);
     let seq = 1;
     let prev: string | null = null;
     if (line !== null) {
-      let last: Partial<AuditRecord>;
-      try {
-        last = JSON.parse(line) as Partial<AuditRecord>;
-      } catch {
-        throw new SnapgovError('STORE_CORRUPT', `the last line of ${l.auditLog} is not JSON`, 'run `snapgov audit verify`; the log was damaged');
-      }
-      seq = (typeof last.seq === 'number' ? last.seq : 0) + 1;
+      seq = (JSON.parse(line) as AuditRecord).seq + 1;
       prev = lineHash(line);
     }
     const { time, ...rest } = input;
@@ -61,11 +73,20 @@ export async function appendAudit(l: StoreLayout, input: AuditInput): Promise<Au
     const text = JSON.stringify(rec);
     writeAllSync(fd, Buffer.from(text + '\n'));
     fsyncSync(fd);
-    const head: ChainHead = { seq, hash: lineHash(text) };
-    atomicWriteFile(l.auditHead, JSON.stringify(head) + '\n');
+    const written: ChainHead = { seq, hash: lineHash(text) };
+    atomicWriteFile(l.auditHead, JSON.stringify(written) + '\n');
     return rec;
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Whether the store holds any snapshot's metadata (a store that has had snapshots must have a trail). */
+function hasSnapshots(l: StoreLayout): boolean {
+  try {
+    return readdirSync(l.metadata).some((n) => /^[0-9a-f]{64}\.json$/.test(n));
+  } catch {
+    return false;
   }
 }
 
@@ -95,10 +116,13 @@ async function readAuditHead(l: StoreLayout): Promise<{ head: ChainHead | null; 
 
 export async function verifyAudit(l: StoreLayout) {
   const lines = readAuditLines(l);
+  const cut = lines.length > 0 && !readFileSync(l.auditLog, 'utf8').endsWith('\n');
   const { head, problem } = await readAuditHead(l);
   const res = verifyChain(lines, head);
   if (problem) res.problems.push({ line: 0, message: problem });
   if (!head && !problem && lines.length > 0) res.problems.push({ line: 0, message: 'audit.head is missing while the log has lines' });
+  if (cut) res.problems.push({ line: lines.length, message: 'the last line has no line break: the log was cut (an append never leaves it so)' });
+  if (!head && !problem && lines.length === 0 && hasSnapshots(l)) res.problems.push({ line: 0, message: 'the audit log and its head are missing while the store holds snapshots' });
   for (let i = 0; i < lines.length; i++) {
     let doc: unknown;
     try {

@@ -20,6 +20,7 @@ const FAULTS = {
   prune: ['prune-remove:1', 'prune-remove:3', 'gc-delete:1', 'gc-delete:5'],
   gc: ['gc-delete:1', 'gc-delete:3'],
   rehearse: ['rollback-rename:1', 'rollback-stage:20'],
+  create: ['create-publish:1'],
 };
 
 const sha = (b) => createHash('sha256').update(b).digest('hex');

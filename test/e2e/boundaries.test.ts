@@ -1,7 +1,7 @@
 // Boundaries an attacker or a slip can cross (issue 23): each test fails without its fix. The
 // hostile corpus (test/fixtures/hostile/corpus.json) holds the one-command cases of each class.
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listFiles, readJsonFile, run, runJson, sampleWorkspace, tempDir } from '../helpers/cli.js';
 
@@ -118,5 +118,66 @@ describe('globs stay inside the workspace', () => {
     expect(r.error!.message).toContain('leaves the workspace');
     expect(JSON.stringify(r.error)).not.toContain('secret-');
     expect(existsSync(join(ws, 'snapgov.json'))).toBe(false);
+  });
+});
+
+describe('the audit trail cannot be erased or shortened silently', () => {
+  const lines = (ws: string) => readFileSync(join(ws, 'metadata/audit.log'), 'utf8');
+
+  it('a store with snapshots and no trail fails audit verify, and no command starts a new trail over it', () => {
+    const ws = sampleWorkspace();
+    expect(runJson(ws, ['create']).code).toBe(0);
+    rmSync(join(ws, 'metadata/audit.log'));
+    rmSync(join(ws, 'metadata/audit.head'));
+    const v = runJson<{ ok: boolean; problems: { message: string }[] }>(ws, ['audit', 'verify']);
+    expect(v.code).toBe(1);
+    expect(v.doc.problems.map((p) => p.message).join()).toContain('missing while the store holds snapshots');
+    writeFileSync(join(ws, 'artifacts/extra.txt'), 'x');
+    const c = runJson(ws, ['create', '--allow-inconsistent-index']);
+    expect(c.code).toBe(1);
+    expect(c.error!.code).toBe('STORE_CORRUPT');
+    expect(existsSync(join(ws, 'metadata/audit.log'))).toBe(false);
+    expect(runJson<{ snapshots: unknown[] }>(ws, ['list']).doc.snapshots).toHaveLength(1);
+  });
+
+  it('a log cut short of its head is refused, not repaired as a torn write', () => {
+    const ws = sampleWorkspace();
+    const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const text = lines(ws);
+    writeFileSync(join(ws, 'metadata/audit.log'), text.slice(0, -1)); // one trailing byte: the committed last line's newline
+    const p = runJson(ws, ['pin', id]);
+    expect(p.code, JSON.stringify(p)).toBe(1);
+    expect(p.error!.message).toContain('committed lines were cut');
+    expect(lines(ws)).toBe(text.slice(0, -1)); // nothing cut off
+    expect(runJson(ws, ['audit', 'verify']).code).toBe(1);
+  });
+
+  it('a torn append (bytes the head does not cover) is still cut, and a line written before its head is kept', () => {
+    const ws = sampleWorkspace();
+    const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const text = lines(ws);
+    writeFileSync(join(ws, 'metadata/audit.log'), `${text}{"seq":3,"time":"20`);
+    expect(runJson(ws, ['pin', id]).code).toBe(0);
+    expect(runJson(ws, ['audit', 'verify']).code).toBe(0);
+    // a crash after the line was synced and before the head moved: the head names the line before
+    const all = lines(ws).trimEnd().split('\n');
+    const prevHead = JSON.parse(all[all.length - 1]!) as { prev: string; seq: number };
+    writeFileSync(join(ws, 'metadata/audit.head'), JSON.stringify({ seq: prevHead.seq - 1, hash: prevHead.prev }) + '\n');
+    expect(runJson(ws, ['unpin', id]).code).toBe(0);
+    const v = runJson<{ ok: boolean; entries: number }>(ws, ['audit', 'verify']);
+    expect(v.doc).toMatchObject({ ok: true, entries: all.length + 1 });
+  });
+
+  it('a create killed between its record and its metadata leaves a record and no snapshot, never a snapshot without one', () => {
+    const ws = sampleWorkspace();
+    expect(runJson(ws, ['create']).code).toBe(0);
+    writeFileSync(join(ws, 'artifacts/extra.txt'), 'x');
+    expect(run(ws, ['create', '--allow-inconsistent-index'], { SNAPGOV_FAULT: 'create-publish:1' }).code).toBe(128);
+    const listed = runJson<{ snapshots: { id: string }[] }>(ws, ['list']).doc.snapshots.map((s) => s.id);
+    const recorded = runJson<{ entries: { action: string; to?: string }[] }>(ws, ['audit']).doc.entries.filter((e) => e.action === 'create').map((e) => e.to);
+    for (const s of listed) expect(recorded).toContain(s);
+    expect(listed).toHaveLength(1);
+    expect(runJson(ws, ['audit', 'verify']).code).toBe(0);
+    expect(runJson<{ created: boolean }>(ws, ['create', '--allow-inconsistent-index']).doc.created).toBe(true);
   });
 });
