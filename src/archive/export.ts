@@ -41,6 +41,21 @@ class TarWriter {
   }
 }
 
+/**
+ * Ends a stream that failed part-way with a block that is no tar header (its checksum is wrong),
+ * so tar reports the archive as damaged instead of taking a cut at a member boundary for its end;
+ * snapgov import refuses it too (it also counts the members against the header).
+ */
+function abortStream(fd: number): void {
+  const block = Buffer.alloc(512, 0x20);
+  block.write('snapgov export aborted: this archive is incomplete\n');
+  try {
+    writeAllSync(fd, block);
+  } catch {
+    // the reader has gone: nothing more to tell it
+  }
+}
+
 export interface ExportStats {
   objects: number;
   bytes: number;
@@ -74,6 +89,10 @@ export function writeExport(layout: StoreLayout, objects: ObjectIndex, meta: Met
     for (const hash of hashes) {
       const loc = objects.get(hash);
       if (!loc) throw new SnapgovError('STORE_CORRUPT', `cannot export ${meta.id}: object ${hash} (${unique.get(hash)!.path}) is missing`, 'run `snapgov verify --read-data` on this snapshot');
+      // To stdout nothing can be taken back: a large (loose) object is read and checked once before
+      // its first byte goes out (packed ones are checked in memory anyway), so no damaged byte is
+      // sent; a failure then ends the stream without tar's end marker, which import and tar report.
+      if (toStdout && loc.pack === null) reader.read(hash, loc, () => undefined);
       tar.member(`${MEMBER.objectsDir}${hash}`, unique.get(hash)!.size, mtime, (w) => reader.read(hash, loc, w));
     }
     tar.end();
@@ -84,7 +103,7 @@ export function writeExport(layout: StoreLayout, objects: ObjectIndex, meta: Met
     if (!toStdout) {
       closeSync(fd);
       rmSync(tmp!, { force: true });
-    }
+    } else abortStream(fd);
     if (e instanceof ObjectReadError) throw new SnapgovError('STORE_CORRUPT', `cannot export ${meta.id}: ${e.message}`, 'run `snapgov verify --read-data` to find every damaged object');
     throw e;
   }

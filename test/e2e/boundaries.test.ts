@@ -1,9 +1,11 @@
 // Boundaries an attacker or a slip can cross (issue 23): each test fails without its fix. The
 // hostile corpus (test/fixtures/hostile/corpus.json) holds the one-command cases of each class.
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { listFiles, readJsonFile, run, runJson, sampleWorkspace, tempDir } from '../helpers/cli.js';
+import { BIN, listFiles, readJsonFile, run, runJson, sampleWorkspace, tempDir } from '../helpers/cli.js';
 
 // ESC, BEL, CR and C1's one-byte CSI: what can rewrite a terminal's screen, title or clipboard.
 const RAW = /[\u001b\u0007\r\u009b]/;
@@ -179,5 +181,31 @@ describe('the audit trail cannot be erased or shortened silently', () => {
     expect(listed).toHaveLength(1);
     expect(runJson(ws, ['audit', 'verify']).code).toBe(0);
     expect(runJson<{ created: boolean }>(ws, ['create', '--allow-inconsistent-index']).doc.created).toBe(true);
+  });
+});
+
+describe('a failure never streams data it should refuse', () => {
+  it('export -o - sends no byte of a damaged object, and the cut stream is refused by import and by tar', () => {
+    const big = Buffer.alloc(3 << 20, 1);
+    const ws = sampleWorkspace({ 'data/big.bin': big });
+    const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const hash = createHash('sha256').update(big).digest('hex');
+    const loose = join(ws, 'snapshots/objects', hash.slice(0, 2), hash);
+    chmodSync(loose, 0o644);
+    const damaged = Buffer.from(big);
+    damaged[damaged.length - 1] = 2;
+    writeFileSync(loose, damaged);
+    const r = spawnSync(process.execPath, [BIN, 'export', id, '-o', '-'], { cwd: ws, maxBuffer: 64 << 20 });
+    expect(r.status).toBe(1);
+    expect(r.stdout.length).toBeLessThan(1 << 20);
+    expect(r.stdout.includes(Buffer.from(`objects/${hash}`))).toBe(false);
+    const cut = join(tempDir(), 'cut.tar');
+    writeFileSync(cut, r.stdout);
+    expect(spawnSync('tar', ['-tf', cut]).status).not.toBe(0);
+    const other = tempDir();
+    expect(run(other, ['init', '--no-index']).code).toBe(0);
+    const imp = runJson(other, ['import', cut]);
+    expect(imp.code).toBe(1);
+    expect(imp.error!.code).toBe('ARCHIVE_INVALID');
   });
 });
