@@ -330,6 +330,28 @@ export function changedSettings(a: unknown, b: unknown, prefix = ''): string[] {
   return keys.flatMap((k) => changedSettings(a[k], b[k], prefix ? `${prefix}.${k}` : k));
 }
 
+/**
+ * As git's safe.directory: a workspace whose folder or config belongs to another user, or that
+ * anyone may write, is refused. Its config decides which gates run and where the store writes, so
+ * using it as is would let that user's settings act with this user's rights (root's, often).
+ * `SNAPGOV_SAFE_DIRECTORY` (paths separated by ":", or "*") allows one on purpose.
+ */
+function checkOwnership(root: string, configPath: string): void {
+  const uid = process.geteuid?.();
+  if (uid === undefined) return;
+  const problems: string[] = [];
+  for (const p of [root, configPath]) {
+    const st = statSync(p);
+    if (st.uid !== uid) problems.push(`${p} belongs to user ${st.uid}`);
+    // A sticky folder (a tmpfs root, /tmp) lets others add files but not replace snapgov.json.
+    else if (st.mode & 0o002 && !(p === root && st.mode & 0o1000)) problems.push(`${p} is writable by anyone`);
+  }
+  if (problems.length === 0) return;
+  const allowed = (process.env.SNAPGOV_SAFE_DIRECTORY ?? '').split(':').some((d) => d === '*' || (d !== '' && resolve(d) === root));
+  if (allowed) return;
+  throw new SnapgovError('CONFIG_INVALID', `refusing the workspace ${root}: ${problems.join('; ')} (you are user ${uid})`, `if you trust it, allow it: SNAPGOV_SAFE_DIRECTORY=${root} (several separated by ":", or "*"), as git's safe.directory; or fix the ownership`);
+}
+
 export async function loadWorkspace(cwdOption: string | undefined): Promise<Workspace> {
   const start = resolve(cwdOption ?? process.cwd());
   if (cwdOption !== undefined && (!existsSync(start) || !statSync(start).isDirectory())) {
@@ -340,6 +362,7 @@ export async function loadWorkspace(cwdOption: string | undefined): Promise<Work
     throw new SnapgovError('NO_WORKSPACE', `no ${CONFIG_FILE} found in ${start} or any parent folder`, 'run `snapgov init` in the workspace root, or pass -C DIR');
   }
   const configPath = join(root, CONFIG_FILE);
+  checkOwnership(root, configPath);
   const configText = readConfigText(configPath);
   const config = await parseConfig(configPath, configText);
   const ws: Workspace = { root, configPath, configText, config, dirs: storeDirs(root, config) };

@@ -209,3 +209,29 @@ describe('a failure never streams data it should refuse', () => {
     expect(imp.error!.code).toBe('ARCHIVE_INVALID');
   });
 });
+
+describe('trust of configuration', () => {
+  const root = process.geteuid?.() === 0;
+  it.skipIf(!root)("a workspace owned by another user, or writable by anyone, is refused until SNAPGOV_SAFE_DIRECTORY allows it (as git's safe.directory)", () => {
+    const ws = sampleWorkspace();
+    expect(runJson(ws, ['create']).code).toBe(0);
+    spawnSync('chown', ['-R', '65534', ws]);
+    const below = join(ws, 'artifacts');
+    const r = runJson(below, ['list']);
+    expect(r.code).toBe(2);
+    expect(r.error!.message).toContain('belongs to user 65534');
+    expect(r.error!.hint).toContain(`SNAPGOV_SAFE_DIRECTORY=${ws}`);
+    expect(runJson(below, ['list'], { SNAPGOV_SAFE_DIRECTORY: ws }).code).toBe(0);
+    expect(runJson(below, ['list'], { SNAPGOV_SAFE_DIRECTORY: '/elsewhere:*' }).code).toBe(0);
+    spawnSync('chown', ['-R', '0', ws]);
+    chmodSync(join(ws, 'snapgov.json'), 0o666);
+    expect(runJson(ws, ['list']).error!.message).toContain('writable by anyone');
+    chmodSync(join(ws, 'snapgov.json'), 0o644);
+    expect(runJson(ws, ['list']).code).toBe(0);
+    // a folder anyone may write could get its config replaced; a sticky one (as /tmp) cannot
+    chmodSync(ws, 0o777);
+    expect(runJson(ws, ['list']).error!.message).toContain('writable by anyone');
+    chmodSync(ws, 0o1777);
+    expect(runJson(ws, ['list']).code).toBe(0);
+  });
+});
