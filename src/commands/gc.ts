@@ -3,7 +3,7 @@ import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { appendAudit } from '../store/audit-log.js';
-import { planGc, planIsEmpty, reachable, runGc } from '../store/gc.js';
+import { planGc, planIsEmpty, reachable, removeStaleTemps, runGc } from '../store/gc.js';
 import type { StoreLayout } from '../store/layout.js';
 import type { StoreLock } from '../store/lock.js';
 import { ObjectIndex } from '../store/objects.js';
@@ -39,6 +39,7 @@ export async function collectGarbage(layout: StoreLayout, roots: readonly string
   const summary: GcSummary = { objectsDeleted: plan.objectsDeleted, bytesFreed: plan.bytesFreed, packsDeleted: plan.dropPacks.length, packsRewritten: plan.repack.length, orphanManifests: plan.orphanManifests.length };
   if (opts.dryRun) return summary;
   await opts.beforeCollect?.();
+  removeStaleTemps(layout, lock);
   if (planIsEmpty(plan)) return summary;
   runGc(layout, plan, lock);
   await appendAudit(layout, { action: 'gc', outcome: 'success', details: { ...summary } });

@@ -132,6 +132,16 @@ function orphans(dir: string, pattern: RegExp, known: ReadonlySet<string>): stri
 }
 
 /**
+ * Temp files in the store are only written under the exclusive lock the caller holds: any left are
+ * from dead runs (a killed create or import), removed whether or not there is garbage to collect.
+ */
+export function removeStaleTemps(layout: StoreLayout, lock: StoreLock): void {
+  lock.assertHeld();
+  removeMatching(layout.tmp, () => true);
+  for (const dir of [layout.manifests, layout.metadata]) removeMatching(dir, (n) => n.startsWith('.') && n.includes('.tmp-'));
+}
+
+/**
  * Carries out a plan under the exclusive lock. Order: referenced objects of partly dead packs are
  * copied into new packs and made durable first, then old packs, loose objects and orphan
  * manifests are deleted. A crash anywhere leaves every object some snapshot needs in place;
@@ -139,9 +149,6 @@ function orphans(dir: string, pattern: RegExp, known: ReadonlySet<string>): stri
  */
 export function runGc(layout: StoreLayout, plan: GcPlan, lock: StoreLock): void {
   lock.assertHeld();
-  // Temp files in the store are only written under the exclusive lock we now hold: any left are from dead runs.
-  removeMatching(layout.tmp, () => true);
-  for (const dir of [layout.manifests, layout.metadata]) removeMatching(dir, (n) => n.startsWith('.') && n.includes('.tmp-'));
   // Packs are named by their content: a rewrite can reproduce, byte for byte, a pack this plan
   // drops (one left by an interrupted gc). What was just written is never deleted.
   const written = new Set<string>();

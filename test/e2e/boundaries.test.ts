@@ -235,3 +235,19 @@ describe('trust of configuration', () => {
     expect(runJson(ws, ['list']).code).toBe(0);
   });
 });
+
+describe('the smaller ones', () => {
+  it('gc removes the temporary files of a killed import even when there is nothing else to collect', () => {
+    const ws = sampleWorkspace();
+    expect(runJson(ws, ['create']).code).toBe(0);
+    // what a killed import leaves: a staged pack and a half-written metadata file
+    writeFileSync(join(ws, 'snapshots/tmp/pack-4242-0a1b2c3d.tmp'), Buffer.alloc(4096, 1));
+    writeFileSync(join(ws, 'metadata/.abc.json.tmp-4242-0a1b2c3d'), '{"half');
+    const r = runJson<{ objectsDeleted: number }>(ws, ['gc']);
+    expect(r.code).toBe(0);
+    expect(r.doc.objectsDeleted).toBe(0);
+    expect(readdirSync(join(ws, 'snapshots/tmp'))).toEqual([]);
+    expect(readdirSync(join(ws, 'metadata')).filter((n) => n.includes('.tmp-'))).toEqual([]);
+    expect(runJson(ws, ['verify', '--all', '--read-data']).code).toBe(0);
+  });
+});
