@@ -231,6 +231,8 @@ describe('hostile and broken input (test/fixtures/hostile/corpus.json)', () => {
         for (const s of v.doc.snapshots) if (!damaged.includes(s.id)) expect(s.ok, `${c.id}: ${s.id} no longer verifies`).toBe(true);
         expect(v.doc.snapshots.map((s) => s.id)).toEqual(expect.arrayContaining([ids.A, ids.B]));
       }
+      // and the audit trail still verifies, unless the input was the trail itself
+      if (c.input.kind !== 'audit') expect(runJson(join(dir, 'ws'), ['audit', 'verify']).code, `${c.id}: audit verify`).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
