@@ -48,12 +48,13 @@ export async function importCmd(file: string, o: { dryRun?: boolean }, g: Global
       // Signature files are written from the records under their canonical names: never a path from the archive.
       const signatures = a.metadata.signatures.map((r) => ({ ...r, file: signatureFile(a.id, r) }));
       for (const r of signatures) writeSignatureFile(layout, r);
+      // The record before the metadata that makes the snapshot visible, as create does.
+      await appendAudit(layout, { action: 'import', to: a.id, outcome: 'success', details: { file: path, objects: a.objectsInArchive, newObjects: a.staged.newObjects, newBytes: a.staged.newBytes } });
       writeMetadata(layout, { ...a.metadata, signatures });
     } catch (e) {
       discardStaged(a.staged);
       throw e;
     }
-    await appendAudit(layout, { action: 'import', to: a.id, outcome: 'success', details: { file: path, objects: a.objectsInArchive, newObjects: a.staged.newObjects, newBytes: a.staged.newBytes } });
     return { id: a.id, imported: true, objects: a.objectsInArchive, newObjects: a.staged.newObjects, newBytes: a.staged.newBytes };
   });
   return outcome(result, (r) =>
