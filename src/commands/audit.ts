@@ -4,7 +4,7 @@ import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { readAuditLines, verifyAudit } from '../store/audit-log.js';
-import { openStore } from './common.js';
+import { openStore } from '../store/open.js';
 
 export interface AuditListResult {
   entries: (AuditRecord | { line: number; unparsable: string })[];

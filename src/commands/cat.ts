@@ -4,7 +4,7 @@ import { shortId } from '../core/ref.js';
 import { ObjectIndex, ObjectReadError, ObjectReader } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
 import { loadManifest } from '../store/snapshots.js';
-import { openStore, resolveSnapshot, withLock } from './common.js';
+import { openStore, resolveSnapshot, withLock } from '../store/open.js';
 
 export interface CatResult {
   id: string;

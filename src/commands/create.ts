@@ -4,7 +4,8 @@ import { EXIT_PARTIAL, SnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import type { Trigger } from '../store/snapshots.js';
 import { previewSnapshot, takeSnapshot, type TakenSnapshot } from '../snapshot/take.js';
-import { openStore, parseLabels, withLock } from './common.js';
+import { parseLabels } from './common.js';
+import { openStore, withLock } from '../store/open.js';
 import { canAsk } from '../util/prompt.js';
 import { hasControl } from '../util/text.js';
 

@@ -4,8 +4,9 @@ import type { Entry } from '../core/manifest.js';
 import { shortId } from '../core/ref.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { loadManifest } from '../store/snapshots.js';
-import { scanTree, type Skipped } from '../scan/scan.js';
-import { openStore, resolveSnapshot, type Store } from './common.js';
+import type { Skipped } from '../scan/scan.js';
+import { liveEntries } from '../scan/live.js';
+import { openStore, resolveSnapshot } from '../store/open.js';
 
 export interface DiffResult extends TreeDiff {
   from: string;
@@ -29,11 +30,6 @@ function statOf(d: TreeDiff, from: readonly Entry[], to: readonly Entry[]): NonN
   return { files, bytesBefore: files.reduce((n, f) => n + (f.before ?? 0), 0), bytesAfter: files.reduce((n, f) => n + (f.after ?? 0), 0) };
 }
 
-/** The live tree as entries, read without writing anything to the store. */
-export async function liveEntries(store: Store, opts: { written?: Buffer[]; noCache?: boolean } = {}): Promise<{ entries: Entry[]; skipped: Skipped[] }> {
-  const scan = await scanTree(store.ws, { objects: null, layout: store.layout, ...opts });
-  return { entries: scan.entries, skipped: scan.skipped };
-}
 
 export async function diff(a: string, b: string | undefined, o: DiffOptions, g: GlobalOptions): Promise<Outcome<DiffResult>> {
   const store = await openStore(g);

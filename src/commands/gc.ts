@@ -8,7 +8,7 @@ import type { StoreLayout } from '../store/layout.js';
 import type { StoreLock } from '../store/lock.js';
 import { ObjectIndex } from '../store/objects.js';
 import { listSnapshotIds } from '../store/snapshots.js';
-import { openStore, withLock } from './common.js';
+import { openStore, withLock } from '../store/open.js';
 
 export interface GcSummary {
   objectsDeleted: number;

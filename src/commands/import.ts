@@ -10,7 +10,7 @@ import { commitStaged, discardStaged, ObjectIndex } from '../store/objects.js';
 import { signatureFile, writeSignatureFile } from '../store/signature-files.js';
 import { writeMetadata } from '../store/snapshots.js';
 import { atomicWriteFile } from '../util/fsx.js';
-import { openStore, withLock } from './common.js';
+import { openStore, withLock } from '../store/open.js';
 import { progress } from '../util/progress.js';
 
 export interface ImportResult {

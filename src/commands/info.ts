@@ -2,7 +2,7 @@ import type { ChalkInstance } from 'chalk';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { manifestPath, metadataPath } from '../store/layout.js';
 import { readLive, type Metadata } from '../store/snapshots.js';
-import { openStore, resolveSnapshot } from './common.js';
+import { openStore, resolveSnapshot } from '../store/open.js';
 
 export interface InfoResult extends Metadata {
   manifestFile: string;

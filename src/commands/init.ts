@@ -11,7 +11,7 @@ import { ensureStoreDirs, storeLayout } from '../store/layout.js';
 import { managedPathTest, walkTree } from '../scan/walk.js';
 import { boundedList } from '../util/text.js';
 import { atomicWriteFile } from '../util/fsx.js';
-import { refuseForeignStore, withLock } from './common.js';
+import { refuseForeignStore, withLock } from '../store/open.js';
 
 export interface InitOptions {
   index?: string | false;

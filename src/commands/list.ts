@@ -2,7 +2,7 @@ import type { ChalkInstance } from 'chalk';
 import { shortId } from '../core/ref.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { loadHistory } from '../store/snapshots.js';
-import { openStore } from './common.js';
+import { openStore } from '../store/open.js';
 
 export interface ListItem {
   id: string;

@@ -4,7 +4,7 @@ import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { appendAudit } from '../store/audit-log.js';
 import { readMetadata, writeMetadata } from '../store/snapshots.js';
 import { currentActor } from '../util/actor.js';
-import { openStore, resolveSnapshot, withLock } from './common.js';
+import { openStore, resolveSnapshot, withLock } from '../store/open.js';
 
 export interface PinResult {
   id: string;

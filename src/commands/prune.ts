@@ -13,7 +13,7 @@ import { loadHistory, readLive } from '../store/snapshots.js';
 import { faultPoint } from '../util/fault.js';
 import { fsyncDir } from '../util/fsx.js';
 import { collectGarbage, type GcSummary } from './gc.js';
-import { openStore, withLock } from './common.js';
+import { openStore, withLock } from '../store/open.js';
 
 export interface PruneOptions {
   keepLast?: string;

@@ -18,7 +18,7 @@ import { loadHistory, loadManifest, resolveStoreRef, TOOL_VERSION, type Snapshot
 import { onInterrupt } from '../util/cleanup.js';
 import { parseDuration } from '../util/duration.js';
 import { validate } from '../schema.js';
-import { openStore, withLock } from './common.js';
+import { openStore, withLock } from '../store/open.js';
 import { progress, progressNote } from '../util/progress.js';
 
 export interface RehearseOptions {

@@ -15,7 +15,7 @@ import { loadTrust, type TrustFlags } from '../signing/trust.js';
 import { appendAudit } from '../store/audit-log.js';
 import type { StoreLayout } from '../store/layout.js';
 import { readManifestBytes, readMetadata, writeMetadata } from '../store/snapshots.js';
-import { openStore, resolveSnapshot, withLock } from './common.js';
+import { openStore, resolveSnapshot, withLock } from '../store/open.js';
 import { askSecret, canAsk } from '../util/prompt.js';
 
 export interface SignOptions extends TrustFlags {

@@ -4,8 +4,9 @@ import { shortId } from '../core/ref.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { loadManifest, readLive, type LivePointer } from '../store/snapshots.js';
 import type { Skipped } from '../scan/scan.js';
-import { liveEntries, renderChanges } from './diff.js';
-import { openStore } from './common.js';
+import { liveEntries } from '../scan/live.js';
+import { renderChanges } from './diff.js';
+import { openStore } from '../store/open.js';
 
 export interface StatusResult extends TreeDiff {
   live: LivePointer | null;

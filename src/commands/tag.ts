@@ -4,7 +4,8 @@ import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { appendAudit } from '../store/audit-log.js';
 import { loadHistory, readMetadata, resolveStoreRef, writeMetadata } from '../store/snapshots.js';
-import { openStore, parseLabels, withLock } from './common.js';
+import { parseLabels } from './common.js';
+import { openStore, withLock } from '../store/open.js';
 import { hasControl } from '../util/text.js';
 
 export interface TagOptions {

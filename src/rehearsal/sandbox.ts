@@ -5,7 +5,7 @@ import { signaturesDir } from '../store/signature-files.js';
 import { appendAudit } from '../store/audit-log.js';
 import { SnapgovError } from '../errors.js';
 import { storeLayout, manifestPath, metadataPath, ensureStoreDirs, type StoreLayout } from '../store/layout.js';
-import type { Store } from '../commands/common.js';
+import type { Store } from '../store/open.js';
 import { within } from '../core/paths.js';
 import { realFolder } from '../util/fsx.js';
 
