@@ -13,13 +13,13 @@ import { rolldown } from 'rolldown';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'bundle');
-const CORE = /\/node_modules\/(commander|chalk)\/|\/dist\/((core|store|scan|util|config|snapshot|rollback)\/|errors\.js|output\.js|schema\.js)/;
+const CORE = /\/node_modules\/(commander|chalk)\/|\/dist\/((core|store|scan|files|pool|verify|util|config|snapshot|rollback)\/|errors\.js|output\.js|schema\.js)/;
 
 rmSync(out, { recursive: true, force: true });
 const bundle = await rolldown({
   cwd: root,
   // Two entries: the worker thread loads worker.js beside the chunk that starts it.
-  input: { cli: 'dist/cli.js', worker: 'dist/scan/worker.js' },
+  input: { cli: 'dist/cli.js', worker: 'dist/pool/worker.js' },
   platform: 'node',
   external: (id) => id.startsWith('node:') || /^(openpgp|@sigstore\/|tar$|tar\/|ajv|fast-glob)/.test(id),
   preserveEntrySignatures: 'allow-extension',
@@ -39,7 +39,7 @@ await bundle.write({
   codeSplitting: {
     includeDependenciesRecursively: false,
     groups: [
-      { name: 'snapgov', test: (id) => CORE.test(id) && !id.endsWith('/scan/worker.js') },
+      { name: 'snapgov', test: (id) => CORE.test(id) && !id.endsWith('/pool/worker.js') },
       { name: 'common', test: (id) => id.endsWith('/dist/commands/common.js') },
     ],
   },

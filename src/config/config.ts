@@ -3,26 +3,15 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { SnapgovError } from '../errors.js';
 import { validate } from '../schema.js';
 import { pathProblem, within } from '../core/paths.js';
+import type { IndexConfig } from '../core/index-check.js';
+import type { SlaConfig } from '../core/rehearsal.js';
 import { realFolder } from '../util/fsx.js';
 import { parseDuration } from '../util/duration.js';
 
+// The config's shapes that pure code reads are defined beside that code (core), and named here too.
+export type { IndexConfig, SlaConfig };
+
 export const CONFIG_FILE = 'snapgov.json';
-
-export interface IndexConfig {
-  path: string;
-  entries: string;
-  pathField: string;
-  digestField: string;
-  relativeTo: 'index' | 'workspace';
-  schema: string | null;
-}
-
-export interface SlaConfig {
-  snapshotSeconds: number;
-  rollbackSeconds: number;
-  verifySeconds: number;
-  recoverySeconds: number;
-}
 
 export interface GateConfig {
   name: string;

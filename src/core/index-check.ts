@@ -1,7 +1,16 @@
 import { posix } from 'node:path';
-import type { IndexConfig } from '../config/config.js';
 import type { Entry } from './manifest.js';
 import { pathProblem } from './paths.js';
+
+/** How the artifact index is read (the config's `index` section, defaults applied). */
+export interface IndexConfig {
+  path: string;
+  entries: string;
+  pathField: string;
+  digestField: string;
+  relativeTo: 'index' | 'workspace';
+  schema: string | null;
+}
 
 export interface Problem {
   code: string;

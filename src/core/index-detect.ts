@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type { IndexConfig } from '../config/config.js';
+import type { IndexConfig } from './index-check.js';
 import { artifactPath, resolvePointer } from './index-check.js';
 
 /** What `init` found in an artifact index, and how many listed artifacts exist under that reading. */

@@ -1,4 +1,10 @@
-import type { SlaConfig } from '../config/config.js';
+/** The recovery-time targets (the config's `sla` section). */
+export interface SlaConfig {
+  snapshotSeconds: number;
+  rollbackSeconds: number;
+  verifySeconds: number;
+  recoverySeconds: number;
+}
 
 /** The drills, in the order they run; each starts from a fresh restore. */
 export const SCENARIOS = ['index-truncated', 'index-garbled', 'artifact-deleted', 'artifact-bitflip', 'stray-file', 'mode-changed', 'tree-wiped'] as const;

@@ -3,10 +3,10 @@ import { entrySize, modeFromStat, type Entry } from '../core/manifest.js';
 import { mergeSorted, StatCache, saveStatCache, sortRecords, STAT_RECORD, HASH_AT } from '../store/stat-cache.js';
 import type { ObjectIndex, StagedObjects } from '../store/objects.js';
 import type { StoreLayout } from '../store/layout.js';
-import { KIND_FILE, type ScanBatch } from './scanner.js';
+import { KIND_FILE, type ScanBatch } from '../files/scanner.js';
 import { walkTree, type Skipped } from './walk.js';
-import { asBuffer, makeScanner, WorkerPool, type WorkerInit, type WorkerReply } from './pool.js';
-import { STAT_HIT, STAT_LINK, STAT_MISS, statPaths, type StatPass } from './stat-pass.js';
+import { asBuffer, makeScanner, WorkerPool, type WorkerInit, type WorkerReply } from '../pool/pool.js';
+import { STAT_HIT, STAT_LINK, STAT_MISS, statPaths, type StatPass } from '../files/stat-pass.js';
 import { HashTable } from '../store/hash-table.js';
 
 export type { Skipped };

@@ -5,7 +5,7 @@ import type FastGlob from 'fast-glob';
 import type * as FastGlobPatterns from 'fast-glob/out/utils/pattern.js';
 import { CONFIG_FILE, storeDirsInside, type Workspace } from '../config/config.js';
 import { pathProblem, sortPaths } from '../core/paths.js';
-import { describeErr } from './scanner.js';
+import { describeErr } from '../files/scanner.js';
 
 // fast-glob and its matchers are some 70 modules: loaded only when a pattern needs them.
 const require = createRequire(import.meta.url);

@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { REPO, tempDir } from '../helpers/cli.js';
-import { statPaths, STAT_LINK, STAT_MISS, STAT_SKIP, type StatPass } from '../../dist/scan/stat-pass.js';
+import { statPaths, STAT_LINK, STAT_MISS, STAT_SKIP, type StatPass } from '../../dist/files/stat-pass.js';
 import { StatCache } from '../../dist/store/stat-cache.js';
 
 const RELS = ['a.txt', 'bin/run', 'd/e/f', 'fifo', 'gone', 'link', '../outside', 'd'];
@@ -36,7 +36,7 @@ function inWorker(root: string): Promise<ReturnType<typeof plain>> {
       const p = statPaths(workerData.root, workerData.rels, StatCache.empty(), null);
       parentPort.postMessage({ kinds: [...p.kinds], sizes: [...p.sizes], modes: [...p.modes].map((m) => m & 0o777), texts: p.texts });
     })();`;
-  const worker = new Worker(code, { eval: true, workerData: { root, rels: RELS, pass: join(REPO, 'dist/scan/stat-pass.js'), cache: join(REPO, 'dist/store/stat-cache.js') } });
+  const worker = new Worker(code, { eval: true, workerData: { root, rels: RELS, pass: join(REPO, 'dist/files/stat-pass.js'), cache: join(REPO, 'dist/store/stat-cache.js') } });
   return new Promise((resolve, reject) => {
     worker.once('message', (m: ReturnType<typeof plain>) => void worker.terminate().then(() => resolve(m)));
     worker.once('error', reject);

@@ -1,9 +1,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { asBuffer, makeScanner, type WorkerInit, type WorkerReply, type WorkerRequest } from './pool.js';
-import { statPaths } from './stat-pass.js';
+import { statPaths } from '../files/stat-pass.js';
 import { StatCache } from '../store/stat-cache.js';
 import { ObjectChecker } from '../store/object-check.js';
-import { TreeWriter } from '../rollback/tree-writer.js';
+import { TreeWriter } from '../files/tree-writer.js';
 import { ObjectReadError } from '../store/objects.js';
 
 const init = workerData as WorkerInit;

@@ -1,5 +1,5 @@
 import { closeSync, constants, fchmodSync, lstatSync, openSync, renameSync, rmSync } from 'node:fs';
-import { statOf } from '../scan/scanner.js';
+import { statOf } from './scanner.js';
 import { STAT_RECORD, writeRecord } from '../store/stat-cache.js';
 import { basename, dirname, join } from 'node:path';
 import type { FileMode } from '../core/manifest.js';

@@ -1,10 +1,10 @@
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { TreeScanner, type ScanBatch } from './scanner.js';
-import type { StatPass } from './stat-pass.js';
+import { TreeScanner, type ScanBatch } from '../files/scanner.js';
+import type { StatPass } from '../files/stat-pass.js';
 import { ObjectChecker, type ObjectFailure, type ObjectTask } from '../store/object-check.js';
-import type { StageItem, Staged } from '../rollback/tree-writer.js';
+import type { StageItem, Staged } from '../files/tree-writer.js';
 import { discardStaged, ObjectReadError, ObjectWriter, type StagedObjects } from '../store/objects.js';
 import { HashTable, type SharedHashTable } from '../store/hash-table.js';
 import type { StoreLayout } from '../store/layout.js';
