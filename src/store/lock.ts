@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { SnapgovError } from '../errors.js';
 import { validate } from '../schema.js';
 import { ensureDir } from '../util/fsx.js';
@@ -111,41 +111,52 @@ async function readLock(file: string): Promise<LockInfo | null> {
   }
 }
 
+const ENTERING = /^\.enter-.+\.json$/;
+/** How long a claimant waits for another to finish choosing its place before counting it as a holder. */
+const ENTER_WAIT_MS = 2000;
+
 /**
  * Each holder owns a uniquely named file in locks/, so breaking a stale lock removes exactly that
  * holder's file and can never steal a fresh one. Conflicts (exclusive vs anything, shared vs
  * exclusive) are settled by age: the younger claim withdraws and waits.
+ *
+ * Age is Lamport's bakery: a claimant announces itself (`.enter-*`), takes a time later than every
+ * lock it can see, publishes its lock, and only then compares; whoever compares first waits for
+ * the announced to publish. Without that, a claim whose time was read before a rival published but
+ * which itself published after the rival looked would seem older to both, and both would hold.
  */
 export async function acquireLock(locksDir: string, kind: LockKind, opts: { waitMs: number; command: string }): Promise<StoreLock> {
   ensureDir(locksDir);
   const self = { machineId: machineId(), bootId: bootId() };
   const deadline = Date.now() + opts.waitMs;
   for (;;) {
-    const time = new Date().toISOString();
-    const name = `${kind}-${time.replace(/[:.]/g, '')}-${process.pid}-${randomBytes(4).toString('hex')}.json`;
+    const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
+    const announce = (time: string): LockInfo => ({ kind, pid: process.pid, host: hostname(), ...self, startTime: processStartTime(process.pid) ?? 'unknown', time, command: opts.command });
+    const entering = join(locksDir, `.enter-${id}.json`);
+    publish(entering, announce(new Date().toISOString()));
+    const time = laterThanAll(await readHolders(locksDir));
+    const name = `${kind}-${time.replace(/[:.]/g, '')}-${id}.json`;
     const file = join(locksDir, name);
-    const info: LockInfo = { kind, pid: process.pid, host: hostname(), ...self, startTime: processStartTime(process.pid) ?? 'unknown', time, command: opts.command };
-    const tmp = join(locksDir, `.${name}.tmp`);
-    writeFileSync(tmp, JSON.stringify(info));
-    renameSync(tmp, file);
+    try {
+      publish(file, announce(time));
+    } finally {
+      rmSync(entering, { force: true });
+    }
     const mine = orderKey(time, name);
-    const blockers: Held[] = [];
-    for (const other of readdirSync(locksDir)) {
-      if (other === name || other.startsWith('.') || !other.endsWith('.json')) continue;
-      const otherFile = join(locksDir, other);
-      const otherInfo = await readLock(otherFile);
-      if (otherInfo === null) {
+    const blockers: Held[] = await stillChoosing(locksDir, self);
+    for (const held of await readHolders(locksDir)) {
+      if (held.file === file) continue;
+      if (held.info === null) {
         // Unreadable lock: written by something else or damaged. Treat as held; the hint names it.
-        blockers.push({ file: otherFile, info: null, order: '' });
+        blockers.push(held);
         continue;
       }
-      if (kind === 'shared' && otherInfo.kind === 'shared') continue;
-      if (isStale(otherInfo, self)) {
-        rmSync(otherFile, { force: true });
+      if (kind === 'shared' && held.info.kind === 'shared') continue;
+      if (isStale(held.info, self)) {
+        rmSync(held.file, { force: true });
         continue;
       }
-      const order = orderKey(otherInfo.time, other);
-      if (order < mine) blockers.push({ file: otherFile, info: otherInfo, order });
+      if (held.order < mine) blockers.push(held);
     }
     if (blockers.length === 0) {
       const lock = new StoreLock(file, kind);
@@ -160,6 +171,55 @@ export async function acquireLock(locksDir: string, kind: LockKind, opts: { wait
     }
     const b = blockers[0]!;
     progress(b.info ? `waiting for the lock held by ${b.info.command} (pid ${b.info.pid} on ${b.info.host}, since ${b.info.time})…` : `waiting for the lock ${b.file}…`, false);
-    await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 150)));
+    await sleep(50 + Math.floor(Math.random() * 150));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function publish(file: string, info: LockInfo): void {
+  const tmp = join(dirname(file), `.${basename(file)}.tmp`);
+  writeFileSync(tmp, JSON.stringify(info));
+  renameSync(tmp, file);
+}
+
+async function readHolders(locksDir: string): Promise<Held[]> {
+  const held: Held[] = [];
+  for (const name of readdirSync(locksDir)) {
+    if (name.startsWith('.') || !name.endsWith('.json')) continue;
+    const file = join(locksDir, name);
+    const info = await readLock(file);
+    held.push({ file, info, order: info ? orderKey(info.time, name) : '' });
+  }
+  return held;
+}
+
+/** Now, or just after the latest visible claim: a clock behind another's never makes a claim older. */
+function laterThanAll(held: readonly Held[]): string {
+  let t = Date.now();
+  for (const h of held) if (h.info) t = Math.max(t, Date.parse(h.info.time) + 1);
+  return new Date(t).toISOString();
+}
+
+/**
+ * Waits (briefly) until every other announced claimant has published its lock; stale announcements
+ * are removed. One still choosing after that (a stopped process) counts as a holder: going ahead
+ * without its time could let both hold.
+ */
+async function stillChoosing(locksDir: string, self: { machineId: string; bootId: string }): Promise<Held[]> {
+  const until = Date.now() + ENTER_WAIT_MS;
+  for (;;) {
+    const choosing: Held[] = [];
+    for (const name of readdirSync(locksDir)) {
+      if (!ENTERING.test(name)) continue;
+      const file = join(locksDir, name);
+      const info = await readLock(file);
+      if (info !== null && isStale(info, self)) rmSync(file, { force: true });
+      else choosing.push({ file, info, order: '' });
+    }
+    if (choosing.length === 0 || Date.now() >= until) return choosing;
+    await sleep(2);
   }
 }
