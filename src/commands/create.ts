@@ -57,7 +57,7 @@ export async function create(opts: CreateOptions, g: GlobalOptions): Promise<Out
     return finish({ ...preview, dryRun: true, durationMs: performance.now() - started });
   }
   // The key is loaded and unlocked before anything is written: a key problem leaves no unsigned snapshot.
-  const sign = opts.sign ? await import('./sign.js') : null;
+  const sign = opts.sign ? await import('../signing/signer.js') : null;
   const signer = sign ? await sign.prepareSigner(ws, { ask: canAsk(g.json) }) : null;
   const { taken, signature } = await withLock(g, layout, 'exclusive', 'create', async (lock) => {
     const t = await takeSnapshot(ws, layout, lock, { trigger, env: opts.env, tags, labels, message: opts.message, time, allowPartial: opts.allowPartial, allowInconsistentIndex: opts.allowInconsistentIndex });

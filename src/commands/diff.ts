@@ -1,5 +1,5 @@
 import type { ChalkInstance } from 'chalk';
-import { diffEntries, type TreeDiff } from '../core/diff.js';
+import { diffEntries, diffStat, type DiffStat, type TreeDiff } from '../core/diff.js';
 import type { Entry } from '../core/manifest.js';
 import { shortId } from '../core/ref.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
@@ -13,23 +13,13 @@ export interface DiffResult extends TreeDiff {
   to: string;
   skipped?: Skipped[];
   /** With --stat: each changed path's size before and after (null where it does not exist or is a symlink). */
-  stat?: { files: { path: string; change: 'added' | 'removed' | 'modified'; before: number | null; after: number | null }[]; bytesBefore: number; bytesAfter: number };
+  stat?: DiffStat;
 }
 
 export interface DiffOptions {
   stat?: boolean;
   nameOnly?: boolean;
 }
-
-function statOf(d: TreeDiff, from: readonly Entry[], to: readonly Entry[]): NonNullable<DiffResult['stat']> {
-  const size = (entries: readonly Entry[]) => new Map(entries.map((e) => [e.path, e.type === 'file' ? e.size : null]));
-  const [a, b] = [size(from), size(to)];
-  const files = [...d.added.map((p) => ({ path: p, change: 'added' as const })), ...d.removed.map((p) => ({ path: p, change: 'removed' as const })), ...d.modified.map((p) => ({ path: p, change: 'modified' as const }))]
-    .map((f) => ({ ...f, before: a.get(f.path) ?? null, after: b.get(f.path) ?? null }))
-    .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
-  return { files, bytesBefore: files.reduce((n, f) => n + (f.before ?? 0), 0), bytesAfter: files.reduce((n, f) => n + (f.after ?? 0), 0) };
-}
-
 
 export async function diff(a: string, b: string | undefined, o: DiffOptions, g: GlobalOptions): Promise<Outcome<DiffResult>> {
   const store = await openStore(g);
@@ -46,7 +36,7 @@ export async function diff(a: string, b: string | undefined, o: DiffOptions, g: 
     toEntries = loadManifest(store.layout, to.id).entries;
     result = { from: from.id, to: to.id, ...diffEntries(fromEntries, toEntries) };
   }
-  if (o.stat) result.stat = statOf(result, fromEntries, toEntries);
+  if (o.stat) result.stat = diffStat(result, fromEntries, toEntries);
   const warnings = (result.skipped ?? []).map((s) => `could not read ${s.path}: ${s.reason}`);
   return outcome(result, o.nameOnly ? renderNames : renderDiff, 0, warnings);
 }

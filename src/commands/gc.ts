@@ -1,49 +1,12 @@
 import type { ChalkInstance } from 'chalk';
-import { shortId } from '../core/ref.js';
-import { SnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
-import { appendAudit } from '../store/audit-log.js';
-import { planGc, planIsEmpty, reachable, removeStaleTemps, runGc } from '../store/gc.js';
-import type { StoreLayout } from '../store/layout.js';
-import type { StoreLock } from '../store/lock.js';
-import { ObjectIndex } from '../store/objects.js';
+import { collectGarbage, type GcSummary } from '../store/gc.js';
 import { listSnapshotIds } from '../store/snapshots.js';
 import { openStore, withLock } from '../store/open.js';
-
-export interface GcSummary {
-  objectsDeleted: number;
-  bytesFreed: number;
-  packsDeleted: number;
-  packsRewritten: number;
-  orphanManifests: number;
-}
 
 export interface GcResult extends GcSummary {
   dryRun: boolean;
   snapshots: number;
-}
-
-/**
- * Reachability, the refusal to collect when a root already lost data, and the collection itself,
- * all under the caller's lock. `beforeCollect` runs after the checks and before anything is
- * deleted (prune removes its snapshots there).
- */
-export async function collectGarbage(layout: StoreLayout, roots: readonly string[], lock: StoreLock, opts: { dryRun: boolean; beforeCollect?: () => Promise<void> }): Promise<GcSummary> {
-  const objects = ObjectIndex.load(layout, { fresh: true });
-  const reach = await reachable(layout, objects, roots);
-  if (reach.damaged.length > 0) {
-    const list = reach.damaged.slice(0, 10).map((d) => `${shortId(d.id)}: ${d.problems.slice(0, 3).map((p) => `${p.code} ${p.path}`).join(', ')}`);
-    throw new SnapgovError('STORE_CORRUPT', `${reach.damaged.length} snapshot(s) to keep already miss data, so nothing was deleted: ${list.join('; ')}`, 'run `snapgov verify --all` for the full list; restore the snapshots from an export (or remove them explicitly) before pruning', { damaged: reach.damaged });
-  }
-  const plan = planGc(layout, objects, reach.marks);
-  const summary: GcSummary = { objectsDeleted: plan.objectsDeleted, bytesFreed: plan.bytesFreed, packsDeleted: plan.dropPacks.length, packsRewritten: plan.repack.length, orphanManifests: plan.orphanManifests.length };
-  if (opts.dryRun) return summary;
-  await opts.beforeCollect?.();
-  removeStaleTemps(layout, lock);
-  if (planIsEmpty(plan)) return summary;
-  runGc(layout, plan, lock);
-  await appendAudit(layout, { action: 'gc', outcome: 'success', details: { ...summary } });
-  return summary;
 }
 
 export async function gc(opts: { dryRun?: boolean }, g: GlobalOptions): Promise<Outcome<GcResult>> {

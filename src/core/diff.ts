@@ -61,3 +61,19 @@ export function diffEntries(from: readonly Entry[], to: readonly Entry[]): TreeD
 export function isEmptyDiff(d: TreeDiff): boolean {
   return d.added.length === 0 && d.removed.length === 0 && d.modified.length === 0;
 }
+
+export interface DiffStat {
+  files: { path: string; change: 'added' | 'removed' | 'modified'; before: number | null; after: number | null }[];
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/** Each changed path's size before and after (null where it does not exist or is a symlink). */
+export function diffStat(d: TreeDiff, from: readonly Entry[], to: readonly Entry[]): DiffStat {
+  const size = (entries: readonly Entry[]) => new Map(entries.map((e) => [e.path, e.type === 'file' ? e.size : null]));
+  const [a, b] = [size(from), size(to)];
+  const files = [...d.added.map((p) => ({ path: p, change: 'added' as const })), ...d.removed.map((p) => ({ path: p, change: 'removed' as const })), ...d.modified.map((p) => ({ path: p, change: 'modified' as const }))]
+    .map((f) => ({ ...f, before: a.get(f.path) ?? null, after: b.get(f.path) ?? null }))
+    .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+  return { files, bytesBefore: files.reduce((n, f) => n + (f.before ?? 0), 0), bytesAfter: files.reduce((n, f) => n + (f.after ?? 0), 0) };
+}

@@ -163,3 +163,11 @@ export function protect(decisions: readonly Decision[], protections: ReadonlyMap
     return { ...d, keep: true, reasons: [...d.reasons, ...extra] };
   });
 }
+
+/** The policy as the flags that give it, for reports and audit lines. */
+export function describePolicy(p: RetentionPolicy): string {
+  const parts = COUNT_RULES.filter((r) => p.counts[r]).map((r) => `--keep-${r} ${p.counts[r]}`);
+  if (p.within) parts.push(`--keep-within ${p.within.text}`);
+  for (const t of p.tags) parts.push(`--keep-tag ${t}`);
+  return parts.join(' ') || '(empty)';
+}

@@ -19,7 +19,7 @@ import { progress } from '../util/progress.js';
 import { boundedList } from '../util/text.js';
 import { applyPlan, preflight, removeLeftoverTemps, TargetDamaged, type ApplyStats, type Preflight } from './apply.js';
 import { outputTail, runGates, type GateResult } from './gates.js';
-import { clearJournal, readJournal, writeJournal, type Journal } from './journal.js';
+import { clearJournal, readJournal, writeJournal, type Journal } from '../store/journal.js';
 
 // The rollback engine: choose and check the target, safety snapshot, journal, apply, verify,
 // gates, live pointer, audit. `rollback`, `restore` and the rehearsal drive it.

@@ -1,9 +1,11 @@
 import { closeSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Problem } from '../core/index-check.js';
+import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { faultPoint } from '../util/fault.js';
 import { fsyncDir, removeMatching } from '../util/fsx.js';
+import { appendAudit } from './audit-log.js';
 import { checkStructure, StructureMemo } from './check.js';
 import { looseObjectPath, manifestPath, type StoreLayout } from './layout.js';
 import type { StoreLock } from './lock.js';
@@ -201,4 +203,35 @@ export function runGc(layout: StoreLayout, plan: GcPlan, lock: StoreLock): void 
       // A fan-out folder may be gone already; nothing to make durable there.
     }
   }
+}
+
+export interface GcSummary {
+  objectsDeleted: number;
+  bytesFreed: number;
+  packsDeleted: number;
+  packsRewritten: number;
+  orphanManifests: number;
+}
+
+/**
+ * Reachability, the refusal to collect when a root already lost data, and the collection itself,
+ * all under the caller's lock. `beforeCollect` runs after the checks and before anything is
+ * deleted (prune removes its snapshots there).
+ */
+export async function collectGarbage(layout: StoreLayout, roots: readonly string[], lock: StoreLock, opts: { dryRun: boolean; beforeCollect?: () => Promise<void> }): Promise<GcSummary> {
+  const objects = ObjectIndex.load(layout, { fresh: true });
+  const reach = await reachable(layout, objects, roots);
+  if (reach.damaged.length > 0) {
+    const list = reach.damaged.slice(0, 10).map((d) => `${shortId(d.id)}: ${d.problems.slice(0, 3).map((p) => `${p.code} ${p.path}`).join(', ')}`);
+    throw new SnapgovError('STORE_CORRUPT', `${reach.damaged.length} snapshot(s) to keep already miss data, so nothing was deleted: ${list.join('; ')}`, 'run `snapgov verify --all` for the full list; restore the snapshots from an export (or remove them explicitly) before pruning', { damaged: reach.damaged });
+  }
+  const plan = planGc(layout, objects, reach.marks);
+  const summary: GcSummary = { objectsDeleted: plan.objectsDeleted, bytesFreed: plan.bytesFreed, packsDeleted: plan.dropPacks.length, packsRewritten: plan.repack.length, orphanManifests: plan.orphanManifests.length };
+  if (opts.dryRun) return summary;
+  await opts.beforeCollect?.();
+  removeStaleTemps(layout, lock);
+  if (planIsEmpty(plan)) return summary;
+  runGc(layout, plan, lock);
+  await appendAudit(layout, { action: 'gc', outcome: 'success', details: { ...summary } });
+  return summary;
 }

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { readDocument } from '../schema.js';
-import type { StoreLayout } from '../store/layout.js';
+import type { StoreLayout } from './layout.js';
 import { atomicWriteFile, fsyncDir } from '../util/fsx.js';
 
 /** Written (durably) before a rollback changes the tree, removed when it ends: its presence means "interrupted". */
