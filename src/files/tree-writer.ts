@@ -15,6 +15,8 @@ let tempSeq = 0;
 export interface StageItem {
   path: string;
   sha256: string;
+  /** The file's size in the manifest: how threads share the work. */
+  size: number;
   mode: FileMode;
   loc: ObjectLocation;
 }

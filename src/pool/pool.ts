@@ -129,6 +129,27 @@ export class WorkerPool {
   }
 }
 
+/**
+ * Consecutive runs of `items` of about `maxBytes` each (and at most `maxItems`): work for the
+ * threads in pieces of similar cost, so no thread is left with all the large items at the end.
+ */
+export function batches<T>(items: readonly T[], weightOf: (t: T) => number, maxBytes: number, maxItems = Infinity): T[][] {
+  const out: T[][] = [];
+  let cur: T[] = [];
+  let bytes = 0;
+  for (const t of items) {
+    cur.push(t);
+    bytes += weightOf(t);
+    if (bytes >= maxBytes || cur.length >= maxItems) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
 export function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
@@ -148,19 +169,7 @@ export async function checkObjects(tasks: readonly ObjectTask[], weightOf: (t: O
     return;
   }
   // Requests of about OBJECT_BATCH bytes each: a whole pack, or many single objects.
-  const requests: ObjectTask[][] = [];
-  let cur: ObjectTask[] = [];
-  let bytes = 0;
-  for (const t of tasks) {
-    cur.push(t);
-    bytes += weightOf(t);
-    if (bytes >= OBJECT_BATCH) {
-      requests.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-  }
-  if (cur.length) requests.push(cur);
+  const requests = batches(tasks, weightOf, OBJECT_BATCH);
   const pool = new WorkerPool({ root: layout.objects, layout, known: null });
   const replies = requests.map((batch) => pool.request({ type: 'objects', tasks: batch }).then((r) => (r.type === 'objects' ? r.failures.forEach(onFailure) : undefined)));
   const settled = await Promise.allSettled(replies);

@@ -203,15 +203,16 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   }
 
   // The live tree, read once: as the safety snapshot (which also stores its content) or, for a
-  // dry run or without a safety snapshot, read-only. The safety snapshot leaves the stat cache
-  // file alone: the files it re-hashes are the changed ones, which the rollback replaces.
+  // dry run or without a safety snapshot, read-only. The safety snapshot saves the stat cache as
+  // create does: after a restore wrote many files (too recently to cache), a host that only ever
+  // rolls back would otherwise re-hash its whole tree every time.
   let safety: string | null = resumed ? journal!.safety : null;
   let safetySnapshotMs = 0;
   let liveTree: Entry[];
   if (!opts.dryRun && !resumed && opts.safetySnapshot !== false) {
     const protectedUntil = new Date(Date.now() + ws.config.rollback.safetyProtectionMs).toISOString();
     const t0 = performance.now();
-    const s = await takeSnapshot(ws, layout, lock, { trigger: 'pre-rollback', message: `before the ${paths ? `restore of ${boundedList(paths, 3)} from` : 'rollback to'} ${shortId(to)}${opts.reason ? `: ${opts.reason}` : ''}`, allowInconsistentIndex: true, protectedUntil }, { objects, keepCacheFile: true });
+    const s = await takeSnapshot(ws, layout, lock, { trigger: 'pre-rollback', message: `before the ${paths ? `restore of ${boundedList(paths, 3)} from` : 'rollback to'} ${shortId(to)}${opts.reason ? `: ${opts.reason}` : ''}`, allowInconsistentIndex: true, protectedUntil }, { objects });
     safety = s.id;
     liveTree = s.entries;
     safetySnapshotMs = Math.round(performance.now() - t0);

@@ -27,8 +27,6 @@ export interface ScanOptions {
   written?: Buffer[];
   /** Read and hash every file, trusting no cached hash (the rehearsal's byte-for-byte check). */
   noCache?: boolean;
-  /** Leave the stat cache file as it is: a rollback is about to replace the files this scan re-hashed. */
-  keepCacheFile?: boolean;
 }
 
 /** A batch of changed files goes to a thread once it holds this many files or bytes. */
@@ -162,7 +160,7 @@ export async function scanTree(ws: Workspace, opts: ScanOptions): Promise<ScanRe
   // Every file answered by the cache and every record used: the cache file is already right. A
   // scan that checks files just written (rollback) saves nothing: their records are too recent to
   // keep, and the records of the files they replaced can never match again.
-  if (!opts.noCache && !opts.keepCacheFile && !opts.written?.length && (read > 0 || nHits !== cache.n)) {
+  if (!opts.noCache && !opts.written?.length && (read > 0 || nHits !== cache.n)) {
     try {
       saveStatCache(opts.layout.cache, cache, used, missRecords, scanStart);
     } catch {

@@ -86,13 +86,13 @@ export async function previewSnapshot(ws: Workspace, layout: StoreLayout, opts: 
  * the audit line. An unchanged tree gives the existing snapshot (created: false) — still committing
  * any object the store had lost, and extending its protection when asked.
  */
-export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: StoreLock, opts: SnapshotOptions, reuse: { objects?: ObjectIndex; keepCacheFile?: boolean } = {}): Promise<TakenSnapshot> {
+export async function takeSnapshot(ws: Workspace, layout: StoreLayout, lock: StoreLock, opts: SnapshotOptions, reuse: { objects?: ObjectIndex } = {}): Promise<TakenSnapshot> {
   const started = performance.now();
   // A caller that loaded the index under the same lock passes it (it does not learn the objects committed here).
   const objects = reuse.objects ?? ObjectIndex.load(layout);
   const git = gitCommit(ws.root);
   progress(opts.trigger === 'pre-rollback' ? 'taking the safety snapshot of the live tree…' : 'reading the tree…');
-  const scan = await scanTree(ws, { objects, layout, keepCacheFile: reuse.keepCacheFile });
+  const scan = await scanTree(ws, { objects, layout });
   const staged = scan.staged;
   try {
     const { bytes, id, index } = await judgeScan(ws, scan, opts);
