@@ -350,7 +350,7 @@ async function flushed(stream: NodeJS.WriteStream): Promise<void> {
   if (stream.writableLength > 0) await once(stream, 'drain');
 }
 
-// No top-level await: the bundle is CommonJS (see src/launch.cts).
+// No top-level await: the bundle is CommonJS (see scripts/bundle.mjs).
 void main(process.argv)
   // Exit as soon as the output is out rather than let Node tear the heap down object by object
   // (about 10 ms after a rollback of 10,000 files, more for larger trees). Nothing is left running

@@ -32,11 +32,10 @@ describe("a user's week", () => {
     const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
     const shipped = info!.files.map((f) => f.path);
     expect(shipped).toContain('dist/bundle/cli.js');
-    expect(shipped).toContain('dist/launch.cjs');
     expect(shipped).toContain('LICENSE');
     expect(shipped).toContain('docs/store-format.md');
     expect(shipped.filter((f) => f.endsWith('.map'))).toEqual([]);
-    expect(shipped.filter((f) => f.startsWith('dist/') && !f.startsWith('dist/bundle/') && f !== 'dist/launch.cjs')).toEqual([]);
+    expect(shipped.filter((f) => f.startsWith('dist/') && !f.startsWith('dist/bundle/'))).toEqual([]);
     for (const f of shipped.filter((x) => x.endsWith('.js') || x.endsWith('.cjs'))) expect(readFileSync(join(clone, f), 'utf8')).not.toContain('sourceMappingURL');
     // every docs link of the README resolves inside the package
     for (const [, link] of readFileSync(join(clone, 'README.md'), 'utf8').matchAll(/\]\(((?!https?:|#)[^)#]+)/g)) expect(shipped).toContain(link);

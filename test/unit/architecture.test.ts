@@ -20,7 +20,7 @@ const RANKS: Record<string, number> = {
   rollback: 9,
   rehearsal: 10,
   commands: 11,
-  cli: 12, launch: 12,
+  cli: 12,
 };
 
 /** A top-level file is its own concept (`errors.ts`, `./errors.js` → errors); anything else belongs to its folder. */
