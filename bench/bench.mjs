@@ -2,6 +2,7 @@
 // snapgov benchmark: every figure beside its baselines, measured side by side in one run.
 //   npm run bench [-- --trees medium,small,history] [--scale 0.1] [--pairs 5] [--keep]
 //   npm run bench -- --trees million     (1,000,000 files: peak memory of create, verify, rollback --dry-run, prune)
+//   npm run bench -- --only rollback     (the rollback and restore rows alone, with the snapshots they need)
 // Baselines: restic and borg when installed (apt-get install restic borgbackup), sha256sum, tar,
 // rsync (apt-get install rsync); peak memory needs GNU time (apt-get install time).
 import { spawnSync } from 'node:child_process';
@@ -20,6 +21,7 @@ const opt = (name, def) => {
 const trees = opt('trees', 'medium,small,history').split(',');
 const scale = Number(opt('scale', '1'));
 const keep = args.includes('--keep');
+const onlyRollback = opt('only', null) === 'rollback';
 const WORK = join(here, 'work');
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -40,31 +42,46 @@ function timed(cmd, argv, cwd, { rss = false } = {}) {
 }
 
 /**
- * Prepares the next timed command: writes out every dirty page (so no command pays to flush what an
- * earlier one wrote: snapgov's durability barrier would otherwise flush other tools' writes too),
- * then reads the folder so the page cache is warm (the VM evicts idle pages).
+ * The conditions of a timed command, the same for both sides: every dirty page written out
+ * (`sync`, so no command pays to flush what an earlier one wrote: snapgov's durability barrier
+ * would otherwise flush other tools' writes too), then either the page cache dropped (cold: as
+ * root; false where that is refused) or the given folders read once (warm: the VM evicts idle pages).
  */
-function warm(dir) {
+function condition(mode, dirs) {
   spawnSync('sync');
-  spawnSync('sh', ['-c', `tar -cf - . | cat > /dev/null`], { cwd: dir });
+  if (mode === 'warm') {
+    for (const d of dirs) spawnSync('sh', ['-c', 'tar -cf - . | cat > /dev/null'], { cwd: d });
+    return true;
+  }
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+    return true;
+  } catch {
+    return false;
+  }
 }
+const warm = (dir) => condition('warm', [dir]);
 
 /**
- * Timing noise on this VM is 20–50%: the rollback rows time both sides alternately, `PAIRS` times,
- * and keep medians. Which side runs first swaps every pair: timed by hand, the first of two
+ * Timing noise on this VM is 20–50%: the rollback rows time the sides alternately, `PAIRS` times,
+ * and keep medians. Which side runs first rotates every round: timed by hand, the first of two
  * alternating commands came out slower, whichever it was.
  */
 const PAIRS = Number(opt('pairs', '5'));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-function paired(a, b) {
-  const as = [];
-  const bs = [];
-  for (let i = 0; i < PAIRS; i++) {
-    if (i % 2 === 0) (as.push(a()), bs.push(b()));
-    else (bs.push(b()), as.push(a()));
+function alternated(fns) {
+  const times = fns.map(() => []);
+  for (let i = 0; i < PAIRS; i++) for (let k = 0; k < fns.length; k++) {
+    const j = (i + k) % fns.length;
+    times[j].push(fns[j]());
   }
-  return { a: median(as), b: median(bs), runs: `median of ${PAIRS}` };
+  return { medians: times.map(median), runs: `median of ${PAIRS}` };
 }
+function paired(a, b) {
+  const { medians, runs } = alternated([a, b]);
+  return { a: medians[0], b: medians[1], runs };
+}
+const f = (x) => (x === undefined ? '—' : `${x.toFixed(2)} s`);
 
 // Run as the installed command (npm links bin/snapgov; a shell or cron job executes it), not as
 // `node bin/snapgov`: its shell part decides what Node starts with (see bin/snapgov).
@@ -88,6 +105,8 @@ const rows = [];
 function row(tree, op, snapgov, base, target, note = '') {
   rows.push({ tree, op, snapgov, ...base, target, note });
 }
+/** The create rows, left out with --only rollback (whose creates only make the snapshots it needs). */
+const createRow = (...a) => (onlyRollback ? undefined : row(...a));
 
 // Phase 1 (create, verify) runs on every tree before phase 2 (rollback), whose mass deletions slow
 // file creation on this filesystem for minutes afterwards (see the performance notes).
@@ -105,23 +124,26 @@ for (const tree of trees.filter((t) => t === 'medium' || t === 'small')) {
   if (tools.restic) timed('restic', [...restic, 'init'], dir);
   if (tools.borg) timed('borg', ['init', '-e', 'none', borgRepo], dir);
   let borgN = 0;
-  const baselines = () => {
+  const baselines = (first = false) => {
     const b = {};
+    if (onlyRollback && !first) return b;
     if (tools.restic) (warm(src), (b.restic = timed('restic', [...restic, 'backup', '.'], src).s));
-    if (tools.borg) (warm(src), (b.borg = timed('borg', ['create', `${borgRepo}::s${borgN++}`, '.'], src).s));
+    if (tools.borg && !onlyRollback) (warm(src), (b.borg = timed('borg', ['create', `${borgRepo}::s${borgN++}`, '.'], src).s));
     return b;
   };
   console.log(`\n== ${tree}: ${gen.files} files, ${(gen.bytes / 2 ** 30).toFixed(2)} GiB`);
 
   warm(src);
   const first = sg(['create', '-q'], src, { rss: true });
-  const b1 = baselines();
-  warm(src);
-  mkdirSync(join(dir, 'tar'), { recursive: true });
-  b1.plain = timed('tar', ['-cf', join(dir, 'tar', 'tree.tar'), '.'], src).s;
-  b1.plainName = 'tar -cf';
-  rmSync(join(dir, 'tar'), { recursive: true, force: true });
-  row(tree, 'first create', first.s, b1, { ratio: 0.6, of: 'restic' }, `peak ${first.rssMb?.toFixed(0) ?? '?'} MB`);
+  const b1 = baselines(true);
+  if (!onlyRollback) {
+    warm(src);
+    mkdirSync(join(dir, 'tar'), { recursive: true });
+    b1.plain = timed('tar', ['-cf', join(dir, 'tar', 'tree.tar'), '.'], src).s;
+    b1.plainName = 'tar -cf';
+    rmSync(join(dir, 'tar'), { recursive: true, force: true });
+  }
+  createRow(tree, 'first create', first.s, b1, { ratio: 0.6, of: 'restic' }, `peak ${first.rssMb?.toFixed(0) ?? '?'} MB`);
 
   warm(src);
   const same = sg(['create', '-q'], src, { rss: true });
@@ -133,79 +155,108 @@ for (const tree of trees.filter((t) => t === 'medium' || t === 'small')) {
     b2.plainName = 'rsync no-op';
     // rsync-copy now holds the unchanged tree: the reference for the rollback comparison below
   }
-  row(tree, 'create, unchanged', same.s, b2, { ratio: 0.5, of: 'min' }, `peak ${same.rssMb?.toFixed(0) ?? '?'} MB`);
+  createRow(tree, 'create, unchanged', same.s, b2, { ratio: 0.5, of: 'min' }, `peak ${same.rssMb?.toFixed(0) ?? '?'} MB`);
 
   const changed = changeOnePercent(src, gen.paths, 1);
   warm(src);
   const delta = sg(['create', '-q'], src, { rss: true });
   const b3 = baselines();
-  row(tree, `create, 1% changed (${changed} files)`, delta.s, b3, { ratio: 0.5, of: 'min' }, `peak ${delta.rssMb?.toFixed(0) ?? '?'} MB`);
+  createRow(tree, `create, 1% changed (${changed} files)`, delta.s, b3, { ratio: 0.5, of: 'min' }, `peak ${delta.rssMb?.toFixed(0) ?? '?'} MB`);
 
-  warm(join(st, 'snapshots'));
-  const ver = sg(['verify', '--all', '--read-data', '-q'], src, { rss: true });
-  const b4 = {};
-  if (tools.restic) (warm(join(dir, 'restic')), (b4.restic = timed('restic', [...restic, 'check', '--read-data'], dir).s));
-  warm(src);
-  b4.plain = timed('sh', ['-c', 'find . -type f -print0 | xargs -0 sha256sum > /dev/null'], src).s;
-  b4.plainName = 'sha256sum';
-  row(tree, 'verify --read-data', ver.s, b4, { ratio: 0.5, of: 'plain', also: { ratio: 0.7, of: 'restic' } }, `peak ${ver.rssMb?.toFixed(0) ?? '?'} MB`);
+  if (!onlyRollback) {
+    warm(join(st, 'snapshots'));
+    const ver = sg(['verify', '--all', '--read-data', '-q'], src, { rss: true });
+    const b4 = {};
+    if (tools.restic) (warm(join(dir, 'restic')), (b4.restic = timed('restic', [...restic, 'check', '--read-data'], dir).s));
+    warm(src);
+    b4.plain = timed('sh', ['-c', 'find . -type f -print0 | xargs -0 sha256sum > /dev/null'], src).s;
+    b4.plainName = 'sha256sum';
+    row(tree, 'verify --read-data', ver.s, b4, { ratio: 0.5, of: 'plain', also: { ratio: 0.7, of: 'restic' } }, `peak ${ver.rssMb?.toFixed(0) ?? '?'} MB`);
+  }
   states.push({ tree, dir, src, st, gen, restic });
 }
 
+const canDropCaches = condition('cold', []);
+if (!canDropCaches) console.log('note: the page cache cannot be dropped here (needs root): the cold rows are skipped');
+const MODES = canDropCaches ? ['cold', 'warm'] : ['warm'];
+
 for (const { tree, dir, src, st, gen, restic } of states) {
-  // ---- rollback
+  // ---- rollback, with fixed snapshots: s0 is the generated tree, and the 1% change (seed 1) makes
+  // the tree of the third snapshot. snapgov rolls the changed tree back to s0; rsync repairs the
+  // same change from a copy of s0 (rsync-copy), plainly and with --fsync (durable, as snapgov is).
   const ids = JSON.parse(sg(['--json', 'list'], src).stdout).snapshots.map((x) => x.id);
   const s0 = ids[ids.length - 1];
-  // Alternately: snapgov rolls the changed tree back to s0; the same change again, rsync repairs it.
-  let rbRss;
-  const rb = paired(
-    () => {
+  const copy = `${join(dir, 'rsync-copy')}/`;
+  const store = join(st, 'snapshots');
+  for (const mode of MODES) {
+    let rbRss = 0;
+    const rollbackOnce = () => {
       changeOnePercent(src, gen.paths, 1);
-      warm(src);
+      condition(mode, [src, store]);
       const r = sg(['rollback', s0, '--yes', '-q'], src, { rss: true });
-      rbRss = Math.max(rbRss ?? 0, r.rssMb ?? 0);
+      rbRss = Math.max(rbRss, r.rssMb ?? 0);
       return r.s;
-    },
-    () => {
+    };
+    const rsyncOnce = (extra) => () => {
       if (!tools.rsync) return NaN;
       changeOnePercent(src, gen.paths, 1);
-      warm(src);
-      return timed('rsync', ['-a', '--delete', `${join(dir, 'rsync-copy')}/`, `${src}/`], dir).s;
-    },
-  );
-  const b5 = tools.rsync ? { plain: rb.b, plainName: 'rsync -a --delete repair' } : {};
-  row(tree, 'rollback after 1% changed', rb.a, b5, { ratio: 2, of: 'plain' }, `${rb.runs}; peak ${rbRss?.toFixed(0) ?? '?'} MB`);
+      condition(mode, [src, copy]);
+      return timed('rsync', ['-a', '--delete', ...extra, copy, `${src}/`], dir).s;
+    };
+    const { medians: [sgS, plainS, durableS], runs } = alternated([rollbackOnce, rsyncOnce([]), rsyncOnce(['--fsync'])]);
+    const b5 = tools.rsync ? { plain: plainS, plainName: 'rsync -a --delete' } : {};
+    row(tree, `rollback after 1% changed, ${mode}`, sgS, b5, { ratio: 2, of: 'plain' }, `${runs}; rsync -a --delete --fsync ${f(durableS)} (${(sgS / durableS).toFixed(2)}×); peak ${rbRss.toFixed(0)} MB`);
+  }
 
   const dry = paired(
-    () => (warm(src), sg(['rollback', s0, '--dry-run', '-q'], src).s),
+    () => (condition('warm', [src, store]), sg(['rollback', s0, '--dry-run', '-q'], src).s),
     () => NaN,
   );
-  row(tree, 'rollback --dry-run, unchanged tree', dry.a, {}, { ratio: Infinity, of: 'none', seconds: tree === 'medium' ? 0.5 : undefined }, dry.runs);
+  row(tree, 'rollback --dry-run, unchanged tree, warm', dry.a, {}, { ratio: Infinity, of: 'none', seconds: tree === 'medium' ? 0.5 : undefined }, dry.runs);
 
-  // full restore, alternately: snapgov into the emptied managed tree, restic into an empty folder
+  // ---- full restore into the emptied tree, beside restic's restore into an empty folder and, cold,
+  // the read of the store's data files (objects and packs) with cat: the floor of any restore.
   const snaps = tools.restic ? JSON.parse(timed('restic', [...restic, 'snapshots', '--json'], dir).stdout) : [];
-  let fullRss;
-  const full = paired(
-    () => {
-      for (const name of readdirSync(src)) if (name !== 'snapgov.json') rmSync(join(src, name), { recursive: true, force: true });
-      warm(join(st, 'snapshots'));
-      const r = sg(['rollback', s0, '--yes', '-q'], src, { rss: true });
-      fullRss = Math.max(fullRss ?? 0, r.rssMb ?? 0);
-      return r.s;
-    },
-    () => {
-      if (!tools.restic) return NaN;
-      rmSync(join(dir, 'restic-restore'), { recursive: true, force: true });
-      warm(join(dir, 'restic'));
-      return timed('restic', [...restic, 'restore', snaps[0].id, '--target', join(dir, 'restic-restore')], dir).s;
-    },
-  );
-  rmSync(join(dir, 'restic-restore'), { recursive: true, force: true });
-  const b6 = tools.restic ? { restic: full.b } : {};
-  row(tree, 'rollback of an empty tree (full restore)', full.a, b6, { ratio: 0.7, of: 'restic' }, `${full.runs}; peak ${fullRss?.toFixed(0) ?? '?'} MB`);
+  for (const mode of MODES) {
+    let fullRss = 0;
+    const full = paired(
+      () => {
+        for (const name of readdirSync(src)) if (name !== 'snapgov.json') rmSync(join(src, name), { recursive: true, force: true });
+        condition(mode, [store]);
+        const r = sg(['rollback', s0, '--yes', '-q'], src, { rss: true });
+        fullRss = Math.max(fullRss, r.rssMb ?? 0);
+        return r.s;
+      },
+      () => {
+        if (!tools.restic) return NaN;
+        rmSync(join(dir, 'restic-restore'), { recursive: true, force: true });
+        condition(mode, [join(dir, 'restic')]);
+        return timed('restic', [...restic, 'restore', snaps[0].id, '--target', join(dir, 'restic-restore')], dir).s;
+      },
+    );
+    rmSync(join(dir, 'restic-restore'), { recursive: true, force: true });
+    const base = tools.restic ? { restic: full.b } : {};
+    if (mode === 'cold') {
+      // Two floors: reading the bytes, and copying them durably (cp -a of the store's data, then syncfs).
+      const copyTo = join(dir, 'cp-floor');
+      const floor = paired(
+        () => (condition('cold', []), timed('sh', ['-c', 'find objects packs -type f -exec cat {} + > /dev/null'], store).s),
+        () => {
+          rmSync(copyTo, { recursive: true, force: true });
+          mkdirSync(copyTo);
+          condition('cold', []);
+          return timed('sh', ['-c', `cp -a objects packs '${copyTo}/' && sync -f '${copyTo}'`], store).s;
+        },
+      );
+      rmSync(copyTo, { recursive: true, force: true });
+      row(tree, 'full restore (rollback of an empty tree), cold', full.a, { ...base, plain: floor.a, plainName: 'cat of the store' }, { ratio: 1.3, of: 'plain', also: { ratio: 0.7, of: 'restic' } }, `${full.runs}; durable copy of the same bytes (cp -a + sync -f) ${f(floor.b)}: ${(full.a / floor.b).toFixed(2)}×; peak ${fullRss.toFixed(0)} MB`);
+    } else {
+      row(tree, 'full restore (rollback of an empty tree), warm', full.a, base, { ratio: 0.7, of: 'restic' }, `${full.runs}; peak ${fullRss.toFixed(0)} MB`);
+    }
+  }
 
   // ---- rehearsal of the 1 GiB tree, all scenarios, beside a plain `cp -a` restore of the same tree
-  if (tree === 'medium') {
+  if (tree === 'medium' && !onlyRollback) {
     warm(join(st, 'snapshots'));
     const t0 = process.hrtime.bigint();
     const r = spawnSync(BIN, ['--json', 'rehearse', s0, '--seed', '1'], { cwd: src, env, encoding: 'utf8', maxBuffer: 1 << 30 });
@@ -281,7 +332,6 @@ if (trees.includes('million')) {
 }
 
 // ---- report
-const f = (x) => (x === undefined ? '—' : `${x.toFixed(2)} s`);
 function check(r, t) {
   if (t.of === 'none') return t.seconds === undefined ? { text: 'no target', ok: null } : { text: `${f(r.snapgov)} (target < ${t.seconds} s)`, ok: r.snapgov < t.seconds };
   const base = t.of === 'min' ? Math.min(...[r.restic, r.borg].filter((x) => x !== undefined)) : r[t.of];
