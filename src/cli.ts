@@ -53,6 +53,9 @@ const EXAMPLES: Record<string, string[]> = {
   status: ['snapgov status'],
   verify: ['snapgov verify --all', 'snapgov verify latest --read-data --worktree', 'snapgov verify --all --require-signature --key release.pub.asc'],
   sign: ['snapgov sign latest --pgp-key ~/.config/snapgov/keys/release.sec.asc', 'snapgov sign latest --sigstore-key ~/.config/snapgov/keys/ci.key', 'snapgov sign 3f2a --import-signature sig.json'],
+  approve: ['snapgov approve 3f2a --env production --role approver --reason "CAB-1234" --pgp-key ~/.config/snapgov/keys/anna.sec.asc'],
+  reject: ['snapgov reject 3f2a --env production --role reviewer --reason "rule 7 breaks billing" --sigstore-key ~/.config/snapgov/keys/rita.key'],
+  approvals: ['snapgov approvals 3f2a', 'snapgov approvals latest --env production --json'],
   keygen: ['snapgov keygen --pgp --name "Release Bot" --email release@example.com -o ~/.config/snapgov/keys/release', 'snapgov keygen --sigstore -o ~/.config/snapgov/keys/ci'],
   rollback: ['snapgov rollback --dry-run', 'snapgov rollback latest~1 --reason "INC-42: bad rules"', 'snapgov rollback --resume'],
   restore: ['snapgov restore latest~1 artifacts/rules/a.yaml', 'snapgov restore tag:v4.2 artifacts/rules --dry-run'],
@@ -171,6 +174,29 @@ export function buildProgram(): Command {
     .option('--key <file>', 'public key of the signer of an imported signature (repeatable)', collect)
     .option('--trusted-root <file>', 'trusted_root.json to check an imported keyless bundle')
     .action(action(async ([ref], opts, g) => (await import('./commands/sign.js')).sign(ref, opts, g)));
+
+  const approvalCommand = (verdict: 'approve' | 'reject', description: string) =>
+    program
+      .command(`${verdict} <ref>`)
+      .description(description)
+      .option('--env <name>', 'the environment it is for (required)')
+      .option('--role <role>', 'the role you sign as (required; your key must be one of its principals)')
+      .option('--reason <text>', 'why: in the statement and the audit log')
+      .option('--expires <duration>', "valid for at most this long (the environment's approvalMaxAge still applies)")
+      .option('--rollback', 'for moving the environment back to this snapshot')
+      .option('--pgp-key <file>', 'armored OpenPGP secret key (or SNAPGOV_PGP_KEY)')
+      .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
+      .option('--sigstore-key <file>', 'ECDSA P-256 private key in PEM')
+      .action(action(async ([ref], opts, g) => (await import('./commands/approve.js'))[verdict](ref, opts, g)));
+  approvalCommand('approve', 'sign an approval of a snapshot for an environment, in a role');
+  approvalCommand('reject', 'sign a rejection of a snapshot for an environment, in a role');
+
+  program
+    .command('approvals <ref>')
+    .description("a snapshot's approvals and rejections, and whether each environment's policy holds now")
+    .option('--env <name>', 'only this environment')
+    .option('--rollback', 'judge a rollback to the snapshot rather than a promotion')
+    .action(action(async ([ref], opts, g) => (await import('./commands/approve.js')).approvals(ref, opts, g)));
 
   program
     .command('keygen')

@@ -4,6 +4,7 @@ import { SnapgovError } from '../errors.js';
 import { validate } from '../schema.js';
 import { pathProblem, within } from '../core/paths.js';
 import type { IndexConfig } from '../core/index-check.js';
+import type { Requirement } from '../core/promotion-policy.js';
 import type { SlaConfig } from '../core/rehearsal.js';
 import { realFolder } from '../util/fsx.js';
 import { parseDuration } from '../util/duration.js';
@@ -31,6 +32,26 @@ export interface Config {
   retention: RetentionConfig;
   trust: TrustConfig;
   signing: SigningConfig;
+  principals: Record<string, PrincipalConfig>;
+  roles: Record<string, string[]>;
+  environments: Record<string, EnvironmentConfig>;
+}
+
+/** A person or machine: the keys that are theirs (paths are workspace-relative or absolute). */
+export interface PrincipalConfig {
+  pgpKeys: string[];
+  sigstoreKeys: string[];
+}
+
+/** An environment's promotion policy, durations in milliseconds. */
+export interface EnvironmentConfig {
+  requires: Requirement[];
+  rollbackRequires: Requirement[];
+  approvalMaxAgeMs: number | null;
+  after: string | null;
+  rehearsalMaxAgeMs: number | null;
+  breakGlass: string[];
+  keepPins: number;
 }
 
 /** Who may sign: the config's `trust` section (paths are workspace-relative or absolute). */
@@ -87,6 +108,34 @@ export interface ConfigFile {
   retention?: Partial<RetentionConfig>;
   trust?: Partial<TrustConfig>;
   signing?: Partial<SigningConfig>;
+  principals?: Record<string, Partial<PrincipalConfig>>;
+  roles?: Record<string, string[]>;
+  environments?: Record<string, EnvironmentFile>;
+}
+
+interface EnvironmentFile {
+  requires?: { role: string; count?: number }[];
+  rollbackRequires?: { role: string; count?: number }[];
+  approvalMaxAge?: string;
+  after?: string;
+  rehearsalMaxAge?: string;
+  breakGlass?: string[];
+  keepPins?: number;
+}
+
+const requirements = (list: { role: string; count?: number }[] | undefined): Requirement[] | undefined => list?.map((r) => ({ role: r.role, count: r.count ?? 1 }));
+
+function environment(name: string, e: EnvironmentFile): EnvironmentConfig {
+  return {
+    requires: requirements(e.requires) ?? [],
+    // A governed environment's rollback needs an approver unless it says otherwise; an ungoverned one stays so.
+    rollbackRequires: requirements(e.rollbackRequires) ?? (e.requires?.length ? [{ role: 'approver', count: 1 }] : []),
+    approvalMaxAgeMs: parseDuration(e.approvalMaxAge ?? '72h', `environments.${name}.approvalMaxAge`),
+    after: e.after ?? null,
+    rehearsalMaxAgeMs: e.rehearsalMaxAge !== undefined ? parseDuration(e.rehearsalMaxAge, `environments.${name}.rehearsalMaxAge`) : null,
+    breakGlass: e.breakGlass ?? [],
+    keepPins: e.keepPins ?? 5,
+  };
 }
 
 export const DEFAULT_SLA: SlaConfig = { snapshotSeconds: 30, rollbackSeconds: 300, verifySeconds: 60, recoverySeconds: 300 };
@@ -159,6 +208,9 @@ export function resolveConfig(file: ConfigFile): Config {
       rekorUrl: file.signing?.rekorUrl ?? null,
       tsaUrl: file.signing?.tsaUrl ?? null,
     },
+    principals: Object.fromEntries(Object.entries(file.principals ?? {}).map(([n, p]) => [n, { pgpKeys: p.pgpKeys ?? [], sigstoreKeys: p.sigstoreKeys ?? [] }])),
+    roles: { ...file.roles },
+    environments: Object.fromEntries(Object.entries(file.environments ?? {}).map(([n, e]) => [n, environment(n, e)])),
   };
 }
 
@@ -194,6 +246,9 @@ export async function parseConfig(configPath: string, text: string): Promise<Con
       if (leavesWorkspace(pattern)) throw invalid(configPath, `/${key}/${i} ${JSON.stringify(pattern)} leaves the workspace`, 'patterns are relative to the workspace root: no leading "/", no ".." segment (also not inside braces)');
     }
   }
+  governanceProblem(config, (where, problem) => {
+    throw invalid(configPath, `${where}: ${problem}`);
+  });
   if (!validTimeZone(config.retention.timezone)) throw invalid(configPath, `/retention/timezone ${JSON.stringify(config.retention.timezone)} is not an IANA time zone (for example "UTC" or "Europe/Berlin")`);
   if (config.index) {
     const bad = pathProblem(config.index.path);
@@ -201,6 +256,24 @@ export async function parseConfig(configPath: string, text: string): Promise<Con
     if (config.index.schema !== null && pathProblem(config.index.schema)) throw invalid(configPath, `/index/schema: ${pathProblem(config.index.schema)}`);
   }
   return config;
+}
+
+/** Names that must refer to something: roles to principals, environments to roles, principals and each other. */
+function governanceProblem(c: Config, fail: (where: string, problem: string) => never): void {
+  for (const [role, names] of Object.entries(c.roles)) {
+    for (const n of names) if (!c.principals[n]) fail(`/roles/${role}`, `${JSON.stringify(n)} is not a principal (add it to "principals" with its keys)`);
+  }
+  for (const [env, e] of Object.entries(c.environments)) {
+    for (const r of [...e.requires, ...e.rollbackRequires]) if (!(c.roles[r.role]?.length)) fail(`/environments/${env}`, `it requires the role ${JSON.stringify(r.role)}, which nobody holds`);
+    for (const n of e.breakGlass) if (!c.principals[n]) fail(`/environments/${env}/breakGlass`, `${JSON.stringify(n)} is not a principal`);
+    if (e.after !== null && !c.environments[e.after]) fail(`/environments/${env}/after`, `${JSON.stringify(e.after)} is not an environment`);
+    // The promotion path must end: following "after" from any environment never comes back to it.
+    const seen = new Set([env]);
+    for (let at = e.after; at !== null; at = c.environments[at]?.after ?? null) {
+      if (seen.has(at)) fail(`/environments/${env}/after`, 'the promotion path goes round in a circle');
+      seen.add(at);
+    }
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { readSecretKey, signPgp, verifyPgp } from './pgp.js';
 import { signatureFile, writeSignatureFile, type SignatureRecord } from '../store/signature-files.js';
 import { keyHint, parseBundle, readSigstorePrivateKey, signWithKey, verifyKeyBundle, verifyKeylessBundle } from './sigstore.js';
 import { loadTrust, type TrustFlags } from './trust.js';
+import { pgpStatementSigner, sigstoreStatementSigner, type SignStatement } from './statements.js';
 import { appendAudit } from '../store/audit-log.js';
 import type { StoreLayout } from '../store/layout.js';
 import { readManifestBytes, readMetadata, writeMetadata } from '../store/snapshots.js';
@@ -76,34 +77,50 @@ export type Signer = (id: string, bytes: Buffer) => Promise<Omit<SignatureRecord
  * signed, so that `create --sign` refuses a key problem before it writes a snapshot.
  */
 export async function prepareSigner(ws: Workspace, o: SignOptions, method = chooseMethod(o, ws)): Promise<Signer> {
-  const cfg = ws.config.signing;
-  const rel = (p: string) => resolve(ws.root, p);
   const now = () => new Date().toISOString();
   if (method === 'pgp') {
-    const source = o.pgpKey ?? (process.env.SNAPGOV_PGP_KEY ? 'SNAPGOV_PGP_KEY' : cfg.pgpKey);
-    if (!source) throw new SnapgovError('USAGE', 'no OpenPGP key given', 'pass --pgp-key FILE, set SNAPGOV_PGP_KEY, or signing.pgpKey in snapgov.json');
-    const armored = o.pgpKey ? readFile(o.pgpKey, '--pgp-key') : source === 'SNAPGOV_PGP_KEY' ? process.env.SNAPGOV_PGP_KEY! : readFile(rel(source), 'signing.pgpKey');
-    const key = await readSecretKey(armored, () => passphrase(o, source), source);
+    const key = await pgpSigningKey(ws, o);
     return async (_id, bytes) => {
       const sig = await signPgp(bytes, key);
       return { type: 'pgp', method: 'pgp', signer: sig.fingerprint, time: now(), signature: sig.armored, publicKey: key.toPublic().armor() };
     };
   }
   if (method === 'sigstore-key') {
-    const path = o.sigstoreKey ?? (cfg.sigstoreKey ? rel(cfg.sigstoreKey) : null);
-    if (!path) throw new SnapgovError('USAGE', 'no Sigstore key given', 'pass --sigstore-key FILE or set signing.sigstoreKey');
-    const key = readSigstorePrivateKey(readFile(path, '--sigstore-key'), path);
+    const key = sigstoreSigningKey(ws, o);
     return async (_id, bytes) => {
       const { bundle, hint } = signWithKey(bytes, key);
       return { type: 'sigstore', method: 'key', signer: hint, time: now(), signature: bundle, publicKey: createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString() };
     };
   }
   if (method === 'keyless') {
-    const k = await keylessSigner({ token: o.identityToken, services: cfg });
+    const k = await keylessSigner({ token: o.identityToken, services: ws.config.signing });
     return async (_id, bytes) => ({ type: 'sigstore', method: 'keyless', signer: k.identity, issuer: k.issuer, time: now(), signature: await k.sign(bytes) });
   }
   const text = readFile(o.importSignature!, '--import-signature');
   return (id, bytes) => importRecord(id, bytes, text, o, ws, now());
+}
+
+/** The same keys signing in-toto statements (approvals, decisions) in DSSE envelopes. */
+export async function prepareStatementSigner(ws: Workspace, o: SignOptions): Promise<SignStatement> {
+  const method = chooseMethod(o, ws);
+  if (method === 'pgp') return pgpStatementSigner(await pgpSigningKey(ws, o));
+  if (method === 'sigstore-key') return sigstoreStatementSigner(sigstoreSigningKey(ws, o));
+  throw new SnapgovError('USAGE', `statements are signed with an OpenPGP or a Sigstore key, not ${method === 'keyless' ? 'keyless' : 'an imported signature'}`, 'pass --pgp-key FILE or --sigstore-key FILE (or configure signing.pgpKey / signing.sigstoreKey)');
+}
+
+async function pgpSigningKey(ws: Workspace, o: SignOptions) {
+  const cfg = ws.config.signing;
+  const source = o.pgpKey ?? (process.env.SNAPGOV_PGP_KEY ? 'SNAPGOV_PGP_KEY' : cfg.pgpKey);
+  if (!source) throw new SnapgovError('USAGE', 'no OpenPGP key given', 'pass --pgp-key FILE, set SNAPGOV_PGP_KEY, or signing.pgpKey in snapgov.json');
+  const armored = o.pgpKey ? readFile(o.pgpKey, '--pgp-key') : source === 'SNAPGOV_PGP_KEY' ? process.env.SNAPGOV_PGP_KEY! : readFile(resolve(ws.root, source), 'signing.pgpKey');
+  return readSecretKey(armored, () => passphrase(o, source), source);
+}
+
+function sigstoreSigningKey(ws: Workspace, o: SignOptions) {
+  const cfg = ws.config.signing;
+  const path = o.sigstoreKey ?? (cfg.sigstoreKey ? resolve(ws.root, cfg.sigstoreKey) : null);
+  if (!path) throw new SnapgovError('USAGE', 'no Sigstore key given', 'pass --sigstore-key FILE or set signing.sigstoreKey');
+  return readSigstorePrivateKey(readFile(path, '--sigstore-key'), path);
 }
 
 /** A signature made elsewhere (gpg --detach-sign --armor, cosign sign-blob --bundle), accepted only when valid over exactly these bytes. */

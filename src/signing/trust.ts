@@ -64,10 +64,11 @@ async function addKeyFile(set: TrustSet, root: string, path: string): Promise<vo
   else set.sigstore.push(readSigstorePublicKey(text, path));
 }
 
-async function pgpKeysFrom(ws: Workspace, trust: TrustConfig): Promise<Key[]> {
+/** OpenPGP public keys named by file or by fingerprint (found in the trust policy's key folder). */
+async function pgpKeysFrom(ws: Workspace, trust: Pick<TrustConfig, 'pgpKeys' | 'keyDir'>, what: string): Promise<Key[]> {
   const out: Key[] = [];
   const wanted = trust.pgpKeys.filter((k) => FINGERPRINT.test(k)).map((k) => k.toUpperCase());
-  for (const path of trust.pgpKeys.filter((k) => !FINGERPRINT.test(k))) out.push(...(await readPublicKeys(readText(ws.root, path, 'trusted key'), path)));
+  for (const path of trust.pgpKeys.filter((k) => !FINGERPRINT.test(k))) out.push(...(await readPublicKeys(readText(ws.root, path, what), path)));
   if (wanted.length > 0) {
     const dir = isAbsolute(trust.keyDir) ? trust.keyDir : join(ws.root, trust.keyDir);
     const found: Key[] = [];
@@ -86,18 +87,25 @@ async function pgpKeysFrom(ws: Workspace, trust: TrustConfig): Promise<Key[]> {
     }
     for (const fpr of wanted) {
       const k = found.find((x) => pgpFingerprint(x) === fpr);
-      if (!k) throw new SnapgovError('KEY_ERROR', `trusted key ${fpr} is not in the key folder ${trust.keyDir}`, `put its armored public key (gpg --export --armor ${fpr}) into ${trust.keyDir}/`);
+      if (!k) throw new SnapgovError('KEY_ERROR', `${what} ${fpr} is not in the key folder ${trust.keyDir}`, `put its armored public key (gpg --export --armor ${fpr}) into ${trust.keyDir}/`);
       out.push(k);
     }
   }
   return out;
 }
 
+/** The public keys a config section names (a principal's, or the trust policy's). */
+export async function loadPublicKeys(ws: Workspace, keys: { pgpKeys: string[]; sigstoreKeys: string[] }, what = 'trusted key'): Promise<{ pgp: Key[]; sigstore: KeyObject[] }> {
+  return {
+    pgp: await pgpKeysFrom(ws, { pgpKeys: keys.pgpKeys, keyDir: ws.config.trust.keyDir }, what),
+    sigstore: keys.sigstoreKeys.map((p) => readSigstorePublicKey(readText(ws.root, p, what), p)),
+  };
+}
+
 export async function loadTrust(ws: Workspace, flags: TrustFlags = {}): Promise<TrustSet> {
   const trust = ws.config.trust;
   const set: TrustSet = {
-    pgp: await pgpKeysFrom(ws, trust),
-    sigstore: trust.sigstoreKeys.map((p) => readSigstorePublicKey(readText(ws.root, p, 'trusted key'), p)),
+    ...(await loadPublicKeys(ws, trust)),
     identities: trust.identities.map(identityRule),
     trustedRoot: null,
     trustedRootError: null,

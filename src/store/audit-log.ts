@@ -1,11 +1,13 @@
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
-import { appendProblem, lineHash, verifyChain, type AuditRecord, type ChainHead } from '../core/audit-chain.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { appendProblem, lineHash, verifyChain, type AuditRecord, type ChainHead, type ChainProblem } from '../core/audit-chain.js';
 import { SnapgovError } from '../errors.js';
 import { validate } from '../schema.js';
 import { currentActor } from '../util/actor.js';
 import { atomicWriteFile, writeAllSync } from '../util/fsx.js';
 import type { StoreLayout } from './layout.js';
+import { listStatementDirs, readStatements } from './statements.js';
 
 export type AuditInput = Omit<AuditRecord, 'seq' | 'prev' | 'time' | 'actor' | 'requestId'> & { time?: string };
 
@@ -114,6 +116,38 @@ async function readAuditHead(l: StoreLayout): Promise<{ head: ChainHead | null; 
   return (await validate('audit-head', doc)).ok ? { head: doc as ChainHead, problem: null } : { head: null, problem: 'audit.head does not match its schema' };
 }
 
+/**
+ * Approvals and rejections are files and audit records at once: a record whose statement file is
+ * gone or changed (a deleted rejection) and a statement file no record names are both reported.
+ */
+function statementProblems(l: StoreLayout, recorded: readonly { line: number; rec: AuditRecord }[]): ChainProblem[] {
+  const problems: ChainProblem[] = [];
+  const named = new Set<string>();
+  const snapshots = new Set<string>();
+  for (const { line, rec } of recorded) {
+    const d = rec.details as { statement?: unknown; file?: unknown } | undefined;
+    if ((rec.action !== 'approve' && rec.action !== 'reject') || typeof d?.statement !== 'string' || typeof d.file !== 'string' || !rec.to) continue;
+    named.add(d.statement);
+    snapshots.add(rec.to);
+    let bytes: Buffer | null = null;
+    try {
+      bytes = readFileSync(join(l.metadata, d.file));
+    } catch {
+      // reported below
+    }
+    if (bytes === null) problems.push({ line, message: `the statement of this ${rec.action} (${d.file}) is missing` });
+    else if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== d.statement) problems.push({ line, message: `the statement of this ${rec.action} (${d.file}) was changed` });
+  }
+  for (const dir of listStatementDirs(l)) snapshots.add(`sha256:${dir}`);
+  for (const id of snapshots) {
+    for (const s of readStatements(l, id)) {
+      const digest = `sha256:${createHash('sha256').update(s.text).digest('hex')}`;
+      if (!named.has(digest)) problems.push({ line: 0, message: `the statement ${s.file} has no audit record` });
+    }
+  }
+  return problems;
+}
+
 export async function verifyAudit(l: StoreLayout) {
   const lines = readAuditLines(l);
   const cut = lines.length > 0 && !readFileSync(l.auditLog, 'utf8').endsWith('\n');
@@ -123,6 +157,7 @@ export async function verifyAudit(l: StoreLayout) {
   if (!head && !problem && lines.length > 0) res.problems.push({ line: 0, message: 'audit.head is missing while the log has lines' });
   if (cut) res.problems.push({ line: lines.length, message: 'the last line has no line break: the log was cut (an append never leaves it so)' });
   if (!head && !problem && lines.length === 0 && hasSnapshots(l)) res.problems.push({ line: 0, message: 'the audit log and its head are missing while the store holds snapshots' });
+  const recorded: { line: number; rec: AuditRecord }[] = [];
   for (let i = 0; i < lines.length; i++) {
     let doc: unknown;
     try {
@@ -132,7 +167,9 @@ export async function verifyAudit(l: StoreLayout) {
     }
     const v = await validate('audit-record', doc);
     if (!v.ok) res.problems.push({ line: i + 1, message: `record does not match the schema: ${v.errors.join('; ')}` });
+    else recorded.push({ line: i + 1, rec: doc as AuditRecord });
   }
+  res.problems.push(...statementProblems(l, recorded));
   res.problems.sort((a, b) => a.line - b.line);
   return { ...res, ok: res.problems.length === 0 };
 }

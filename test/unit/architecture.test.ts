@@ -17,10 +17,11 @@ const RANKS: Record<string, number> = {
   pool: 6,
   scan: 7, signing: 7,
   snapshot: 8, verify: 8, archive: 8,
-  rollback: 9,
-  rehearsal: 10,
-  commands: 11,
-  cli: 12,
+  governance: 9,
+  rollback: 10,
+  rehearsal: 11,
+  commands: 12,
+  cli: 13,
 };
 
 /** A top-level file is its own concept (`errors.ts`, `./errors.js` → errors); anything else belongs to its folder. */

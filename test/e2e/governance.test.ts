@@ -1,0 +1,202 @@
+// Approvals by role, with real GnuPG keys for the people and a Sigstore key for a machine.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readJsonFile, run, runJson, sampleWorkspace, tempDir } from '../helpers/cli.js';
+
+interface Approved {
+  id: string;
+  environment: string;
+  role: string;
+  verdict: string;
+  principal: string;
+  signer: string;
+  file: string;
+  digest: string;
+}
+interface Approvals {
+  editors: string[];
+  statements: { file: string; valid: boolean; problem: string | null; principal: string | null; verdict: string | null }[];
+  environments: { name: string; decision: string; failures: { code: string }[]; slots: { role: string; principals: string[] }[]; ignored: { ref: string; why: string }[] }[];
+}
+
+const PEOPLE = ['eve', 'rita', 'anna', 'mallory'];
+let home: string;
+let keys: string;
+const gpg = (args: string[]) => spawnSync('gpg', ['--homedir', home, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { encoding: 'utf8' });
+
+// Made once for the file (tempDir's folders go after each test).
+beforeAll(() => {
+  home = mkdtempSync(join(tmpdir(), 'snapgov-gnupg-'));
+  chmodSync(home, 0o700);
+  keys = mkdtempSync(join(tmpdir(), 'snapgov-keys-'));
+  for (const p of PEOPLE) {
+    expect(gpg(['--quick-gen-key', `${p} <${p}@example.com>`, 'ed25519', 'sign', 'never']).status).toBe(0);
+    const fpr = /fpr:+([0-9A-F]{40}):/.exec(gpg(['--with-colons', '--list-keys', `${p}@example.com`]).stdout)![1]!;
+    writeFileSync(join(keys, `${p}.pub.asc`), gpg(['--armor', '--export', fpr]).stdout);
+    writeFileSync(join(keys, `${p}.sec.asc`), gpg(['--armor', '--export-secret-keys', fpr]).stdout);
+  }
+  expect(run(tempDir(), ['keygen', '--sigstore', '-o', join(keys, 'ci')]).code).toBe(0);
+});
+
+afterAll(() => {
+  spawnSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']);
+  for (const d of [home, keys]) rmSync(d, { recursive: true, force: true });
+});
+
+/** A signed snapshot in a workspace whose config names the principals, roles and two environments. */
+function governed(): { ws: string; id: string } {
+  const ws = sampleWorkspace();
+  const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
+  const principals = Object.fromEntries(['eve', 'rita', 'anna'].map((p) => [p, { pgpKeys: [join(keys, `${p}.pub.asc`)] }]));
+  writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({
+    ...cfg,
+    principals: { ...principals, ci: { sigstoreKeys: [join(keys, 'ci.pub')] } },
+    roles: { editor: ['eve'], reviewer: ['rita', 'ci'], approver: ['anna', 'eve'], operator: ['ci'] },
+    environments: { staging: { requires: [{ role: 'reviewer' }] }, production: { requires: [{ role: 'reviewer' }, { role: 'approver' }], after: 'staging' } },
+  }));
+  const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+  const signed = run(ws, ['sign', id, '--pgp-key', join(keys, 'eve.sec.asc')]);
+  expect(signed.code, signed.stderr).toBe(0);
+  return { ws, id };
+}
+
+const key = (p: string) => ['--pgp-key', join(keys, `${p}.sec.asc`)];
+const statementFiles = (ws: string, id: string) => (existsSync(join(ws, 'metadata/statements', id.slice(7))) ? readdirSync(join(ws, 'metadata/statements', id.slice(7))) : []);
+
+describe('approvals', () => {
+  it('records a signed approval that gpg can check by hand, and the policy counts it', () => {
+    const { ws, id } = governed();
+    const a = runJson<Approved>(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', '--reason', 'CHG-7', ...key('rita')]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.doc).toMatchObject({ id, environment: 'staging', role: 'reviewer', verdict: 'approve', principal: 'rita' });
+    const path = join(ws, 'metadata', a.doc.file);
+    expect(existsSync(path)).toBe(true);
+    // The README's recipe: the pre-authentication bytes by hand, the binary signature, gpg --verify.
+    const env = JSON.parse(readFileSync(path, 'utf8')) as { payloadType: string; payload: string; signatures: { sig: string }[] };
+    const payload = Buffer.from(env.payload, 'base64');
+    const dir = tempDir();
+    writeFileSync(join(dir, 'pae.bin'), Buffer.concat([Buffer.from(`DSSEv1 ${env.payloadType.length} ${env.payloadType} ${payload.length} `), payload]));
+    writeFileSync(join(dir, 'sig.bin'), Buffer.from(env.signatures[0]!.sig, 'base64'));
+    expect(gpg(['--verify', join(dir, 'sig.bin'), join(dir, 'pae.bin')]).status).toBe(0);
+    const st = JSON.parse(payload.toString()) as { subject: { digest: { sha256: string } }[]; predicateType: string; predicate: Record<string, unknown> };
+    expect(st.subject[0]!.digest.sha256).toBe(id.slice(7));
+    expect(st.predicateType).toBe('https://snapgov.dev/attestation/approval/v1');
+    expect(st.predicate).toMatchObject({ environment: 'staging', role: 'reviewer', verdict: 'approve', reason: 'CHG-7' });
+    const log = readFileSync(join(ws, 'metadata/audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; details?: { statement?: string } });
+    expect(log.at(-1)).toMatchObject({ action: 'approve', details: { statement: a.doc.digest } });
+    const list = runJson<Approvals>(ws, ['approvals', id]);
+    expect(list.code).toBe(0);
+    expect(list.doc.editors).toEqual(['eve']);
+    expect(list.doc.environments.find((e) => e.name === 'staging')).toMatchObject({ decision: 'allow', slots: [{ role: 'reviewer', principals: ['rita'] }] });
+    // production: an approval for staging fills no slot there, and staging comes first
+    expect(list.doc.environments.find((e) => e.name === 'production')!.failures.map((f) => f.code)).toEqual(['APPROVALS_MISSING', 'APPROVALS_MISSING', 'PATH_SKIPPED']);
+    expect(run(ws, ['audit', 'verify']).code).toBe(0);
+  });
+
+  it('signs with a Sigstore key too: a bundle holding a DSSE envelope', () => {
+    const { ws, id } = governed();
+    const a = runJson<Approved>(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', '--sigstore-key', join(keys, 'ci.key')]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.doc.principal).toBe('ci');
+    expect(a.doc.file).toMatch(/\.sigstore\.json$/);
+    const bundle = JSON.parse(readFileSync(join(ws, 'metadata', a.doc.file), 'utf8')) as { mediaType: string; dsseEnvelope: { payloadType: string } };
+    expect(bundle.mediaType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
+    expect(bundle.dsseEnvelope.payloadType).toBe('application/vnd.in-toto+json');
+    expect(runJson<Approvals>(ws, ['approvals', id, '--env', 'staging']).doc.environments[0]!.decision).toBe('allow');
+  });
+
+  it('refuses a signer without the role, and one who is no principal, writing nothing', () => {
+    const { ws, id } = governed();
+    const before = readFileSync(join(ws, 'metadata/audit.log'), 'utf8');
+    const wrongRole = runJson(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', ...key('anna')]);
+    expect(wrongRole.code).toBe(1);
+    expect(wrongRole.error).toMatchObject({ code: 'NOT_AUTHORIZED', message: expect.stringContaining('anna does not hold the role reviewer') });
+    const stranger = runJson(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', ...key('mallory')]);
+    expect(stranger.code).toBe(1);
+    expect(stranger.error?.message).toContain('belongs to no principal');
+    expect(runJson(ws, ['approve', id, '--env', 'nowhere', '--role', 'reviewer', ...key('rita')]).error?.code).toBe('USAGE');
+    expect(runJson(ws, ['approve', id, '--role', 'reviewer', ...key('rita')]).error?.message).toContain('--env is required');
+    expect(statementFiles(ws, id)).toEqual([]);
+    expect(readFileSync(join(ws, 'metadata/audit.log'), 'utf8')).toBe(before);
+  });
+
+  it('does not count the editor approving their own snapshot, nor one person twice', () => {
+    const { ws, id } = governed();
+    expect(run(ws, ['approve', id, '--env', 'production', '--role', 'approver', ...key('eve')]).code).toBe(0);
+    const list = runJson<Approvals>(ws, ['approvals', id, '--env', 'production']).doc.environments[0]!;
+    expect(list.decision).toBe('deny');
+    expect(list.ignored.map((i) => i.why)).toEqual(['eve signed the snapshot: no one approves their own snapshot']);
+    expect(list.slots.find((s) => s.role === 'approver')!.principals).toEqual([]);
+  });
+
+  it('never counts an approval for another environment or another snapshot', () => {
+    const { ws, id } = governed();
+    const a = runJson<Approved>(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', ...key('rita')]);
+    const prod = runJson<Approvals>(ws, ['approvals', id, '--env', 'production']).doc.environments[0]!;
+    expect(prod.slots.find((s) => s.role === 'reviewer')!.principals).toEqual([]);
+    expect(prod.ignored.map((i) => i.why)).toEqual(['for the environment staging, not production']);
+    // The same file copied beside a second snapshot: its subject is the first one.
+    writeFileSync(join(ws, 'notes.txt'), 'a second snapshot\n');
+    const other = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const dest = join(ws, 'metadata/statements', other.slice(7));
+    mkdirSync(dest, { recursive: true });
+    copyFileSync(join(ws, 'metadata', a.doc.file), join(dest, a.doc.file.split('/').pop()!));
+    const replayed = runJson<Approvals>(ws, ['approvals', other, '--env', 'staging']).doc;
+    expect(replayed.statements).toMatchObject([{ valid: false, problem: expect.stringContaining(`is about ${id}`) }]);
+    expect(replayed.environments[0]!.decision).toBe('defer');
+  });
+
+  it('keeps a rejection whose file was deleted, and ignores forged or unrecorded statements', () => {
+    const { ws, id } = governed();
+    expect(run(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    const r = runJson<Approved>(ws, ['reject', id, '--env', 'staging', '--role', 'reviewer', '--sigstore-key', join(keys, 'ci.key'), '--reason', 'rule 7 breaks billing']);
+    expect(r.code).toBe(0);
+    expect(runJson<Approvals>(ws, ['approvals', id, '--env', 'staging']).doc.environments[0]!.decision).toBe('deny');
+    rmSync(join(ws, 'metadata', r.doc.file));
+    const after = runJson<Approvals>(ws, ['approvals', id, '--env', 'staging']).doc;
+    expect(after.environments[0]!.decision).toBe('deny');
+    expect(after.statements.some((s) => s.problem?.includes('rejection the audit log records whose statement file is missing'))).toBe(true);
+    const audit = runJson<{ ok: boolean; problems: { message: string }[] }>(ws, ['audit', 'verify']);
+    expect(audit.code).toBe(1);
+    expect(audit.doc.problems.map((p) => p.message)).toEqual([`the statement of this reject (${r.doc.file}) is missing`]);
+    // A truncated statement counts for nothing, and says why.
+    const dir = join(ws, 'metadata/statements', id.slice(7));
+    const [good] = readdirSync(dir);
+    const text = readFileSync(join(dir, good!), 'utf8');
+    writeFileSync(join(dir, `${'0'.repeat(64)}.dsse.json`), text.slice(0, text.length / 2));
+    const doc = runJson<Approvals>(ws, ['approvals', id, '--env', 'staging']).doc;
+    expect(doc.statements.find((s) => s.file.includes('0'.repeat(64)))).toMatchObject({ valid: false, problem: expect.stringContaining('not JSON') });
+  });
+});
+
+describe('governance configuration', () => {
+  it.each<[string, Record<string, unknown>, string]>([
+    ['a role naming no principal', { principals: {}, roles: { approver: ['anna'] } }, '/roles/approver: "anna" is not a principal'],
+    ['a required role nobody holds', { environments: { production: { requires: [{ role: 'approver' }] } } }, 'requires the role "approver", which nobody holds'],
+    ['a path that goes round', { principals: { anna: {} }, roles: { approver: ['anna'] }, environments: { a: { after: 'b' }, b: { after: 'a' } } }, 'goes round in a circle'],
+    ['an unknown environment to come after', { environments: { production: { after: 'stagin' } } }, '"stagin" is not an environment'],
+    ['an environment name that is a path', { environments: { '../x': {} } }, 'environments'],
+    ['a bad duration', { environments: { production: { approvalMaxAge: 'soon' } } }, 'approvalMaxAge'],
+  ])('refuses %s with exit 2', (_n, extra, message) => {
+    const ws = sampleWorkspace();
+    const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
+    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, ...extra }));
+    const r = runJson(ws, ['status']);
+    expect(r.code).toBe(2);
+    expect(r.error?.message).toContain(message);
+  });
+
+  it('refuses one key given to two principals', () => {
+    const ws = sampleWorkspace();
+    const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
+    const k = join(keys, 'rita.pub.asc');
+    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, principals: { rita: { pgpKeys: [k] }, bob: { pgpKeys: [k] } }, roles: { reviewer: ['rita', 'bob'] }, environments: { staging: { requires: [{ role: 'reviewer', count: 2 }], rollbackRequires: [{ role: 'reviewer' }] } } }));
+    const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const r = runJson(ws, ['approvals', id]);
+    expect(r.code).toBe(2);
+    expect(r.error?.message).toContain('belongs to two principals, rita and bob');
+  });
+});
