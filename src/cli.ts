@@ -56,6 +56,8 @@ const EXAMPLES: Record<string, string[]> = {
   approve: ['snapgov approve 3f2a --env production --role approver --reason "CAB-1234" --pgp-key ~/.config/snapgov/keys/anna.sec.asc'],
   reject: ['snapgov reject 3f2a --env production --role reviewer --reason "rule 7 breaks billing" --sigstore-key ~/.config/snapgov/keys/rita.key'],
   approvals: ['snapgov approvals 3f2a', 'snapgov approvals latest --env production --json'],
+  promote: ['snapgov promote 3f2a --env staging --sigstore-key ~/.config/snapgov/keys/ci.key --run-id "$GITHUB_RUN_ID"', 'snapgov promote 1b7c --env production --rollback --reason "INC-42" --sigstore-key ~/.config/snapgov/keys/ci.key'],
+  env: ['snapgov env list', 'snapgov env history production', 'snapgov env resume production'],
   keygen: ['snapgov keygen --pgp --name "Release Bot" --email release@example.com -o ~/.config/snapgov/keys/release', 'snapgov keygen --sigstore -o ~/.config/snapgov/keys/ci'],
   rollback: ['snapgov rollback --dry-run', 'snapgov rollback latest~1 --reason "INC-42: bad rules"', 'snapgov rollback --resume'],
   restore: ['snapgov restore latest~1 artifacts/rules/a.yaml', 'snapgov restore tag:v4.2 artifacts/rules --dry-run'],
@@ -197,6 +199,33 @@ export function buildProgram(): Command {
     .option('--env <name>', 'only this environment')
     .option('--rollback', 'judge a rollback to the snapshot rather than a promotion')
     .action(action(async ([ref], opts, g) => (await import('./commands/approve.js')).approvals(ref, opts, g)));
+
+  program
+    .command('promote <ref>')
+    .description("move an environment's pin to a snapshot, if its policy allows: a signed decision, a new pin, an audit record")
+    .option('--env <name>', 'the environment (required)')
+    .option('--run-id <id>', 'idempotency key: the same run id and snapshot again is a no-op success (default: a new one)')
+    .option('--reason <text>', 'why: in the decision, the pin and the audit log (required with --rollback)')
+    .option('--rollback', 'move the pin back to an older snapshot (needs approvals for a rollback)')
+    .option('--read-data', 're-hash every object of the snapshot before deciding')
+    .option('--pgp-key <file>', "the operator's armored OpenPGP secret key (or SNAPGOV_PGP_KEY)")
+    .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
+    .option('--sigstore-key <file>', "the operator's ECDSA P-256 private key in PEM")
+    .action(action(async ([ref], opts, g) => (await import('./commands/promote.js')).promote(ref, opts, g)));
+
+  const env = program.command('env').description('environments and their pins');
+  env
+    .command('list')
+    .description('each environment, the snapshot it is pinned to, since when and by whom')
+    .action(action(async (_p, opts, g) => (await import('./commands/promote.js')).envList(opts, g)));
+  env
+    .command('history <name>')
+    .description("an environment's pins, oldest first")
+    .action(action(async ([name], opts, g) => (await import('./commands/promote.js')).envHistory(name, opts, g)));
+  env
+    .command('resume <name>')
+    .description('append the audit record of a pin written by a promotion that stopped before it')
+    .action(action(async ([name], opts, g) => (await import('./commands/promote.js')).envResume(name, opts, g)));
 
   program
     .command('keygen')

@@ -4,6 +4,7 @@ import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { environmentPolicy, evaluate, loadPrincipals, readApprovals, recordApproval, type RecordedApproval, type StatementReport } from '../governance/approvals.js';
+import { pinFacts } from '../governance/pins.js';
 import { prepareStatementSigner, type SignOptions } from '../signing/signer.js';
 import { openStore, resolveSnapshot, withLock } from '../store/open.js';
 import { parseDuration } from '../util/duration.js';
@@ -72,7 +73,7 @@ export async function approvals(ref: string, o: ApprovalsOptions, g: GlobalOptio
     const found = await readApprovals(store.layout, id, await loadPrincipals(store.ws));
     const now = Date.now();
     const environments = names.map((name) => {
-      const r = evaluate(store.ws, store.layout, id, name, intent, found, now);
+      const r = evaluate(store.ws, store.layout, id, name, intent, found, pinFacts(store.layout, id, name), null, now);
       return { name, ...r, validUntil: r.validUntil !== null ? new Date(r.validUntil).toISOString() : null };
     });
     return outcome({ id, intent, editors: found.editors, statements: found.statements, environments }, renderApprovals);

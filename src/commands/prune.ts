@@ -58,7 +58,7 @@ export async function prune(n: string | undefined, opts: PruneOptions, g: Global
   const dryRun = !!opts.dryRun;
   // Deciding and deleting happen under one lock (see pruneSnapshots).
   return withLock(g, layout, dryRun ? 'shared' : 'exclusive', 'prune', async (lock) => {
-    const { result, warnings } = await pruneSnapshots(layout, lock, policy, { dryRun, allowRemoveAll: !!opts.allowRemoveAll, timeZone: ws.config.retention.timezone });
+    const { result, warnings } = await pruneSnapshots(layout, lock, policy, { dryRun, allowRemoveAll: !!opts.allowRemoveAll, timeZone: ws.config.retention.timezone, keepPins: Object.fromEntries(Object.entries(ws.config.environments).map(([n, e]) => [n, e.keepPins])) });
     return outcome(result, renderPrune, 0, warnings);
   });
 }

@@ -48,6 +48,8 @@ export interface PolicyInput {
   roles: Readonly<Record<string, readonly string[]>>;
   /** Principals who signed the snapshot (its editors): they never approve it. */
   editors: readonly string[];
+  /** The principal moving the pin, when promoting: never one of its approvers. */
+  operator: string | null;
   approvals: readonly Approval[];
   /** Environments whose pin history holds the snapshot. */
   pinnedIn: readonly string[];
@@ -58,7 +60,8 @@ export interface PolicyInput {
 }
 
 export interface Failure {
-  code: 'APPROVALS_MISSING' | 'REJECTED' | 'PATH_SKIPPED' | 'REHEARSAL_MISSING' | 'REHEARSAL_TOO_OLD';
+  /** The last two come from promotion itself: the snapshot does not verify, or it is older than the pin without --rollback. */
+  code: 'APPROVALS_MISSING' | 'REJECTED' | 'PATH_SKIPPED' | 'REHEARSAL_MISSING' | 'REHEARSAL_TOO_OLD' | 'VERIFY_FAILED' | 'ROLLBACK_NOT_INTENDED';
   message: string;
 }
 
@@ -160,6 +163,8 @@ export function evaluatePolicy(input: PolicyInput): PolicyResult {
       failures.push({ code: 'REJECTED', message: `${a.principal} (${a.role}) rejected it: ${a.ref}` });
     } else if (input.editors.includes(a.principal!)) {
       ignored.push({ ref: a.ref, why: `${a.principal} signed the snapshot: no one approves their own snapshot` });
+    } else if (a.principal === input.operator) {
+      ignored.push({ ref: a.ref, why: `${a.principal} moves the pin: the operator does not approve their own promotion` });
     } else {
       if (!candidates.has(a.principal!)) candidates.set(a.principal!, new Set());
       candidates.get(a.principal!)!.add(a.role);

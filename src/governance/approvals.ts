@@ -10,7 +10,7 @@ import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { verifyPgp } from '../signing/pgp.js';
 import { keyHint, verifyKeyBundle } from '../signing/sigstore.js';
-import { verifyStatement, type SignStatement, type StatementSigner } from '../signing/statements.js';
+import { verifyStatement, type StatementKey, type StatementSigner } from '../signing/statements.js';
 import { loadPublicKeys } from '../signing/trust.js';
 import { appendAudit, readAuditLines } from '../store/audit-log.js';
 import type { StoreLayout } from '../store/layout.js';
@@ -60,6 +60,13 @@ export async function loadPrincipals(ws: Workspace): Promise<Principals> {
   return { pgp, sigstore, of: (s) => owner.get(`${s.type}:${s.id}`) ?? null };
 }
 
+/** The principal a signing key belongs to; refused (nothing written) when it is nobody's. */
+export async function signingPrincipal(ws: Workspace, key: StatementKey): Promise<string> {
+  const principal = (await loadPrincipals(ws)).of(key.signer);
+  if (principal === null) throw new SnapgovError('NOT_AUTHORIZED', `the signing key ${key.signer.id} belongs to no principal in snapgov.json`, 'add the key to a principal ("principals" in snapgov.json) or sign with your own key; nothing was written');
+  return principal;
+}
+
 export function environmentPolicy(ws: Workspace, name: string): EnvironmentPolicy {
   const e = ws.config.environments[name];
   if (!e) {
@@ -99,7 +106,7 @@ export interface RecordedApproval {
  * comes first, then its audit record: an approval without its record does not count, a rejection
  * counts from either.
  */
-export async function recordApproval(ws: Workspace, layout: StoreLayout, id: string, sign: SignStatement, req: ApprovalRequest): Promise<RecordedApproval> {
+export async function recordApproval(ws: Workspace, layout: StoreLayout, id: string, key: StatementKey, req: ApprovalRequest): Promise<RecordedApproval> {
   environmentPolicy(ws, req.environment);
   const holders = ws.config.roles[req.role];
   if (!holders) throw new SnapgovError('USAGE', `there is no role ${JSON.stringify(req.role)}`, `use one of ${Object.keys(ws.config.roles).join(', ') || '(none: define "roles" in snapgov.json)'}`);
@@ -113,11 +120,9 @@ export async function recordApproval(ws: Workspace, layout: StoreLayout, id: str
     issuedAt: issued.toISOString(),
     expiresAt: req.expiresInMs !== null ? new Date(issued.getTime() + req.expiresInMs).toISOString() : null,
   };
-  const signed = await sign(statement(id, APPROVAL_PREDICATE, predicate));
-  const principals = await loadPrincipals(ws);
-  const principal = principals.of(signed.signer);
-  if (principal === null) throw new SnapgovError('NOT_AUTHORIZED', `the signing key ${signed.signer.id} belongs to no principal in snapgov.json`, 'add the key to a principal ("principals" in snapgov.json) or sign with your own key; nothing was written');
+  const principal = await signingPrincipal(ws, key);
   if (!holders.includes(principal)) throw new SnapgovError('NOT_AUTHORIZED', `${principal} does not hold the role ${req.role}`, `the role is held by ${holders.join(', ') || 'nobody'}; nothing was written`);
+  const signed = await key.sign(statement(id, APPROVAL_PREDICATE, predicate));
   const { file, digest } = writeStatement(layout, id, signed.text, signed.format);
   await appendAudit(layout, {
     action: req.verdict,
@@ -241,6 +246,12 @@ export function rehearsedAt(layout: StoreLayout, id: string): number | null {
   return at;
 }
 
-export function evaluate(ws: Workspace, layout: StoreLayout, id: string, env: string, intent: Intent, found: Approvals, now = Date.now()): PolicyResult {
-  return evaluatePolicy({ policy: environmentPolicy(ws, env), snapshot: id, intent, now, roles: ws.config.roles, editors: found.editors, approvals: found.approvals, pinnedIn: [], rehearsedAt: rehearsedAt(layout, id), heldBackSince: null });
+/** What the environments' pin histories say about a snapshot, for the policy. */
+export interface PinFacts {
+  pinnedIn: string[];
+  heldBackSince: number | null;
+}
+
+export function evaluate(ws: Workspace, layout: StoreLayout, id: string, env: string, intent: Intent, found: Approvals, pins: PinFacts, operator: string | null = null, now = Date.now()): PolicyResult {
+  return evaluatePolicy({ policy: environmentPolicy(ws, env), snapshot: id, intent, now, roles: ws.config.roles, editors: found.editors, operator, approvals: found.approvals, pinnedIn: pins.pinnedIn, rehearsedAt: rehearsedAt(layout, id), heldBackSince: pins.heldBackSince });
 }

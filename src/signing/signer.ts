@@ -10,7 +10,7 @@ import { readSecretKey, signPgp, verifyPgp } from './pgp.js';
 import { signatureFile, writeSignatureFile, type SignatureRecord } from '../store/signature-files.js';
 import { keyHint, parseBundle, readSigstorePrivateKey, signWithKey, verifyKeyBundle, verifyKeylessBundle } from './sigstore.js';
 import { loadTrust, type TrustFlags } from './trust.js';
-import { pgpStatementSigner, sigstoreStatementSigner, type SignStatement } from './statements.js';
+import { pgpStatementSigner, sigstoreStatementSigner, type StatementKey } from './statements.js';
 import { appendAudit } from '../store/audit-log.js';
 import type { StoreLayout } from '../store/layout.js';
 import { readManifestBytes, readMetadata, writeMetadata } from '../store/snapshots.js';
@@ -101,7 +101,7 @@ export async function prepareSigner(ws: Workspace, o: SignOptions, method = choo
 }
 
 /** The same keys signing in-toto statements (approvals, decisions) in DSSE envelopes. */
-export async function prepareStatementSigner(ws: Workspace, o: SignOptions): Promise<SignStatement> {
+export async function prepareStatementSigner(ws: Workspace, o: SignOptions): Promise<StatementKey> {
   const method = chooseMethod(o, ws);
   if (method === 'pgp') return pgpStatementSigner(await pgpSigningKey(ws, o));
   if (method === 'sigstore-key') return sigstoreStatementSigner(sigstoreSigningKey(ws, o));

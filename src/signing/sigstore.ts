@@ -82,6 +82,19 @@ function digestProblem(bundle: Bundle, bytes: Buffer): string | null {
   return digest && Buffer.from(digest).equals(want) ? null : "the bundle's message digest is not the manifest's SHA-256 (a bundle for other bytes)";
 }
 
+/**
+ * Checks a key-signed bundle's signature with the one key its hint names: over `bytes` for a
+ * message signature, over the envelope's pre-authentication bytes for DSSE. Throws when it is bad.
+ */
+export function verifyWithKey(bundle: Bundle, hint: string, key: KeyObject, bytes?: Buffer): void {
+  const trust = toTrustMaterial(TrustedRoot.fromJSON(EMPTY_ROOT), (h: string) => {
+    if (h !== hint) throw new Error(`unknown key ${h}`);
+    return { publicKey: key, validFor: () => true };
+  });
+  // No log and no timestamp for a key signature: the thresholds default to 1 and would refuse it.
+  new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(bundle, bytes));
+}
+
 /** Checks a key-signed bundle against the allowed public keys; the bundle's hint only selects among them. */
 export function verifyKeyBundle(bytes: Buffer, text: string, keys: readonly KeyObject[]): SignatureCheck {
   const bundle = parseBundle(text);
@@ -92,13 +105,8 @@ export function verifyKeyBundle(bytes: Buffer, text: string, keys: readonly KeyO
   if (digest) return { valid: false, signer: hint, reason: digest };
   const key = keys.find((k) => keyHint(k) === hint);
   if (!key) return { valid: false, signer: hint, reason: `signed by key ${hint}, which is not known (add it to trust.sigstoreKeys or pass --key)` };
-  const trust = toTrustMaterial(TrustedRoot.fromJSON(EMPTY_ROOT), (h: string) => {
-    if (h !== hint) throw new Error(`unknown key ${h}`);
-    return { publicKey: key, validFor: () => true };
-  });
   try {
-    // No log and no timestamp for a key signature: the thresholds default to 1 and would refuse it.
-    new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(bundle, bytes));
+    verifyWithKey(bundle, hint, key, bytes);
     return { valid: true, signer: hint, reason: 'good signature' };
   } catch (e) {
     return { valid: false, signer: hint, reason: `bad signature: ${describe(e)}` };

@@ -7,6 +7,7 @@ import { fsyncDir } from '../util/fsx.js';
 import { appendAudit } from './audit-log.js';
 import { collectGarbage, type GcSummary } from './gc.js';
 import { readJournal } from './journal.js';
+import { pinnedEnvironments, readPinHistory } from './pins.js';
 import { manifestPath, metadataPath, type StoreLayout } from './layout.js';
 import type { StoreLock } from './lock.js';
 import { removeSignatureFiles } from './signature-files.js';
@@ -25,10 +26,12 @@ export interface PruneRun {
   dryRun: boolean;
   allowRemoveAll: boolean;
   timeZone: string;
+  /** Per environment, how many pins before the current one keep their snapshots. */
+  keepPins: Readonly<Record<string, number>>;
 }
 
 /** The protections no rule overrides, as reasons per snapshot ID. */
-async function protections(layout: StoreLayout, history: { id: string; meta: { pinned?: unknown; protectedUntil?: string } }[], now: number): Promise<Map<string, string[]>> {
+async function protections(layout: StoreLayout, history: { id: string; meta: { pinned?: unknown; protectedUntil?: string } }[], now: number, keepPins: Readonly<Record<string, number>>): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   const add = (id: string | null | undefined, reason: string) => {
     if (!id) return;
@@ -43,6 +46,12 @@ async function protections(layout: StoreLayout, history: { id: string; meta: { p
   }
   const journal = await readJournal(layout);
   if (journal) for (const id of [journal.to, journal.from, journal.safety]) add(id, 'rollback journal');
+  // What an environment is pinned to, and what it was pinned to in its last N pins (a rollback's targets).
+  for (const env of pinnedEnvironments(layout)) {
+    const pins = readPinHistory(layout, env).pins;
+    add(pins.at(-1)?.entry.snapshot, `pinned in ${env}`);
+    for (const p of pins.slice(-1 - (keepPins[env] ?? 5), -1)) add(p.entry.snapshot, `in the last pins of ${env}`);
+  }
   return out;
 }
 
@@ -56,7 +65,7 @@ export async function pruneSnapshots(layout: StoreLayout, lock: StoreLock, polic
   const { snapshots, broken } = await loadHistory(layout);
   const decisions: Decision[] = protect(
     applyPolicy(snapshots.map((s) => ({ id: s.id, time: Date.parse(s.time), tags: s.meta.tags })), policy, { now, timeZone: run.timeZone }),
-    await protections(layout, snapshots, now),
+    await protections(layout, snapshots, now, run.keepPins),
   );
   const kept = decisions.filter((d) => d.keep);
   const removed = decisions.filter((d) => !d.keep);

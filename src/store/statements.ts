@@ -43,6 +43,29 @@ export function listStatementDirs(l: StoreLayout): string[] {
   }
 }
 
+/** Decisions (promotions) are named by their digest too, in one folder: a pin names its decision by digest. */
+export function writeDecision(l: StoreLayout, text: string, format: StatementFormat): { file: string; digest: string } {
+  const hex = createHash('sha256').update(text).digest('hex');
+  const dir = join(l.metadata, 'decisions');
+  ensureDir(dir);
+  atomicWriteFile(join(dir, `${hex}.${format}.json`), text);
+  return { file: join('decisions', `${hex}.${format}.json`), digest: `sha256:${hex}` };
+}
+
+/** The decision a pin names, or null when its file is gone. */
+export function readDecision(l: StoreLayout, digest: string): StoredStatement | null {
+  const hex = digest.slice('sha256:'.length);
+  for (const format of ['dsse', 'sigstore'] as const) {
+    const file = join('decisions', `${hex}.${format}.json`);
+    try {
+      return { file, format, text: readFileSync(join(l.metadata, file), 'utf8') };
+    } catch {
+      // the other format, or missing
+    }
+  }
+  return null;
+}
+
 /** Every statement stored about a snapshot, in name order; files of other names are left out. */
 export function readStatements(l: StoreLayout, id: string): StoredStatement[] {
   const dir = statementsDir(l, id);

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { seededRandom } from '../../dist/core/rehearsal.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'snapgov');
-export const COMMANDS = ['create', 'rollback', 'prune', 'gc', 'import', 'sign', 'rehearse'];
+export const COMMANDS = ['create', 'rollback', 'prune', 'gc', 'import', 'sign', 'rehearse', 'promote'];
 /** Named step boundaries the code exposes (src/util/fault.ts), per command. */
 const FAULTS = {
   rollback: ['rollback-remove:1', 'rollback-stage:1', 'rollback-stage:40', 'rollback-rename:1', 'rollback-rename:40'],
@@ -21,6 +21,7 @@ const FAULTS = {
   gc: ['gc-delete:1', 'gc-delete:3'],
   rehearse: ['rollback-rename:1', 'rollback-stage:20'],
   create: ['create-publish:1'],
+  promote: ['promote-decision:1', 'promote-pin:1'],
 };
 
 const sha = (b) => createHash('sha256').update(b).digest('hex');
@@ -232,6 +233,33 @@ const SCENARIOS = {
       after(failures) {
         const v = json(ws, ['verify', id, '--require-signature', '--key', pub]);
         if (v.code !== 0) failures.push(`after re-running sign, verify --require-signature exit ${v.code}`);
+      },
+    };
+  },
+  promote(r) {
+    const ws = workspace(r);
+    const keyPair = (name) => {
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const key = join(ws, '..', `${ws.split('/').pop()}.${name}.key`);
+      writeFileSync(key, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      writeFileSync(`${key}.pub`, publicKey.export({ type: 'spki', format: 'pem' }));
+      return key;
+    };
+    const reviewer = keyPair('reviewer');
+    const operator = keyPair('operator');
+    const cfg = JSON.parse(readFileSync(join(ws, 'snapgov.json'), 'utf8'));
+    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, principals: { rita: { sigstoreKeys: [`${reviewer}.pub`] }, ci: { sigstoreKeys: [`${operator}.pub`] } }, roles: { reviewer: ['rita'], approver: ['rita'], operator: ['ci'] }, environments: { staging: { requires: [{ role: 'reviewer' }] } } }));
+    const id = must(json(ws, ['create']), 'create').doc.id;
+    must(sg(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', '--sigstore-key', reviewer]), 'approve');
+    return {
+      ws,
+      extra: [reviewer, `${reviewer}.pub`, operator, `${operator}.pub`],
+      args: ['promote', id, '--env', 'staging', '--run-id', 'crash-1', '--sigstore-key', operator, '--lock-wait', '10s'],
+      after(failures) {
+        const h = json(ws, ['env', 'history', 'staging']);
+        const pins = h.doc?.pins ?? [];
+        if (pins.length !== 1 || pins[0].snapshot !== id) failures.push(`after re-running promote, staging has ${pins.length} pin(s)`);
+        for (const p of pins) if (!existsSync(join(ws, 'metadata', 'decisions', `${p.decision.slice(7)}.sigstore.json`))) failures.push(`pin ${p.seq} has no decision file`);
       },
     };
   },

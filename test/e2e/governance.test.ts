@@ -200,3 +200,143 @@ describe('governance configuration', () => {
     expect(r.error?.message).toContain('belongs to two principals, rita and bob');
   });
 });
+
+interface Promoted {
+  environment: string;
+  snapshot: string;
+  decision: string;
+  replayed: boolean;
+  unchanged: boolean;
+  seq: number | null;
+  runId: string;
+  failures: { code: string }[];
+  decisionRef: string | null;
+  pinFile: string | null;
+  operator: string;
+}
+
+const ci = ['--sigstore-key', () => join(keys, 'ci.key')] as const;
+const asCi = () => [ci[0], ci[1]()];
+const auditActions = (ws: string) => readFileSync(join(ws, 'metadata/audit.log'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { action: string }).action);
+
+/** A second, newer snapshot beside the first, both signed by eve. */
+function twoGoverned(): { ws: string; s1: string; s2: string } {
+  const { ws, id: s1 } = governed();
+  writeFileSync(join(ws, 'notes.txt'), 'release 2\n');
+  const s2 = runJson<{ id: string }>(ws, ['create']).doc.id;
+  expect(run(ws, ['sign', s2, ...key('eve')]).code).toBe(0);
+  return { ws, s1, s2 };
+}
+
+describe('promotion', () => {
+  it('defers without approvals, then pins with a signed decision; the same run again changes nothing', () => {
+    const { ws, id } = governed();
+    const early = runJson<Promoted>(ws, ['promote', id, '--env', 'staging', ...asCi()]);
+    expect(early.code).toBe(4);
+    expect(early.doc).toMatchObject({ decision: 'defer', seq: null, failures: [{ code: 'APPROVALS_MISSING' }] });
+    expect(existsSync(join(ws, 'metadata/envs'))).toBe(false);
+    expect(run(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    const p = runJson<Promoted>(ws, ['promote', id, '--env', 'staging', '--run-id', 'ci-1', '--reason', 'nightly', ...asCi()]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.doc).toMatchObject({ decision: 'allow', seq: 1, runId: 'ci-1', operator: 'ci', replayed: false });
+    const pin = readJsonFile<{ seq: number; snapshot: string; decision: string; previousEntry: string | null }>(join(ws, 'metadata', p.doc.pinFile!));
+    expect(pin).toMatchObject({ seq: 1, snapshot: id, decision: p.doc.decisionRef, previousEntry: null });
+    const decision = readdirSync(join(ws, 'metadata/decisions'));
+    expect(decision).toEqual([`${p.doc.decisionRef!.slice(7)}.sigstore.json`]);
+    expect(auditActions(ws).at(-1)).toBe('promote');
+    const again = runJson<Promoted>(ws, ['promote', id, '--env', 'staging', '--run-id', 'ci-1', ...asCi()]);
+    expect(again.code).toBe(0);
+    expect(again.doc).toMatchObject({ replayed: true, seq: 1 });
+    expect(readdirSync(join(ws, 'metadata/envs/staging/history'))).toEqual(['1.json']);
+    const list = runJson<{ environments: { name: string; seq: number | null; snapshot: string | null }[] }>(ws, ['env', 'list']);
+    expect(list.doc.environments).toMatchObject([{ name: 'production', seq: null }, { name: 'staging', seq: 1, snapshot: id }]);
+    expect(runJson<{ pins: unknown[] }>(ws, ['env', 'history', 'staging']).doc.pins).toHaveLength(1);
+    expect(run(ws, ['audit', 'verify']).code).toBe(0);
+  });
+
+  it('refuses a run id reused for another snapshot, a skipped path, and an operator without the role', () => {
+    const { ws, s1, s2 } = twoGoverned();
+    for (const s of [s1, s2]) expect(run(ws, ['approve', s, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    expect(run(ws, ['promote', s1, '--env', 'staging', '--run-id', 'r1', ...asCi()]).code).toBe(0);
+    const reused = runJson(ws, ['promote', s2, '--env', 'staging', '--run-id', 'r1', ...asCi()]);
+    expect(reused.code).toBe(2);
+    expect(reused.error?.message).toContain('run r1 promoted');
+    expect(run(ws, ['approve', s2, '--env', 'production', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    expect(run(ws, ['approve', s2, '--env', 'production', '--role', 'approver', ...key('anna')]).code).toBe(0);
+    const skipped = runJson<Promoted>(ws, ['promote', s2, '--env', 'production', ...asCi()]);
+    expect(skipped.code).toBe(1);
+    expect(skipped.doc.failures.map((f) => f.code)).toEqual(['PATH_SKIPPED']);
+    const notOperator = runJson(ws, ['promote', s1, '--env', 'production', ...key('anna')]);
+    expect(notOperator.code).toBe(1);
+    expect(notOperator.error).toMatchObject({ code: 'NOT_AUTHORIZED' });
+    expect(run(ws, ['promote', s2, '--env', 'staging', ...asCi()]).code).toBe(0);
+    const prod = runJson<Promoted>(ws, ['promote', s2, '--env', 'production', '--read-data', ...asCi()]);
+    expect(prod.code, JSON.stringify(prod.doc)).toBe(0);
+    expect(prod.doc.seq).toBe(1);
+  });
+
+  it('moves back only as an approved rollback, and holds back what it rolled away from', () => {
+    const { ws, s1, s2 } = twoGoverned();
+    for (const s of [s1, s2]) expect(run(ws, ['approve', s, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    expect(run(ws, ['promote', s1, '--env', 'staging', ...asCi()]).code).toBe(0);
+    expect(run(ws, ['promote', s2, '--env', 'staging', ...asCi()]).code).toBe(0);
+    const plain = runJson<Promoted>(ws, ['promote', s1, '--env', 'staging', ...asCi()]);
+    expect(plain.code).toBe(1);
+    expect(plain.doc.failures.map((f) => f.code)).toContain('ROLLBACK_NOT_INTENDED');
+    expect(runJson(ws, ['promote', s1, '--env', 'staging', '--rollback', ...asCi()]).error?.message).toContain('needs a reason');
+    const unapproved = runJson<Promoted>(ws, ['promote', s1, '--env', 'staging', '--rollback', '--reason', 'INC-42', ...asCi()]);
+    expect(unapproved.code).toBe(4);
+    expect(run(ws, ['approve', s1, '--env', 'staging', '--role', 'approver', '--rollback', '--reason', 'INC-42', ...key('anna')]).code).toBe(0);
+    const back = runJson<Promoted>(ws, ['promote', s1, '--env', 'staging', '--rollback', '--reason', 'INC-42', ...asCi()]);
+    expect(back.code, JSON.stringify(back.doc)).toBe(0);
+    expect(back.doc.seq).toBe(3);
+    expect(auditActions(ws).at(-1)).toBe('env-rollback');
+    // s2's approval came before the rollback away from it: it must be approved again.
+    const again = runJson<Promoted>(ws, ['promote', s2, '--env', 'staging', ...asCi()]);
+    expect(again.code).toBe(4);
+    expect(run(ws, ['approve', s2, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    expect(runJson<Promoted>(ws, ['promote', s2, '--env', 'staging', ...asCi()]).doc.seq).toBe(4);
+  });
+
+  it('prune keeps what an environment is pinned to and its last pins', () => {
+    const { ws, s1, s2 } = twoGoverned();
+    expect(run(ws, ['approve', s1, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    expect(run(ws, ['promote', s1, '--env', 'staging', ...asCi()]).code).toBe(0);
+    const p = runJson<{ keep: { id: string; reasons: string[] }[]; remove: { id: string }[] }>(ws, ['prune', '--keep-last', '1']);
+    expect(p.code).toBe(0);
+    expect(p.doc.remove).toEqual([]);
+    expect(p.doc.keep.find((k) => k.id === s1)!.reasons).toContain('pinned in staging');
+    expect(p.doc.keep.map((k) => k.id)).toContain(s2);
+  });
+
+  it('refuses a pin history edited or cut back on disk', () => {
+    const { ws, s1, s2 } = twoGoverned();
+    for (const s of [s1, s2]) expect(run(ws, ['approve', s, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    expect(run(ws, ['promote', s1, '--env', 'staging', ...asCi()]).code).toBe(0);
+    expect(run(ws, ['promote', s2, '--env', 'staging', ...asCi()]).code).toBe(0);
+    const hist = join(ws, 'metadata/envs/staging/history');
+    const second = readFileSync(join(hist, '2.json'));
+    rmSync(join(hist, '2.json'));
+    const cut = runJson(ws, ['env', 'list']);
+    expect(cut.code).toBe(1);
+    expect(cut.error?.message).toContain('cut back on disk');
+    writeFileSync(join(hist, '2.json'), second.toString().replace('"reason": null', '"reason": "edited"'));
+    const edited = runJson(ws, ['promote', s1, '--env', 'staging', '--rollback', '--reason', 'x', ...asCi()]);
+    expect(edited.code).toBe(1);
+    expect(edited.error?.message).toContain('edited on disk');
+  });
+
+  it('a promotion killed after its pin leaves the environment pending audit, and env resume completes it', () => {
+    const { ws, id } = governed();
+    expect(run(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    const killed = run(ws, ['promote', id, '--env', 'staging', ...asCi()], { SNAPGOV_FAULT: 'promote-pin:1' });
+    expect(killed.code).not.toBe(0);
+    expect(runJson<{ environments: { name: string; pendingAudit: boolean }[] }>(ws, ['env', 'list']).doc.environments.find((e) => e.name === 'staging')!.pendingAudit).toBe(true);
+    expect(runJson(ws, ['promote', id, '--env', 'staging', ...asCi()]).error?.code).toBe('PENDING_AUDIT');
+    const r = runJson<{ resumed: boolean; seq: number }>(ws, ['env', 'resume', 'staging']);
+    expect(r.doc).toMatchObject({ resumed: true, seq: 1 });
+    expect(runJson<{ environments: { name: string; pendingAudit: boolean }[] }>(ws, ['env', 'list']).doc.environments.find((e) => e.name === 'staging')!.pendingAudit).toBe(false);
+    expect(run(ws, ['audit', 'verify']).code).toBe(0);
+    expect(runJson<{ resumed: boolean }>(ws, ['env', 'resume', 'staging']).doc.resumed).toBe(false);
+  });
+});

@@ -76,6 +76,7 @@ export function commandOf(args: readonly string[]): string | null {
     else if (!args[i]!.startsWith('-')) words.push(args[i]!);
   }
   if (words[0] === 'audit' && words[1] === 'verify') return 'audit-verify';
+  if (words[0] === 'env' && words[1]) return `env-${words[1]}`;
   return words[0] ?? null;
 }
 
@@ -95,7 +96,7 @@ export function assertOutputSchema(command: string, doc: unknown): void {
 /** Runs with --json and parses stdout (success) or the error document on stderr (failure); a document is checked against its schema. */
 export function runJson<T = Record<string, unknown>>(cwd: string, args: string[], env: Record<string, string> = {}): { code: number; doc: T; error?: { code: string; message: string; hint: string }; stderr: string } {
   const r = run(cwd, ['--json', ...args], env);
-  if (r.code === 0 || r.code === 3 || (r.code === 1 && r.stdout.trim().startsWith('{'))) {
+  if (r.code === 0 || r.code === 3 || ((r.code === 1 || r.code === 4) && r.stdout.trim().startsWith('{'))) {
     const doc = JSON.parse(r.stdout) as T;
     const command = commandOf(args);
     if (command) assertOutputSchema(command, doc);

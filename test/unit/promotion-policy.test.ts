@@ -23,7 +23,7 @@ function approval(principal: string | null, role: string, over: Partial<Approval
 }
 
 function input(approvals: Approval[], over: Partial<PolicyInput> = {}): PolicyInput {
-  return { policy: production, snapshot: S, intent: 'promote', now: NOW, roles, editors: ['eve'], approvals, pinnedIn: ['staging'], rehearsedAt: null, heldBackSince: null, ...over };
+  return { policy: production, snapshot: S, intent: 'promote', now: NOW, roles, editors: ['eve'], operator: null, approvals, pinnedIn: ['staging'], rehearsedAt: null, heldBackSince: null, ...over };
 }
 
 describe('promotion policy', () => {
@@ -42,6 +42,7 @@ describe('promotion policy', () => {
     ['an approval from the future', [approval('rita', 'reviewer'), approval('anna', 'approver', { issuedAt: NOW + H })], {}, 'defer', ['APPROVALS_MISSING']],
     ['a later rejection', [approval('rita', 'reviewer'), approval('anna', 'approver'), approval('anna', 'approver', { verdict: 'reject', issuedAt: NOW - 1000 })], {}, 'deny', ['REJECTED', 'APPROVALS_MISSING']],
     ['a rejection withdrawn by a later approval', [approval('rita', 'reviewer'), approval('anna', 'approver', { verdict: 'reject', issuedAt: NOW - 2 * H }), approval('anna', 'approver')], {}, 'allow', []],
+    ['the operator approving their own promotion', [approval('rita', 'reviewer'), approval('anna', 'approver')], { operator: 'anna' }, 'defer', ['APPROVALS_MISSING']],
     ['skipping staging', [approval('rita', 'reviewer'), approval('anna', 'approver')], { pinnedIn: [] }, 'deny', ['PATH_SKIPPED']],
     ['approvals from before a rollback away from it', [approval('rita', 'reviewer'), approval('anna', 'approver')], { heldBackSince: NOW - 30 * 60_000 }, 'defer', ['APPROVALS_MISSING', 'APPROVALS_MISSING']],
     ['a rollback needs its own approval', [approval('rita', 'reviewer'), approval('anna', 'approver')], { intent: 'rollback' }, 'defer', ['APPROVALS_MISSING']],

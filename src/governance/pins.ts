@@ -1,0 +1,217 @@
+// Environment pins: the history on disk checked against the audit log (TUF's rollback guard: the
+// sequence never goes down, and a history cut back or edited on disk is refused), and promotion.
+import { createHash, randomUUID } from 'node:crypto';
+import type { Workspace } from '../config/config.js';
+import { statement } from '../core/dsse.js';
+import type { Failure, Intent, PolicyResult } from '../core/promotion-policy.js';
+import { shortId } from '../core/ref.js';
+import { SnapgovError } from '../errors.js';
+import type { StatementKey } from '../signing/statements.js';
+import { appendAudit, readAuditLines } from '../store/audit-log.js';
+import type { StoreLayout } from '../store/layout.js';
+import { pinnedEnvironments, readPinHistory, writePin, type PinEntry, type StoredPin } from '../store/pins.js';
+import { loadHistory } from '../store/snapshots.js';
+import { writeDecision } from '../store/statements.js';
+import { faultPoint } from '../util/fault.js';
+import { environmentPolicy, evaluate, loadPrincipals, readApprovals, signingPrincipal, type PinFacts } from './approvals.js';
+
+export const DECISION_PREDICATE = 'https://snapgov.dev/attestation/promotion-decision/v1';
+const PIN_ACTIONS = new Set(['promote', 'env-rollback']);
+
+/** The audit records of an environment's pins, by sequence number: the pin's digest. */
+function recordedPins(layout: StoreLayout, env: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of readAuditLines(layout)) {
+    try {
+      const r = JSON.parse(line) as { action: string; details?: { env?: unknown; seq?: unknown; pin?: unknown } };
+      if (PIN_ACTIONS.has(r.action) && r.details?.env === env && typeof r.details.seq === 'number' && typeof r.details.pin === 'string') out.set(r.details.seq, r.details.pin);
+    } catch {
+      // a damaged line: audit verify reports it
+    }
+  }
+  return out;
+}
+
+export interface EnvState {
+  pins: StoredPin[];
+  /** The last pin was written but its audit record was not (`snapgov env resume` appends it). */
+  pendingAudit: boolean;
+}
+
+/** The history of an environment, refused when it does not match the audit log. */
+export function environmentState(layout: StoreLayout, env: string): EnvState {
+  const { pins, problems } = readPinHistory(layout, env);
+  const refuse = (why: string) => new SnapgovError('STORE_CORRUPT', `the pin history of ${env} cannot be trusted: ${why}`, 'nothing was changed; run `snapgov audit verify` and restore metadata/envs from a backup');
+  if (problems.length) throw refuse(problems[0]!);
+  const recorded = recordedPins(layout, env);
+  const highest = Math.max(0, ...recorded.keys());
+  if (highest > pins.length) throw refuse(`the audit log records pin ${highest}, the history ends at ${pins.length} (cut back on disk)`);
+  for (const p of pins) {
+    const r = recorded.get(p.entry.seq);
+    if (r === undefined && p.entry.seq === pins.length) return { pins, pendingAudit: true };
+    if (r === undefined) throw refuse(`pin ${p.entry.seq} has no audit record`);
+    if (r !== p.digest) throw refuse(`pin ${p.entry.seq} is not the one the audit log records (edited on disk)`);
+  }
+  return { pins, pendingAudit: false };
+}
+
+/** Which environments have pinned the snapshot, and when this one was last rolled back away from it. */
+export function pinFacts(layout: StoreLayout, id: string, env: string): PinFacts {
+  const pinnedIn = pinnedEnvironments(layout).filter((e) => readPinHistory(layout, e).pins.some((p) => p.entry.snapshot === id));
+  let heldBackSince: number | null = null;
+  for (const p of readPinHistory(layout, env).pins) {
+    if (p.entry.intent === 'rollback' && p.entry.previous === id) heldBackSince = Date.parse(p.entry.time);
+    else if (p.entry.snapshot === id) heldBackSince = null;
+  }
+  return { pinnedIn, heldBackSince };
+}
+
+export interface PromoteRequest {
+  environment: string;
+  runId: string | null;
+  reason: string | null;
+  rollback: boolean;
+  /** What verification found (run before the exclusive lock: it takes a shared one). */
+  verification: { ok: boolean; readData: boolean; problems: string[] };
+}
+
+export interface PromoteResult {
+  environment: string;
+  snapshot: string;
+  intent: Intent;
+  decision: 'allow' | 'deny' | 'defer';
+  /** The same run id and snapshot were promoted before: nothing new was written. */
+  replayed: boolean;
+  /** The environment was already pinned to the snapshot. */
+  unchanged: boolean;
+  runId: string;
+  seq: number | null;
+  previous: string | null;
+  failures: Failure[];
+  slots: PolicyResult['slots'];
+  ignored: PolicyResult['ignored'];
+  counted: string[];
+  decisionRef: string | null;
+  pinFile: string | null;
+  operator: string;
+}
+
+const deny = (code: Failure['code'], message: string): Failure => ({ code, message });
+
+/**
+ * Decides a promotion and, when allowed, moves the pin: the signed decision first, then the pin
+ * entry, then its audit record. Nothing is written for a deny or a defer. Under the caller's
+ * exclusive lock.
+ */
+export async function promote(ws: Workspace, layout: StoreLayout, id: string, key: StatementKey, req: PromoteRequest): Promise<PromoteResult> {
+  const policy = environmentPolicy(ws, req.environment);
+  const state = environmentState(layout, req.environment);
+  const current = state.pins.at(-1) ?? null;
+  const runId = req.runId ?? randomUUID();
+  if (state.pendingAudit) {
+    // The same run retried after it stopped between its pin and its record: finish it.
+    if (current && current.entry.runId === runId && current.entry.snapshot === id) {
+      await appendPinRecord(layout, current);
+      return { environment: req.environment, snapshot: id, intent: current.entry.intent, runId, previous: current.entry.previous, operator: current.entry.principal, slots: [], ignored: [], counted: [], decisionRef: current.entry.decision, pinFile: current.file, decision: 'allow', replayed: true, unchanged: true, seq: current.entry.seq, failures: [] };
+    }
+    throw new SnapgovError('PENDING_AUDIT', `the last pin of ${req.environment} has no audit record yet`, `run \`snapgov env resume ${req.environment}\` (or the same promote with its run id ${current?.entry.runId}) to append it, then promote again`);
+  }
+  const intent: Intent = req.rollback ? 'rollback' : 'promote';
+  // The operator is whoever signs the decision.
+  const operator = await signingPrincipal(ws, key);
+  const operators = ws.config.roles.operator;
+  if (operators && !operators.includes(operator)) throw new SnapgovError('NOT_AUTHORIZED', `${operator} does not hold the role operator`, `the role is held by ${operators.join(', ')}; nothing was changed`);
+  const base = { environment: req.environment, snapshot: id, intent, runId, previous: current?.entry.snapshot ?? null, operator, slots: [], ignored: [], counted: [], decisionRef: null, pinFile: null };
+
+  const earlier = state.pins.find((p) => p.entry.runId === runId);
+  if (earlier) {
+    if (earlier.entry.snapshot !== id) throw new SnapgovError('USAGE', `run ${runId} promoted ${shortId(earlier.entry.snapshot)} to ${req.environment} already, not ${shortId(id)}`, 'use a new --run-id for another snapshot; nothing was changed');
+    return { ...base, decision: 'allow', replayed: true, unchanged: true, seq: earlier.entry.seq, previous: earlier.entry.previous, failures: [], decisionRef: earlier.entry.decision, pinFile: earlier.file };
+  }
+  if (current?.entry.snapshot === id) return { ...base, decision: 'allow', replayed: false, unchanged: true, seq: current.entry.seq, failures: [], decisionRef: current.entry.decision, pinFile: current.file };
+
+  const failures: Failure[] = [];
+  if (!req.verification.ok) failures.push(deny('VERIFY_FAILED', `the snapshot does not verify: ${req.verification.problems.slice(0, 3).join('; ')}`));
+  if (current) {
+    const { snapshots } = await loadHistory(layout);
+    const time = (x: string) => snapshots.find((s) => s.id === x)?.time ?? '';
+    const older = time(id) < time(current.entry.snapshot);
+    if (older && !req.rollback) failures.push(deny('ROLLBACK_NOT_INTENDED', `${shortId(id)} is older than what ${req.environment} is pinned to (${shortId(current.entry.snapshot)}): moving back is a rollback (--rollback, with a reason and an approval for it)`));
+    if (!older && req.rollback) throw new SnapgovError('USAGE', `${shortId(id)} is not older than what ${req.environment} is pinned to`, 'promote it without --rollback');
+  } else if (req.rollback) throw new SnapgovError('USAGE', `${req.environment} has no pin to roll back`, 'promote a snapshot first');
+  if (req.rollback && !req.reason) throw new SnapgovError('USAGE', 'a rollback needs a reason', 'pass --reason TEXT');
+
+  const found = await readApprovals(layout, id, await loadPrincipals(ws));
+  const evaluated = evaluate(ws, layout, id, req.environment, intent, found, pinFacts(layout, id, req.environment), operator);
+  failures.push(...evaluated.failures);
+  const decision = failures.length === 0 ? 'allow' : failures.every((f) => f.code === 'APPROVALS_MISSING') ? 'defer' : 'deny';
+  const judged = { ...base, slots: evaluated.slots, ignored: evaluated.ignored, counted: evaluated.counted, failures, replayed: false, unchanged: false };
+  if (decision !== 'allow') return { ...judged, decision, seq: null };
+
+  const now = new Date().toISOString();
+  const inputs = found.statements.filter((s) => evaluated.counted.includes(s.file)).map((s) => ({ name: s.file, digest: { sha256: s.digest.slice('sha256:'.length) } }));
+  const policyRef = { uri: `snapgov.json#/environments/${req.environment}`, digest: { sha256: sha256Json({ policy, roles: ws.config.roles, principals: ws.config.principals }) } };
+  const signed = await key.sign(
+    statement(id, DECISION_PREDICATE, {
+      decision: 'allow',
+      runId,
+      promotionType: intent,
+      environment: req.environment,
+      snapshot: { id, sha256: id.slice('sha256:'.length) },
+      transition: { fromSeq: current?.entry.seq ?? 0, from: current?.entry.snapshot ?? null, toSeq: (current?.entry.seq ?? 0) + 1 },
+      policy: policyRef,
+      inputs,
+      signers: evaluated.slots.flatMap((s) => s.principals.map((p) => ({ principal: p, role: s.role }))),
+      operator,
+      reason: req.reason,
+      decidedAt: now,
+      validUntil: evaluated.validUntil !== null ? new Date(evaluated.validUntil).toISOString() : null,
+      // A SLSA verification summary of what was checked before the decision.
+      verification: { verifier: { id: 'https://snapgov.dev/verifier/v1' }, timeVerified: now, resourceUri: `snapgov:env/${req.environment}`, policy: policyRef, inputAttestations: inputs.map((i) => ({ uri: i.name, digest: i.digest })), verificationResult: 'PASSED', verifiedLevels: ['SNAPGOV_STRUCTURE', ...(req.verification.readData ? ['SNAPGOV_READ_DATA'] : []), 'SNAPGOV_POLICY'] },
+    }),
+  );
+  const dec = writeDecision(layout, signed.text, signed.format);
+  faultPoint('promote-decision');
+  const entry: PinEntry = { format: 'snapgov-pin/1', environment: req.environment, seq: (current?.entry.seq ?? 0) + 1, snapshot: id, previous: current?.entry.snapshot ?? null, previousEntry: current?.digest ?? null, intent, breakGlass: false, time: now, principal: operator, runId, reason: req.reason, decision: dec.digest };
+  const pin = writePin(layout, entry);
+  faultPoint('promote-pin');
+  await appendPinRecord(layout, pin);
+  return { ...judged, decision: 'allow', seq: entry.seq, decisionRef: dec.digest, pinFile: pin.file };
+}
+
+function sha256Json(x: unknown): string {
+  return createHash('sha256').update(JSON.stringify(x)).digest('hex');
+}
+
+/** The pin's audit record; when it cannot be written the environment is pending audit, never wedged. */
+async function appendPinRecord(layout: StoreLayout, pin: StoredPin): Promise<void> {
+  const e = pin.entry;
+  try {
+    await appendAudit(layout, {
+      action: e.intent === 'rollback' ? 'env-rollback' : 'promote',
+      ...(e.previous ? { from: e.previous } : {}),
+      to: e.snapshot,
+      ...(e.reason ? { reason: e.reason } : {}),
+      outcome: 'success',
+      details: { env: e.environment, seq: e.seq, pin: pin.digest, runId: e.runId, decision: e.decision, principal: e.principal },
+    });
+  } catch (err) {
+    throw new SnapgovError('PENDING_AUDIT', `${e.environment} is pinned to ${shortId(e.snapshot)} (pin ${e.seq}), but its audit record could not be written: ${(err as Error).message}`, `fix the cause, then run \`snapgov env resume ${e.environment}\``, undefined, { cause: err });
+  }
+}
+
+export interface ResumeResult {
+  environment: string;
+  /** Whether a missing audit record was appended. */
+  resumed: boolean;
+  seq: number | null;
+}
+
+/** Appends the missing audit record of an environment's last pin. */
+export async function resumeEnvironment(layout: StoreLayout, env: string): Promise<ResumeResult> {
+  const state = environmentState(layout, env);
+  const last = state.pins.at(-1);
+  if (!state.pendingAudit || !last) return { environment: env, resumed: false, seq: last?.entry.seq ?? null };
+  await appendPinRecord(layout, last);
+  return { environment: env, resumed: true, seq: last.entry.seq };
+}
