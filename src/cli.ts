@@ -59,7 +59,7 @@ const EXAMPLES: Record<string, string[]> = {
   promote: ['snapgov promote 3f2a --env staging --sigstore-key ~/.config/snapgov/keys/ci.key --run-id "$GITHUB_RUN_ID"', 'snapgov promote 1b7c --env production --rollback --reason "INC-42" --sigstore-key ~/.config/snapgov/keys/ci.key'],
   env: ['snapgov env list', 'snapgov env history production', 'snapgov env resume production'],
   keygen: ['snapgov keygen --pgp --name "Release Bot" --email release@example.com -o ~/.config/snapgov/keys/release', 'snapgov keygen --sigstore -o ~/.config/snapgov/keys/ci'],
-  rollback: ['snapgov rollback --dry-run', 'snapgov rollback latest~1 --reason "INC-42: bad rules"', 'snapgov rollback --resume'],
+  rollback: ['snapgov rollback --dry-run', 'snapgov rollback --env production --yes    # from cron: follow the pin', 'snapgov rollback latest~1 --reason "INC-42: bad rules"', 'snapgov rollback --resume'],
   restore: ['snapgov restore latest~1 artifacts/rules/a.yaml', 'snapgov restore tag:v4.2 artifacts/rules --dry-run'],
   prune: ['snapgov prune --keep-daily 7 --keep-weekly 4 --dry-run', 'snapgov prune 20'],
   gc: ['snapgov gc --dry-run'],
@@ -249,6 +249,7 @@ export function buildProgram(): Command {
     .option('--resume', 'finish an interrupted rollback')
     .option('--revert-on-gate-failure', 'restore the safety snapshot when a gate fails')
     .option('--allow-untrusted', 'roll back to a target the required trust policy rejects (recorded in the audit log)')
+    .option('--env <name>', "follow the environment's pin (a host's side of promotion): nothing happens when the tree is already there")
     .action(action(async ([ref], opts, g) => (await import('./commands/rollback.js')).rollback(ref, opts, g)));
 
   program

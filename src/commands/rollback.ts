@@ -10,9 +10,16 @@ import { canAsk, confirm } from '../util/prompt.js';
 import { boundedList } from '../util/text.js';
 
 
-export async function rollback(ref: string | undefined, opts: RollbackOptions, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
-  return run(ref, opts, g);
+export async function rollback(ref: string | undefined, opts: RollbackOptions & { env?: string }, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
+  if (opts.env === undefined) return run(ref, opts, g);
+  if (ref !== undefined) throw new SnapgovError('USAGE', 'give a REF or --env, not both', `snapgov rollback --env ${opts.env} follows the environment's pin`);
+  if (opts.resume) throw new SnapgovError('USAGE', '--resume finishes the interrupted rollback itself', 'snapgov rollback --resume');
+  const { layout, ws } = await openStore(g, { rollback: true });
+  // Loaded only here: governance brings the signing libraries, which a plain rollback never loads.
+  const { pinnedSnapshot } = await import('../governance/pins.js');
+  return run(pinnedSnapshot(ws, layout, opts.env), { ...opts, onlyIfChanged: true }, g);
 }
+
 
 /** `snapgov restore REF PATH...`: single paths (relative to the current folder, as git takes them) put back as the snapshot has them. */
 export async function restore(ref: string, paths: string[], opts: RollbackOptions, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
@@ -31,7 +38,7 @@ function workspacePaths(root: string, base: string, paths: string[]): string[] {
   return [...new Set(out)];
 }
 
-async function run(ref: string | undefined, opts: RollbackOptions, g: GlobalOptions, paths?: string[]): Promise<Outcome<RollbackResult>> {
+async function run(ref: string | undefined, opts: RollbackOptions & { onlyIfChanged?: boolean }, g: GlobalOptions, paths?: string[]): Promise<Outcome<RollbackResult>> {
   const started = performance.now();
   const store = await openStore(g, { rollback: true });
   // The time a person takes to answer is not part of the rollback's duration.
@@ -56,6 +63,7 @@ async function run(ref: string | undefined, opts: RollbackOptions, g: GlobalOpti
 function renderRollback(r: RollbackResult, s: ChalkInstance): string {
   const failed = r.gates.filter((x) => !x.ok).map((x) => x.name);
   const done = r.paths ? `restored ${boundedList(r.paths, 3)} from` : 'rolled back';
+  if (r.unchanged) return `${s.green('unchanged')}: the live tree is already at ${s.bold(shortId(r.to))}`;
   const head = r.dryRun ? s.cyan('plan') : !r.verified ? s.red(`${r.paths ? 'restore' : 'rollback'} incomplete`) : failed.length ? s.red(`${r.paths ? 'restore' : 'rollback'} failed at gate ${failed.join(', ')}${r.reverted ? `; reverted to the safety snapshot ${shortId(r.safetySnapshot!)}` : r.safetySnapshot ? `; the tree stays at the target (undo: snapgov rollback ${shortId(r.safetySnapshot)})` : '; the tree stays at the target'}`) : s.green(done);
   const arrow = r.paths ? `${s.bold(shortId(r.to))} (the rest of the tree is left as it is)` : `${r.from ? shortId(r.from) : '(untracked tree)'} -> ${s.bold(shortId(r.to))}`;
   const lines = [`${head}${r.paths && !r.dryRun ? ' ' : ': '}${arrow}`, `  ${r.paths ? 'source' : 'target'}:   ${r.to} (${r.chosen.why})`];

@@ -11,7 +11,7 @@ import { appendAudit, readAuditLines } from '../store/audit-log.js';
 import type { StoreLayout } from '../store/layout.js';
 import { pinnedEnvironments, readPinHistory, writePin, type PinEntry, type StoredPin } from '../store/pins.js';
 import { loadHistory } from '../store/snapshots.js';
-import { writeDecision } from '../store/statements.js';
+import { readDecision, writeDecision } from '../store/statements.js';
 import { faultPoint } from '../util/fault.js';
 import { environmentPolicy, evaluate, loadPrincipals, readApprovals, signingPrincipal, type PinFacts } from './approvals.js';
 
@@ -214,4 +214,16 @@ export async function resumeEnvironment(layout: StoreLayout, env: string): Promi
   if (!state.pendingAudit || !last) return { environment: env, resumed: false, seq: last?.entry.seq ?? null };
   await appendPinRecord(layout, last);
   return { environment: env, resumed: true, seq: last.entry.seq };
+}
+
+/** The snapshot an environment's pin names, from a history that matches the audit log. */
+export function pinnedSnapshot(ws: Workspace, layout: StoreLayout, env: string): string {
+  environmentPolicy(ws, env);
+  const state = environmentState(layout, env);
+  const last = state.pins.at(-1);
+  if (!last) throw new SnapgovError('USAGE', `${env} has no pin yet`, `promote a snapshot first: snapgov promote REF --env ${env}`);
+  if (state.pendingAudit) throw new SnapgovError('PENDING_AUDIT', `the last pin of ${env} has no audit record yet`, `run \`snapgov env resume ${env}\`, then follow the pin again`);
+  // A pin without its decision is a pin without evidence: not followed.
+  if (!readDecision(layout, last.entry.decision)) throw new SnapgovError('STORE_CORRUPT', `pin ${last.entry.seq} of ${env} names the decision ${last.entry.decision}, whose file is missing`, 'nothing was changed; run `snapgov audit verify` and restore metadata/decisions from a backup');
+  return last.entry.snapshot;
 }

@@ -59,6 +59,13 @@ export interface RollbackResult {
   gates: (Omit<GateResult, 'output'> & { outputTail?: string })[];
   reverted: boolean;
   durationMs: number;
+  /** `rollback --env`: the tree was already at the pinned snapshot; nothing was written or recorded. */
+  unchanged?: boolean;
+}
+
+function startResult(r: Pick<RollbackResult, 'dryRun' | 'from' | 'to' | 'chosen' | 'resumed' | 'safetySnapshot' | 'safetySnapshotMs' | 'plan' | 'excluded'> & { paths?: string[] }): RollbackResult {
+  const { paths, ...rest } = r;
+  return { ...rest, written: 0, removed: 0, modeChanged: 0, bytesWritten: 0, verified: false, drift: [], gates: [], reverted: false, durationMs: 0, ...(paths ? { paths } : {}) };
 }
 
 /**
@@ -148,6 +155,8 @@ export interface RollbackRun extends RollbackOptions {
   /** Asks on a terminal before anything is written; without it nothing is asked. */
   ask?: (question: string) => Promise<boolean>;
   gates: boolean;
+  /** Do nothing (no safety snapshot, no audit line) when the live tree is already the target. */
+  onlyIfChanged?: boolean;
 }
 
 /**
@@ -193,6 +202,13 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   const live = await readLive(layout);
   const from = resumed ? journal!.from : (live?.id ?? null);
 
+  // A host following a pin every minute: already there, nothing to do, nothing recorded.
+  if (opts.onlyIfChanged && !resumed && !paths && live?.id === to) {
+    const now = await liveEntries(store);
+    const scoped = now.skipped.length ? null : withoutUnmanaged(planRollback(now.entries, fullTarget), fullTarget, managedPathTest(ws));
+    if (scoped && planIsEmpty(scoped.plan)) return { ...startResult({ dryRun: false, from, to, chosen, resumed, safetySnapshot: null, safetySnapshotMs: 0, plan: summarize(scoped.plan, false), excluded: scoped.excluded }), verified: true, unchanged: true };
+  }
+
   // On a terminal, ask before anything is written (the safety snapshot included).
   if (opts.ask && !opts.yes && !opts.dryRun) {
     const now = (await liveEntries(store)).entries;
@@ -227,27 +243,7 @@ export async function executeRollback(store: Store, lock: StoreLock, ref: string
   const scoped = withoutUnmanaged(planRollback(liveTree, wanted), wanted, managedPathTest(ws));
   const { plan, target, excluded } = scoped;
   liveTree = []; // memory: the plan holds what is needed; the tree is scanned again to verify
-  const result: RollbackResult = {
-    dryRun: !!opts.dryRun,
-    from,
-    to,
-    chosen,
-    resumed,
-    safetySnapshot: safety,
-    safetySnapshotMs,
-    plan: summarize(plan, !!opts.dryRun),
-    excluded,
-    written: 0,
-    removed: 0,
-    modeChanged: 0,
-    bytesWritten: 0,
-    verified: false,
-    drift: [],
-    gates: [],
-    reverted: false,
-    durationMs: 0,
-    ...(paths ? { paths } : {}),
-  };
+  const result = startResult({ dryRun: !!opts.dryRun, from, to, chosen, resumed, safetySnapshot: safety, safetySnapshotMs, plan: summarize(plan, !!opts.dryRun), excluded, paths });
   const pre = preflight(ws.root, plan);
   // A dry run re-reads what it would write; so does a plan that must remove files before it can
   // write anything. Otherwise staging re-hashes each object before any file is replaced, and a

@@ -309,6 +309,26 @@ describe('promotion', () => {
     expect(p.doc.keep.map((k) => k.id)).toContain(s2);
   });
 
+  it('rollback --env follows the pin, and does nothing (no audit line) when the tree is already there', () => {
+    const { ws, s1, s2 } = twoGoverned();
+    for (const s of [s1, s2]) expect(run(ws, ['approve', s, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    expect(runJson(ws, ['rollback', '--env', 'staging', '--yes']).error?.message).toContain('has no pin yet');
+    expect(run(ws, ['promote', s1, '--env', 'staging', ...asCi()]).code).toBe(0);
+    const follow = runJson<{ to: string; verified: boolean; unchanged?: boolean }>(ws, ['rollback', '--env', 'staging', '--yes']);
+    expect(follow.code, follow.stderr).toBe(0);
+    expect(follow.doc).toMatchObject({ to: s1, verified: true });
+    expect(existsSync(join(ws, 'notes.txt'))).toBe(false);
+    const lines = auditActions(ws).length;
+    const again = runJson<{ unchanged?: boolean }>(ws, ['rollback', '--env', 'staging', '--yes']);
+    expect(again.code).toBe(0);
+    expect(again.doc.unchanged).toBe(true);
+    expect(auditActions(ws)).toHaveLength(lines);
+    expect(run(ws, ['promote', s2, '--env', 'staging', ...asCi()]).code).toBe(0);
+    expect(runJson<{ to: string }>(ws, ['rollback', '--env', 'staging', '--yes']).doc.to).toBe(s2);
+    expect(readFileSync(join(ws, 'notes.txt'), 'utf8')).toBe('release 2\n');
+    expect(runJson(ws, ['rollback', s1, '--env', 'staging']).code).toBe(2);
+  });
+
   it('refuses a pin history edited or cut back on disk', () => {
     const { ws, s1, s2 } = twoGoverned();
     for (const s of [s1, s2]) expect(run(ws, ['approve', s, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
