@@ -24,6 +24,7 @@ export const OUTPUTS = {
   reject: 'ApproveResult',
   approvals: 'ApprovalsResult',
   promote: 'PromoteResult',
+  evidence: 'EvidenceResult',
   'env-list': 'EnvListResult',
   'env-history': 'EnvHistoryResult',
   'env-resume': 'EnvResumeResult',

@@ -57,6 +57,7 @@ const EXAMPLES: Record<string, string[]> = {
   reject: ['snapgov reject 3f2a --env production --role reviewer --reason "rule 7 breaks billing" --sigstore-key ~/.config/snapgov/keys/rita.key'],
   approvals: ['snapgov approvals 3f2a', 'snapgov approvals latest --env production --json'],
   promote: ['snapgov promote 3f2a --env staging --sigstore-key ~/.config/snapgov/keys/ci.key --run-id "$GITHUB_RUN_ID"', 'snapgov promote 1b7c --env production --rollback --reason "INC-42" --sigstore-key ~/.config/snapgov/keys/ci.key'],
+  evidence: ['snapgov evidence 3f2a --env production -o evidence.json'],
   env: ['snapgov env list', 'snapgov env history production', 'snapgov env resume production'],
   keygen: ['snapgov keygen --pgp --name "Release Bot" --email release@example.com -o ~/.config/snapgov/keys/release', 'snapgov keygen --sigstore -o ~/.config/snapgov/keys/ci'],
   rollback: ['snapgov rollback --dry-run', 'snapgov rollback --env production --yes    # from cron: follow the pin', 'snapgov rollback latest~1 --reason "INC-42: bad rules"', 'snapgov rollback --resume'],
@@ -212,6 +213,13 @@ export function buildProgram(): Command {
     .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
     .option('--sigstore-key <file>', "the operator's ECDSA P-256 private key in PEM")
     .action(action(async ([ref], opts, g) => (await import('./commands/promote.js')).promote(ref, opts, g)));
+
+  program
+    .command('evidence <ref>')
+    .description("every approval, rejection, pin and decision about a snapshot, as one document checkable without snapgov")
+    .option('--env <name>', 'only what concerns this environment')
+    .option('-o, --output <file>', 'write the bundle to FILE (outside the store and the managed files)')
+    .action(action(async ([ref], opts, g) => (await import('./commands/evidence.js')).evidence(ref, opts, g)));
 
   const env = program.command('env').description('environments and their pins');
   env

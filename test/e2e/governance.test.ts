@@ -329,6 +329,24 @@ describe('promotion', () => {
     expect(runJson(ws, ['rollback', s1, '--env', 'staging']).code).toBe(2);
   });
 
+  it('exports the evidence of a snapshot: its statements as stored, its pins and their decisions', () => {
+    const { ws, id } = governed();
+    expect(run(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    expect(run(ws, ['approve', id, '--env', 'production', '--role', 'approver', ...key('anna')]).code).toBe(0);
+    expect(run(ws, ['promote', id, '--env', 'staging', ...asCi()]).code).toBe(0);
+    const out = join(tempDir(), 'evidence.json');
+    const e = runJson<{ written: string; statements: { kind: string; file: string; content: unknown }[]; pins: { environment: string; seq: number }[] }>(ws, ['evidence', id, '--env', 'staging', '-o', out]);
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.doc.written).toBe(out);
+    expect(e.doc.statements.map((s) => s.kind).sort()).toEqual(['approval', 'decision']);
+    expect(e.doc.pins).toMatchObject([{ environment: 'staging', seq: 1 }]);
+    // The bundle's statements are the stored files, byte for byte as JSON.
+    const file = readJsonFile<{ statements: { file: string; content: unknown }[] }>(out);
+    for (const s of file.statements) expect(s.content).toEqual(JSON.parse(readFileSync(join(ws, 'metadata', s.file), 'utf8')));
+    expect(runJson<{ statements: unknown[] }>(ws, ['evidence', id]).doc.statements).toHaveLength(3);
+    expect(runJson(ws, ['evidence', id, '-o', join(ws, 'metadata/audit.log')]).code).toBe(2);
+  });
+
   it('refuses a pin history edited or cut back on disk', () => {
     const { ws, s1, s2 } = twoGoverned();
     for (const s of [s1, s2]) expect(run(ws, ['approve', s, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
