@@ -79,7 +79,7 @@ export async function envHistory(name: string, _o: object, g: GlobalOptions): Pr
 export type EnvResumeResult = ResumeResult;
 
 export async function envResume(name: string, _o: object, g: GlobalOptions): Promise<Outcome<EnvResumeResult>> {
-  const { layout } = await openStore(g);
-  const r = await withLock(g, layout, 'exclusive', 'env-resume', () => resumeEnvironment(layout, name));
+  const { ws, layout } = await openStore(g);
+  const r = await withLock(g, layout, 'exclusive', 'env-resume', () => resumeEnvironment(ws, layout, name));
   return outcome(r, (x, s) => (x.resumed ? `${s.green('resumed')}: pin ${x.seq} of ${x.environment} is in the audit log now` : `${x.environment} has nothing pending`));
 }

@@ -6,7 +6,7 @@ import { statement } from '../core/dsse.js';
 import type { Failure, Intent, PolicyResult } from '../core/promotion-policy.js';
 import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
-import type { StatementKey } from '../signing/statements.js';
+import { verifyStatement, type StatementKey } from '../signing/statements.js';
 import { appendAudit, readAuditLines } from '../store/audit-log.js';
 import type { StoreLayout } from '../store/layout.js';
 import { pinnedEnvironments, readPinHistory, writePin, type PinEntry, type StoredPin } from '../store/pins.js';
@@ -57,9 +57,15 @@ export function environmentState(layout: StoreLayout, env: string): EnvState {
 
 /** Which environments have pinned the snapshot, and when this one was last rolled back away from it. */
 export function pinFacts(layout: StoreLayout, id: string, env: string): PinFacts {
-  const pinnedIn = pinnedEnvironments(layout).filter((e) => readPinHistory(layout, e).pins.some((p) => p.entry.snapshot === id));
+  // Every history is checked against the audit log: a forged staging history must not open the path to production.
+  // A pin still pending audit does not count: nothing but its own file vouches for it yet.
+  const audited = (e: string) => {
+    const st = environmentState(layout, e);
+    return st.pendingAudit ? st.pins.slice(0, -1) : st.pins;
+  };
+  const pinnedIn = pinnedEnvironments(layout).filter((e) => audited(e).some((p) => p.entry.snapshot === id));
   let heldBackSince: number | null = null;
-  for (const p of readPinHistory(layout, env).pins) {
+  for (const p of environmentState(layout, env).pins) {
     if (p.entry.intent === 'rollback' && p.entry.previous === id) heldBackSince = Date.parse(p.entry.time);
     else if (p.entry.snapshot === id) heldBackSince = null;
   }
@@ -111,6 +117,7 @@ export async function promote(ws: Workspace, layout: StoreLayout, id: string, ke
   if (state.pendingAudit) {
     // The same run retried after it stopped between its pin and its record: finish it.
     if (current && current.entry.runId === runId && current.entry.snapshot === id) {
+      await checkPinDecision(ws, layout, current);
       await appendPinRecord(layout, current);
       return { environment: req.environment, snapshot: id, intent: current.entry.intent, runId, previous: current.entry.previous, operator: current.entry.principal, slots: [], ignored: [], counted: [], decisionRef: current.entry.decision, pinFile: current.file, decision: 'allow', replayed: true, unchanged: true, seq: current.entry.seq, failures: [] };
     }
@@ -207,11 +214,30 @@ export interface ResumeResult {
   seq: number | null;
 }
 
+/**
+ * A pin file alone proves nothing: before its audit record is written after the fact, its decision
+ * must exist, verify as signed by the principal the pin names, and be about this very transition.
+ */
+async function checkPinDecision(ws: Workspace, layout: StoreLayout, pin: StoredPin): Promise<void> {
+  const e = pin.entry;
+  const refuse = (why: string) => new SnapgovError('STORE_CORRUPT', `pin ${e.seq} of ${e.environment} is not backed by its decision: ${why}`, 'nothing was recorded; remove the pin file if it was not written by snapgov, and run `snapgov audit verify`');
+  const d = readDecision(layout, e.decision);
+  if (!d) throw refuse('the decision file is missing');
+  const principals = await loadPrincipals(ws);
+  const check = await verifyStatement(d.text, d.format, principals, { predicateType: DECISION_PREDICATE, snapshot: e.snapshot });
+  if (!check.ok) throw refuse(check.problem);
+  if (check.digest !== e.decision) throw refuse('the decision file does not hash to the digest the pin names');
+  if (principals.of(check.signer) !== e.principal) throw refuse(`the decision is signed by ${principals.of(check.signer) ?? check.signer.id}, the pin names ${e.principal}`);
+  const p = check.statement.predicate as { environment?: unknown; transition?: { toSeq?: unknown }; runId?: unknown };
+  if (p.environment !== e.environment || p.transition?.toSeq !== e.seq || p.runId !== e.runId) throw refuse('the decision is about another transition');
+}
+
 /** Appends the missing audit record of an environment's last pin. */
-export async function resumeEnvironment(layout: StoreLayout, env: string): Promise<ResumeResult> {
+export async function resumeEnvironment(ws: Workspace, layout: StoreLayout, env: string): Promise<ResumeResult> {
   const state = environmentState(layout, env);
   const last = state.pins.at(-1);
   if (!state.pendingAudit || !last) return { environment: env, resumed: false, seq: last?.entry.seq ?? null };
+  await checkPinDecision(ws, layout, last);
   await appendPinRecord(layout, last);
   return { environment: env, resumed: true, seq: last.entry.seq };
 }

@@ -347,6 +347,22 @@ describe('promotion', () => {
     expect(runJson(ws, ['evidence', id, '-o', join(ws, 'metadata/audit.log')]).code).toBe(2);
   });
 
+  it('a pin file planted on disk opens no path and is not recorded by env resume', () => {
+    const { ws, id } = governed();
+    expect(run(ws, ['approve', id, '--env', 'production', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    expect(run(ws, ['approve', id, '--env', 'production', '--role', 'approver', ...key('anna')]).code).toBe(0);
+    const hist = join(ws, 'metadata/envs/staging/history');
+    mkdirSync(hist, { recursive: true });
+    writeFileSync(join(hist, '1.json'), JSON.stringify({ format: 'snapgov-pin/1', environment: 'staging', seq: 1, snapshot: id, previous: null, previousEntry: null, intent: 'promote', breakGlass: false, time: new Date().toISOString(), principal: 'ci', runId: 'forged', reason: null, decision: `sha256:${'0'.repeat(64)}` }));
+    const p = runJson<Promoted>(ws, ['promote', id, '--env', 'production', ...asCi()]);
+    expect(p.code).toBe(1);
+    expect(p.doc.failures.map((f) => f.code)).toEqual(['PATH_SKIPPED']);
+    const r = runJson(ws, ['env', 'resume', 'staging']);
+    expect(r.code).toBe(1);
+    expect(r.error?.message).toContain('not backed by its decision');
+    expect(auditActions(ws)).not.toContain('promote');
+  });
+
   it('refuses a pin history edited or cut back on disk', () => {
     const { ws, s1, s2 } = twoGoverned();
     for (const s of [s1, s2]) expect(run(ws, ['approve', s, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
