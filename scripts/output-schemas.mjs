@@ -39,6 +39,7 @@ export const OUTPUTS = {
   rehearse: 'RehearsalReport',
   audit: 'AuditListResult',
   'audit-verify': 'AuditVerifyResult',
+  'audit-checkpoint': 'AuditCheckpointResult',
   export: 'ExportResult',
   import: 'ImportResult',
   completion: 'CompletionResult',

@@ -56,7 +56,7 @@ const EXAMPLES: Record<string, string[]> = {
   approve: ['snapgov approve 3f2a --env production --role approver --reason "CAB-1234" --pgp-key ~/.config/snapgov/keys/anna.sec.asc'],
   reject: ['snapgov reject 3f2a --env production --role reviewer --reason "rule 7 breaks billing" --sigstore-key ~/.config/snapgov/keys/rita.key'],
   approvals: ['snapgov approvals 3f2a', 'snapgov approvals latest --env production --json'],
-  promote: ['snapgov promote 3f2a --env staging --sigstore-key ~/.config/snapgov/keys/ci.key --run-id "$GITHUB_RUN_ID"', 'snapgov promote 1b7c --env production --rollback --reason "INC-42" --sigstore-key ~/.config/snapgov/keys/ci.key'],
+  promote: ['snapgov promote 3f2a --env staging --sigstore-key ~/.config/snapgov/keys/ci.key --run-id "$GITHUB_RUN_ID"', 'snapgov promote 1b7c --env production --rollback --reason "INC-42" --sigstore-key ~/.config/snapgov/keys/ci.key', 'snapgov promote 1b7c --env production --rollback --break-glass --reason "INC-42: approver unreachable" --pgp-key anna.sec.asc'],
   evidence: ['snapgov evidence 3f2a --env production -o evidence.json'],
   env: ['snapgov env list', 'snapgov env history production', 'snapgov env resume production'],
   keygen: ['snapgov keygen --pgp --name "Release Bot" --email release@example.com -o ~/.config/snapgov/keys/release', 'snapgov keygen --sigstore -o ~/.config/snapgov/keys/ci'],
@@ -68,7 +68,7 @@ const EXAMPLES: Record<string, string[]> = {
   unpin: ['snapgov unpin 3f2a'],
   tag: ['snapgov tag 3f2a prod --move --label ticket=INC-42', 'snapgov tag latest --remove candidate'],
   rehearse: ['snapgov rehearse', 'snapgov rehearse --pick random --window 30d --sla-recovery 2m'],
-  audit: ['snapgov audit --limit 20', 'snapgov audit verify'],
+  audit: ['snapgov audit --limit 20', 'snapgov audit verify', 'snapgov audit checkpoint --pgp-key auditor.sec.asc -o ~/checkpoints/audit-$(date +%F).dsse.json', 'snapgov audit verify --checkpoint ~/checkpoints/audit-2026-12-01.dsse.json'],
   export: ['snapgov export latest -o release.tar', 'snapgov export v2 -o - | ssh host snapgov -C /srv/a import -'],
   import: ['snapgov import release.tar', 'snapgov import --dry-run release.tar'],
   completion: ['source <(snapgov completion bash)'],
@@ -208,6 +208,7 @@ export function buildProgram(): Command {
     .option('--run-id <id>', 'idempotency key: the same run id and snapshot again is a no-op success (default: a new one)')
     .option('--reason <text>', 'why: in the decision, the pin and the audit log (required with --rollback)')
     .option('--rollback', 'move the pin back to an older snapshot (needs approvals for a rollback)')
+    .option('--break-glass', "without approvals, path or rehearsal: only a principal in the environment's breakGlass list, with --reason; loudly reported and audited")
     .option('--read-data', 're-hash every object of the snapshot before deciding')
     .option('--pgp-key <file>', "the operator's armored OpenPGP secret key (or SNAPGOV_PGP_KEY)")
     .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
@@ -326,6 +327,9 @@ export function buildProgram(): Command {
     .option('--sla-verify <duration>', 'SLA for the byte-for-byte verification (default 60s)')
     .option('--sla-rollback <duration>', 'SLA for the rollback (default 5m)')
     .option('--sla-recovery <duration>', 'SLA for detect + rollback + verify (default 5m)')
+    .option('--pgp-key <file>', 'sign a statement of the result with this armored OpenPGP secret key (or SNAPGOV_PGP_KEY, or signing in snapgov.json)')
+    .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
+    .option('--sigstore-key <file>', 'sign a statement of the result with this ECDSA P-256 private key in PEM')
     .action(action(async ([ref], opts, g) => (await import('./commands/rehearse.js')).rehearse(ref, opts, g)));
 
   const audit = program
@@ -335,8 +339,18 @@ export function buildProgram(): Command {
     .action(action(async (_p, opts, g) => (await import('./commands/audit.js')).auditList(opts, g)));
   audit
     .command('verify')
-    .description("check the audit log's hash chain")
+    .description("check the audit log's hash chain, its statements, and the signed checkpoints kept in the store or named")
+    .option('--checkpoint <file>', 'also check the log against this checkpoint, kept outside the store (repeatable)', collect)
+    .option('--decisions', "judge every environment pin's decision again, offline: signature, approvals, the policy at the decision's time")
     .action(action(async (_p, opts, g) => (await import('./commands/audit.js')).auditVerify(opts, g)));
+  audit
+    .command('checkpoint')
+    .description('sign the head of the audit chain (sequence, hash, time), so a log rewritten or cut back behind it is found')
+    .option('-o, --output <file>', 'write the checkpoint there (outside the store) instead of metadata/checkpoints/')
+    .option('--pgp-key <file>', 'armored OpenPGP secret key of a principal (or SNAPGOV_PGP_KEY)')
+    .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
+    .option('--sigstore-key <file>', "a principal's ECDSA P-256 private key in PEM")
+    .action(action(async (_p, opts, g) => (await import('./commands/audit.js')).auditCheckpoint(opts, g)));
 
   program
     .command('export <ref>')

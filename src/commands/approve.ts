@@ -4,7 +4,7 @@ import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { environmentPolicy, evaluate, loadPrincipals, readApprovals, recordApproval, type RecordedApproval, type StatementReport } from '../governance/approvals.js';
-import { pinFacts } from '../governance/pins.js';
+import { pinFacts } from '../governance/history.js';
 import { prepareStatementSigner, type SignOptions } from '../signing/signer.js';
 import { openStore, resolveSnapshot, withLock } from '../store/open.js';
 import { parseDuration } from '../util/duration.js';

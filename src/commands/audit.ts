@@ -3,8 +3,14 @@ import type { AuditRecord, ChainProblem } from '../core/audit-chain.js';
 import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
+import { resolve } from 'node:path';
+import { refuseOutputPath } from '../archive/output-path.js';
+import { reviewDecisions, type DecisionReview } from '../governance/decisions.js';
+import { checkCheckpoints, writeCheckpoint, type Checkpoint, type CheckpointCheck } from '../governance/checkpoint.js';
+import { prepareStatementSigner, type SignOptions } from '../signing/signer.js';
 import { readAuditLines, verifyAudit } from '../store/audit-log.js';
-import { openStore } from '../store/open.js';
+import { openStore, withLock } from '../store/open.js';
+import { canAsk } from '../util/prompt.js';
 
 export interface AuditListResult {
   entries: (AuditRecord | { line: number; unparsable: string })[];
@@ -14,6 +20,10 @@ export interface AuditVerifyResult {
   ok: boolean;
   entries: number;
   problems: ChainProblem[];
+  /** The checkpoints kept in the store and those named with --checkpoint, each checked against the log. */
+  checkpoints: CheckpointCheck[];
+  /** With --decisions: every pin's decision judged again; null otherwise. */
+  decisions: DecisionReview[] | null;
 }
 
 export async function auditList(opts: { limit?: string }, g: GlobalOptions): Promise<Outcome<AuditListResult>> {
@@ -42,8 +52,37 @@ function renderList(r: AuditListResult, s: ChalkInstance): string {
     .join('\n');
 }
 
-export async function auditVerify(_opts: object, g: GlobalOptions): Promise<Outcome<AuditVerifyResult>> {
-  const { layout } = await openStore(g);
-  const res = await verifyAudit(layout);
-  return outcome(res, (r, s) => (r.ok ? s.green(`audit log intact: ${r.entries} entries, hash chain verified`) : [s.red(`audit log damaged: ${r.problems.length} problem(s)`), ...r.problems.map((p) => `  line ${p.line}: ${p.message}`)].join('\n')), res.ok ? 0 : 1);
+export async function auditVerify(opts: { checkpoint?: string[]; decisions?: boolean }, g: GlobalOptions): Promise<Outcome<AuditVerifyResult>> {
+  const { ws, layout } = await openStore(g);
+  const chain = await verifyAudit(layout);
+  const checkpoints = await checkCheckpoints(ws, layout, (opts.checkpoint ?? []).map((f) => resolve(f)));
+  const decisions = opts.decisions ? await reviewDecisions(ws, layout) : null;
+  const res = { ...chain, checkpoints, decisions, ok: chain.ok && checkpoints.every((c) => c.ok) && (decisions ?? []).every((d) => d.ok) };
+  return outcome(res, renderVerify, res.ok ? 0 : 1);
+}
+
+function renderVerify(r: AuditVerifyResult, s: ChalkInstance): string {
+  const lines = [r.problems.length === 0 ? s.green(`audit log intact: ${r.entries} entries, hash chain verified`) : s.red(`audit log damaged: ${r.problems.length} problem(s)`), ...r.problems.map((p) => `  line ${p.line}: ${p.message}`)];
+  for (const d of r.decisions ?? []) {
+    const what = `decision of ${d.environment} pin ${d.seq}${d.breakGlass ? ' (break-glass)' : ''}`;
+    if (!d.ok) lines.push(`  ${s.red(what)}: ${d.problems.join('; ')}`);
+    else lines.push(`  ${s.green(what)}: ${d.policyChanged ? 'signed and its approvals intact (the policy has changed since: not evaluated again)' : 'holds when evaluated again'}`);
+  }
+  for (const c of r.checkpoints) lines.push(c.ok ? `  ${s.green('checkpoint')} ${c.file}: lines 1..${c.seq} as ${c.principal} signed them at ${c.checkpointedAt}` : `  ${s.red('checkpoint')} ${c.file}: ${c.problem}`);
+  return lines.join('\n');
+}
+
+export interface AuditCheckpointOptions extends Pick<SignOptions, 'pgpKey' | 'passphraseFile' | 'sigstoreKey'> {
+  output?: string;
+}
+
+export type AuditCheckpointResult = Checkpoint;
+
+export async function auditCheckpoint(o: AuditCheckpointOptions, g: GlobalOptions): Promise<Outcome<AuditCheckpointResult>> {
+  const store = await openStore(g);
+  const file = o.output ? resolve(o.output) : null;
+  if (file) refuseOutputPath(store, file, '-o');
+  const key = await prepareStatementSigner(store.ws, { pgpKey: o.pgpKey, passphraseFile: o.passphraseFile, sigstoreKey: o.sigstoreKey, ask: canAsk(g.json) });
+  const r = await withLock(g, store.layout, 'shared', 'audit-checkpoint', () => writeCheckpoint(store.ws, store.layout, key, file));
+  return outcome(r, (c, s) => `${s.green('checkpoint')} of lines 1..${c.seq} (${c.hash}) signed by ${c.principal}: ${c.file}\n  check by hand: head -n ${c.seq} metadata/audit.log | sha256sum  →  ${c.logSha256.slice(7)}`);
 }

@@ -3,18 +3,20 @@ import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../outpu
 import { manifestPath, metadataPath } from '../store/layout.js';
 import { readLive, type Metadata } from '../store/snapshots.js';
 import { openStore, resolveSnapshot } from '../store/open.js';
+import { snapshotPins, type SnapshotPins } from '../governance/history.js';
 
 export interface InfoResult extends Metadata {
   manifestFile: string;
   metadataFile: string;
   live: boolean;
+  environments: SnapshotPins;
 }
 
 export async function info(ref: string, _opts: object, g: GlobalOptions): Promise<Outcome<InfoResult>> {
   const { layout } = await openStore(g);
   const snap = await resolveSnapshot(layout, ref);
   const live = await readLive(layout);
-  const result: InfoResult = { ...snap.meta, manifestFile: manifestPath(layout, snap.id), metadataFile: metadataPath(layout, snap.id), live: live?.id === snap.id };
+  const result: InfoResult = { ...snap.meta, manifestFile: manifestPath(layout, snap.id), metadataFile: metadataPath(layout, snap.id), live: live?.id === snap.id, environments: snapshotPins(layout, snap.id) };
   return outcome(result, renderInfo);
 }
 
@@ -35,6 +37,10 @@ function renderInfo(r: InfoResult, s: ChalkInstance): string {
   if (r.index) lines.push(`  index:      ${r.index.path} sha256:${r.index.sha256 ?? '-'}, ${r.index.artifacts} artifact(s), ${r.index.consistent ? 'consistent' : s.yellow('inconsistent')}`);
   else lines.push('  index:      (none configured)');
   lines.push(`  signatures: ${r.signatures.length}`);
+  const e = r.environments;
+  if (e.pinnedIn.length || e.pinnedBefore.length || e.untrusted.length) {
+    lines.push(`  pinned in:  ${e.pinnedIn.join(', ') || '-'}${e.pinnedBefore.length ? `  (before: ${e.pinnedBefore.join(', ')})` : ''}${e.untrusted.length ? s.red(`  (history not trusted: ${e.untrusted.join(', ')})`) : ''}`);
+  }
   lines.push(`  manifest:   ${r.manifestFile}`);
   return lines.join('\n');
 }

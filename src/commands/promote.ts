@@ -3,7 +3,8 @@ import { shortId } from '../core/ref.js';
 import { EXIT_STATUS, SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { environmentPolicy } from '../governance/approvals.js';
-import { environmentState, promote as promoteSnapshot, resumeEnvironment, type PromoteResult, type ResumeResult } from '../governance/pins.js';
+import { environmentState } from '../governance/history.js';
+import { promote as promoteSnapshot, resumeEnvironment, type PromoteResult, type ResumeResult } from '../governance/pins.js';
 import { prepareStatementSigner, type SignOptions } from '../signing/signer.js';
 import { openStore, resolveSnapshot, withLock } from '../store/open.js';
 import { pinnedEnvironments } from '../store/pins.js';
@@ -15,6 +16,7 @@ export interface PromoteOptions extends Pick<SignOptions, 'pgpKey' | 'passphrase
   runId?: string;
   reason?: string;
   rollback?: boolean;
+  breakGlass?: boolean;
   readData?: boolean;
 }
 
@@ -31,7 +33,7 @@ export async function promote(ref: string, o: PromoteOptions, g: GlobalOptions):
   const r = await withLock(g, store.layout, 'exclusive', 'promote', async (lock) => {
     await resolveSnapshot(store.layout, id); // still there (prune may have run in between)
     lock.assertHeld();
-    return promoteSnapshot(store.ws, store.layout, id, key, { environment: o.env!, runId: o.runId ?? null, reason: o.reason ?? null, rollback: !!o.rollback, verification });
+    return promoteSnapshot(store.ws, store.layout, id, key, { environment: o.env!, runId: o.runId ?? null, reason: o.reason ?? null, rollback: !!o.rollback, breakGlass: !!o.breakGlass, verification });
   });
   const code = r.decision === 'allow' ? 0 : r.decision === 'defer' ? EXIT_STATUS.PROMOTION_DEFERRED : EXIT_STATUS.PROMOTION_DENIED;
   return outcome(r, renderPromote, code);
@@ -39,6 +41,10 @@ export async function promote(ref: string, o: PromoteOptions, g: GlobalOptions):
 
 function renderPromote(r: PromoteResult, s: ChalkInstance): string {
   const lines: string[] = [];
+  if (r.breakGlass && r.decision === 'allow' && !r.unchanged) {
+    lines.push(s.bgRed.white.bold(' BREAK GLASS ') + s.red(` ${r.operator} moved ${r.environment} without the policy; recorded in the decision, the pin and the audit log (break-glass)`));
+    for (const f of r.bypassed) lines.push(`  ${s.yellow('passed over')} ${f.code} ${f.message}`);
+  }
   if (r.decision === 'allow') {
     if (r.replayed) lines.push(`${s.green('already done')}: run ${r.runId} pinned ${r.environment} to ${shortId(r.snapshot)} (pin ${r.seq})`);
     else if (r.unchanged) lines.push(`${s.green('unchanged')}: ${r.environment} is pinned to ${shortId(r.snapshot)} (pin ${r.seq})`);
@@ -51,7 +57,7 @@ function renderPromote(r: PromoteResult, s: ChalkInstance): string {
 }
 
 export interface EnvListResult {
-  environments: { name: string; seq: number | null; snapshot: string | null; since: string | null; by: string | null; pendingAudit: boolean }[];
+  environments: { name: string; seq: number | null; snapshot: string | null; since: string | null; by: string | null; breakGlass: boolean; pendingAudit: boolean }[];
 }
 
 export async function envList(_o: object, g: GlobalOptions): Promise<Outcome<EnvListResult>> {
@@ -60,20 +66,20 @@ export async function envList(_o: object, g: GlobalOptions): Promise<Outcome<Env
   const environments = names.map((name) => {
     const st = environmentState(layout, name);
     const last = st.pins.at(-1)?.entry;
-    return { name, seq: last?.seq ?? null, snapshot: last?.snapshot ?? null, since: last?.time ?? null, by: last?.principal ?? null, pendingAudit: st.pendingAudit };
+    return { name, seq: last?.seq ?? null, snapshot: last?.snapshot ?? null, since: last?.time ?? null, by: last?.principal ?? null, breakGlass: last?.breakGlass ?? false, pendingAudit: st.pendingAudit };
   });
-  return outcome({ environments }, (r, s) => r.environments.map((e) => `${s.bold(e.name.padEnd(14))} ${e.snapshot ? `${shortId(e.snapshot)}  pin ${e.seq}  since ${e.since} by ${e.by}` : s.dim('no pin yet')}${e.pendingAudit ? s.red('  (pending audit: snapgov env resume)') : ''}`).join('\n') || 'no environments');
+  return outcome({ environments }, (r, s) => r.environments.map((e) => `${s.bold(e.name.padEnd(14))} ${e.snapshot ? `${shortId(e.snapshot)}  pin ${e.seq}  since ${e.since} by ${e.by}` : s.dim('no pin yet')}${e.breakGlass ? s.red('  (break-glass)') : ''}${e.pendingAudit ? s.red('  (pending audit: snapgov env resume)') : ''}`).join('\n') || 'no environments');
 }
 
 export interface EnvHistoryResult {
   environment: string;
-  pins: { seq: number; snapshot: string; previous: string | null; intent: 'promote' | 'rollback'; time: string; principal: string; runId: string; reason: string | null; decision: string; file: string }[];
+  pins: { seq: number; snapshot: string; previous: string | null; intent: 'promote' | 'rollback'; breakGlass: boolean; time: string; principal: string; runId: string; reason: string | null; decision: string; file: string }[];
 }
 
 export async function envHistory(name: string, _o: object, g: GlobalOptions): Promise<Outcome<EnvHistoryResult>> {
   const { layout } = await openStore(g);
-  const pins = environmentState(layout, name).pins.map((p) => ({ seq: p.entry.seq, snapshot: p.entry.snapshot, previous: p.entry.previous, intent: p.entry.intent, time: p.entry.time, principal: p.entry.principal, runId: p.entry.runId, reason: p.entry.reason, decision: p.entry.decision, file: p.file }));
-  return outcome({ environment: name, pins }, (r, s) => r.pins.map((p) => `${String(p.seq).padStart(4)}  ${s.bold(shortId(p.snapshot))}  ${p.time}  ${p.intent.padEnd(8)} ${p.principal}  run ${p.runId}${p.reason ? `  "${p.reason}"` : ''}`).join('\n') || `${r.environment} has no pins yet`);
+  const pins = environmentState(layout, name).pins.map((p) => ({ seq: p.entry.seq, snapshot: p.entry.snapshot, previous: p.entry.previous, intent: p.entry.intent, breakGlass: p.entry.breakGlass, time: p.entry.time, principal: p.entry.principal, runId: p.entry.runId, reason: p.entry.reason, decision: p.entry.decision, file: p.file }));
+  return outcome({ environment: name, pins }, (r, s) => r.pins.map((p) => `${String(p.seq).padStart(4)}  ${s.bold(shortId(p.snapshot))}  ${p.time}  ${p.intent.padEnd(8)} ${p.breakGlass ? s.red('BREAK-GLASS ') : ''}${p.principal}  run ${p.runId}${p.reason ? `  "${p.reason}"` : ''}`).join('\n') || `${r.environment} has no pins yet`);
 }
 
 export type EnvResumeResult = ResumeResult;

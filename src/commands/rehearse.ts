@@ -6,10 +6,12 @@ import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { outcome, type GlobalOptions, type Outcome } from '../output.js';
 import { runRehearsal, type RehearsalReport } from '../rehearsal/rehearse.js';
+import { prepareStatementSigner, type SignOptions } from '../signing/signer.js';
 import { openStore } from '../store/open.js';
+import { canAsk } from '../util/prompt.js';
 import { parseDuration } from '../util/duration.js';
 
-export interface RehearseOptions {
+export interface RehearseOptions extends Pick<SignOptions, 'pgpKey' | 'passphraseFile' | 'sigstoreKey'> {
   scenario?: string[];
   sandbox?: string;
   keepSandbox?: boolean;
@@ -47,7 +49,11 @@ export async function rehearse(ref: string | undefined, o: RehearseOptions, g: G
   const sla = slaFrom(store.ws.config.sla, o);
   if (o.seed !== undefined && !/^\d+$/.test(o.seed)) throw new SnapgovError('USAGE', `--seed ${JSON.stringify(o.seed)} is not a whole number`, 'for example --seed 42');
   const seed = o.seed !== undefined ? Number(o.seed) % 2 ** 32 : randomInt(2 ** 32);
-  const report = await runRehearsal(g, store, ref, { scenarios: names, sla, seed, pick: o.pick, window: o.window, sandbox: o.sandbox, keepSandbox: o.keepSandbox }, started);
+  // A signer given, or one configured for statements: the result is signed (the key is unlocked before the drill).
+  const method = store.ws.config.signing.method;
+  const signs = !!(o.pgpKey || o.sigstoreKey || process.env.SNAPGOV_PGP_KEY || method === 'pgp' || method === 'sigstore-key');
+  const key = signs ? await prepareStatementSigner(store.ws, { pgpKey: o.pgpKey, passphraseFile: o.passphraseFile, sigstoreKey: o.sigstoreKey, ask: canAsk(g.json) }) : null;
+  const report = await runRehearsal(g, store, ref, { scenarios: names, sla, seed, pick: o.pick, window: o.window, sandbox: o.sandbox, keepSandbox: o.keepSandbox, key }, started);
   return outcome(report, renderRehearsal, report.ok ? 0 : 1);
 }
 
@@ -65,5 +71,6 @@ function renderRehearsal(r: RehearsalReport, s: ChalkInstance): string {
     for (const f of x.failures) lines.push(s.red(`       ${f}`));
   }
   lines.push(`  report: ${r.reportPath}/report.md${r.sandbox.kept ? `; sandbox kept at ${r.sandbox.path}` : ''}`);
+  if (r.statement) lines.push(`  signed: metadata/${r.statement}`);
   return lines.join('\n');
 }

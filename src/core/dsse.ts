@@ -66,12 +66,18 @@ export function parseEnvelope(text: string): Envelope | string {
   return { payloadType: doc.payloadType, payload: doc.payload, signatures: [{ ...(typeof sig.keyid === 'string' ? { keyid: sig.keyid } : {}), sig: sig.sig }] };
 }
 
+/** What a statement must be: its predicate type, and the digest of its one subject (null: the caller checks it, knowing the predicate). */
+export interface StatementWant {
+  predicateType: string;
+  subject: string | null;
+}
+
 /**
  * The statement an envelope carries, checked as the consumer must: payload type, statement type,
  * predicate type and the single subject, which must be the snapshot asked about. Call it on the
  * bytes that were verified (DSSE: never re-parse after verification).
  */
-export function openStatement(envelope: Envelope, want: { predicateType: string; snapshot: string }): { statement: Statement<Record<string, unknown>>; payload: Buffer } | { problem: string } {
+export function openStatement(envelope: Envelope, want: StatementWant): { statement: Statement<Record<string, unknown>>; payload: Buffer } | { problem: string } {
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) return { problem: `payload type ${JSON.stringify(envelope.payloadType)} is not ${IN_TOTO_PAYLOAD_TYPE}` };
   const payload = decodeBase64(envelope.payload);
   if (payload === null) return { problem: 'the payload is not base64' };
@@ -88,6 +94,7 @@ export function openStatement(envelope: Envelope, want: { predicateType: string;
   if (!Array.isArray(subjects) || subjects.length !== 1) return { problem: 'the statement must have exactly one subject' };
   const s = subjects[0] as unknown;
   const digest = isObject(s) && isObject(s.digest) ? s.digest.sha256 : undefined;
-  if (typeof digest !== 'string' || `sha256:${digest}` !== want.snapshot) return { problem: `the statement is about ${typeof digest === 'string' ? `sha256:${digest}` : 'no sha256 digest'}, not ${want.snapshot}` };
+  if (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) return { problem: 'the subject has no sha256 digest' };
+  if (want.subject !== null && `sha256:${digest}` !== want.subject) return { problem: `the statement is about sha256:${digest}, not ${want.subject}` };
   return { statement: doc as unknown as Statement<Record<string, unknown>>, payload };
 }

@@ -61,7 +61,7 @@ export interface PolicyInput {
 
 export interface Failure {
   /** The last two come from promotion itself: the snapshot does not verify, or it is older than the pin without --rollback. */
-  code: 'APPROVALS_MISSING' | 'REJECTED' | 'PATH_SKIPPED' | 'REHEARSAL_MISSING' | 'REHEARSAL_TOO_OLD' | 'VERIFY_FAILED' | 'ROLLBACK_NOT_INTENDED';
+  code: 'APPROVALS_MISSING' | 'REJECTED' | 'OPERATOR_IS_EDITOR' | 'PATH_SKIPPED' | 'REHEARSAL_MISSING' | 'REHEARSAL_TOO_OLD' | 'VERIFY_FAILED' | 'ROLLBACK_NOT_INTENDED';
   message: string;
 }
 
@@ -170,6 +170,8 @@ export function evaluatePolicy(input: PolicyInput): PolicyResult {
       candidates.get(a.principal!)!.add(a.role);
     }
   }
+  // Editor ≠ operator: whoever signed the snapshot does not move an environment's pin to it either.
+  if (input.operator !== null && input.editors.includes(input.operator)) failures.push({ code: 'OPERATOR_IS_EDITOR', message: `${input.operator} signed the snapshot and cannot also move ${policy.name}'s pin to it; another operator promotes it` });
   const assigned = assignSlots(requires, candidates);
   const slots = requires.map((r) => ({ role: r.role, principals: assigned.get(r.role) ?? [] }));
   const unmet = requires.map((r) => ({ role: r.role, need: r.count, have: (assigned.get(r.role) ?? []).length })).filter((u) => u.have < u.need);

@@ -128,3 +128,6 @@ export function renderReportMarkdown(h: ReportHeader, scenarios: readonly Scenar
   }
   return out.join('\n');
 }
+
+/** The predicate type of a signed rehearsal result (an in-toto statement about the snapshot). */
+export const REHEARSAL_PREDICATE = 'https://snapgov.dev/attestation/rehearsal/v1';

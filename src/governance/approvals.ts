@@ -12,10 +12,11 @@ import { verifyPgp } from '../signing/pgp.js';
 import { keyHint, verifyKeyBundle } from '../signing/sigstore.js';
 import { verifyStatement, type StatementKey, type StatementSigner } from '../signing/statements.js';
 import { loadPublicKeys } from '../signing/trust.js';
-import { appendAudit, readAuditLines } from '../store/audit-log.js';
+import { appendAudit, readAuditRecords } from '../store/audit-log.js';
 import type { StoreLayout } from '../store/layout.js';
 import { readManifestBytes, readMetadata } from '../store/snapshots.js';
 import { readStatements, writeStatement } from '../store/statements.js';
+import type { PinFacts } from './history.js';
 
 export const APPROVAL_PREDICATE = 'https://snapgov.dev/attestation/approval/v1';
 
@@ -149,14 +150,10 @@ interface RecordedLine {
 
 function recordedApprovals(layout: StoreLayout, id: string): RecordedLine[] {
   const out: RecordedLine[] = [];
-  for (const line of readAuditLines(layout)) {
-    try {
-      const r = JSON.parse(line) as { seq: number; action: string; to?: string; time: string; details?: Record<string, unknown> };
-      if ((r.action === 'approve' || r.action === 'reject') && r.to === id && r.details && typeof r.details.statement === 'string') {
-        out.push({ seq: r.seq, action: r.action, to: r.to, statement: r.details.statement, env: String(r.details.env), role: String(r.details.role), intent: r.details.intent === 'rollback' ? 'rollback' : 'promote', principal: String(r.details.principal), time: r.time });
-      }
-    } catch {
-      // a damaged line: audit verify reports it
+  for (const r of readAuditRecords(layout)) {
+    const d = r?.details;
+    if (r && (r.action === 'approve' || r.action === 'reject') && r.to === id && d && typeof d.statement === 'string') {
+      out.push({ seq: r.seq, action: r.action, to: r.to, statement: d.statement, env: String(d.env), role: String(d.role), intent: d.intent === 'rollback' ? 'rollback' : 'promote', principal: String(d.principal), time: r.time });
     }
   }
   return out;
@@ -208,7 +205,7 @@ export async function readApprovals(layout: StoreLayout, id: string, principals:
   const approvals: Approval[] = [];
   const seen = new Set<string>();
   for (const s of readStatements(layout, id)) {
-    const check = await verifyStatement(s.text, s.format, principals, { predicateType: APPROVAL_PREDICATE, snapshot: id });
+    const check = await verifyStatement(s.text, s.format, principals, { predicateType: APPROVAL_PREDICATE, subject: id });
     const base = { file: s.file, principal: null, signer: check.signer?.id ?? null, environment: null, role: null, verdict: null, intent: null, issuedAt: null, expiresAt: null };
     if (!check.ok) {
       // Another kind of statement about the snapshot (a decision) is not an approval: left out quietly.
@@ -232,26 +229,15 @@ export async function readApprovals(layout: StoreLayout, id: string, principals:
   return { statements, editors: await editorsOf(layout, id, principals), approvals };
 }
 
-/** Newest passing rehearsal of the snapshot, from the audit log. */
-export function rehearsedAt(layout: StoreLayout, id: string): number | null {
+/** Newest passing rehearsal of the snapshot up to a moment, from the audit log. */
+export function rehearsedAt(layout: StoreLayout, id: string, until: number): number | null {
   let at: number | null = null;
-  for (const line of readAuditLines(layout)) {
-    try {
-      const r = JSON.parse(line) as { action: string; to?: string; outcome: string; time: string };
-      if (r.action === 'rehearse' && r.to === id && r.outcome === 'success') at = Date.parse(r.time);
-    } catch {
-      // a damaged line: audit verify reports it
-    }
+  for (const r of readAuditRecords(layout)) {
+    if (r?.action === 'rehearse' && r.to === id && r.outcome === 'success' && Date.parse(r.time) <= until) at = Date.parse(r.time);
   }
   return at;
 }
 
-/** What the environments' pin histories say about a snapshot, for the policy. */
-export interface PinFacts {
-  pinnedIn: string[];
-  heldBackSince: number | null;
-}
-
 export function evaluate(ws: Workspace, layout: StoreLayout, id: string, env: string, intent: Intent, found: Approvals, pins: PinFacts, operator: string | null = null, now = Date.now()): PolicyResult {
-  return evaluatePolicy({ policy: environmentPolicy(ws, env), snapshot: id, intent, now, roles: ws.config.roles, editors: found.editors, operator, approvals: found.approvals, pinnedIn: pins.pinnedIn, rehearsedAt: rehearsedAt(layout, id), heldBackSince: pins.heldBackSince });
+  return evaluatePolicy({ policy: environmentPolicy(ws, env), snapshot: id, intent, now, roles: ws.config.roles, editors: found.editors, operator, approvals: found.approvals, pinnedIn: pins.pinnedIn, rehearsedAt: rehearsedAt(layout, id, now), heldBackSince: pins.heldBackSince });
 }

@@ -6,10 +6,11 @@ import type { StoreLayout } from '../store/layout.js';
 import { pinnedEnvironments, readPinHistory } from '../store/pins.js';
 import { readDecision, readStatements, type StatementFormat } from '../store/statements.js';
 import { environmentPolicy } from './approvals.js';
-import { environmentState } from './pins.js';
+import { environmentState } from './history.js';
+import { REHEARSAL_PREDICATE } from '../core/rehearsal.js';
 
 export interface EvidenceStatement {
-  kind: 'approval' | 'decision';
+  kind: 'approval' | 'rehearsal' | 'decision';
   /** Relative to the metadata folder. */
   file: string;
   format: StatementFormat;
@@ -29,7 +30,10 @@ export async function collectEvidence(ws: Workspace, layout: StoreLayout, id: st
   if (env !== null) environmentPolicy(ws, env);
   const envs = env !== null ? [env] : pinnedEnvironments(layout);
   const pins: EvidenceBundle['pins'] = [];
-  const statements: EvidenceStatement[] = readStatements(layout, id).map((s) => ({ kind: 'approval', file: s.file, format: s.format, content: JSON.parse(s.text) as unknown }));
+  const statements: EvidenceStatement[] = readStatements(layout, id).map((s) => {
+    const content = JSON.parse(s.text) as unknown;
+    return { kind: payloadOf(content)?.predicateType === REHEARSAL_PREDICATE ? 'rehearsal' : 'approval', file: s.file, format: s.format, content };
+  });
   for (const e of envs) {
     environmentState(layout, e); // refuses a history that does not match the audit log
     for (const p of readPinHistory(layout, e).pins.filter((x) => x.entry.snapshot === id)) {
@@ -38,17 +42,18 @@ export async function collectEvidence(ws: Workspace, layout: StoreLayout, id: st
       if (d) statements.push({ kind: 'decision', file: d.file, format: d.format, content: JSON.parse(d.text) as unknown });
     }
   }
-  // With --env, only the approvals for that environment.
-  const keep = env === null ? statements : statements.filter((s) => s.kind === 'decision' || approvalEnvironment(s.content) === env);
+  // With --env, only the approvals for that environment (a rehearsal is about the snapshot wherever it goes).
+  const keep = env === null ? statements : statements.filter((s) => s.kind !== 'approval' || payloadOf(s.content)?.predicate?.environment === env);
   return { format: 'snapgov-evidence/1', snapshot: id, environment: env, statements: keep, pins };
 }
 
-function approvalEnvironment(content: unknown): string | null {
+/** The statement inside a stored envelope or bundle, read without verifying (only to sort what is exported). */
+function payloadOf(content: unknown): { predicateType?: string; predicate?: { environment?: string } } | null {
   const c = content as { payload?: unknown; dsseEnvelope?: { payload?: unknown } };
   const payload = typeof c.payload === 'string' ? c.payload : typeof c.dsseEnvelope?.payload === 'string' ? c.dsseEnvelope.payload : null;
   if (payload === null) return null;
   try {
-    return (JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as { predicate?: { environment?: string } }).predicate?.environment ?? null;
+    return JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as { predicateType?: string; predicate?: { environment?: string } };
   } catch {
     return null;
   }

@@ -1,5 +1,5 @@
-// Environment pins: the history on disk checked against the audit log (TUF's rollback guard: the
-// sequence never goes down, and a history cut back or edited on disk is refused), and promotion.
+// Promotion: the policy judged, a signed decision, the next pin of the environment and its audit
+// record; resuming a promotion that stopped before its record; following a pin.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Workspace } from '../config/config.js';
 import { statement } from '../core/dsse.js';
@@ -7,76 +7,24 @@ import type { Failure, Intent, PolicyResult } from '../core/promotion-policy.js'
 import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { verifyStatement, type StatementKey } from '../signing/statements.js';
-import { appendAudit, readAuditLines } from '../store/audit-log.js';
+import { appendAudit } from '../store/audit-log.js';
 import type { StoreLayout } from '../store/layout.js';
-import { pinnedEnvironments, readPinHistory, writePin, type PinEntry, type StoredPin } from '../store/pins.js';
+import { writePin, type PinEntry, type StoredPin } from '../store/pins.js';
 import { loadHistory } from '../store/snapshots.js';
 import { readDecision, writeDecision } from '../store/statements.js';
 import { faultPoint } from '../util/fault.js';
-import { environmentPolicy, evaluate, loadPrincipals, readApprovals, signingPrincipal, type PinFacts } from './approvals.js';
+import { environmentPolicy, evaluate, loadPrincipals, readApprovals, signingPrincipal, type Principals } from './approvals.js';
+import { environmentState, pinFacts } from './history.js';
 
 export const DECISION_PREDICATE = 'https://snapgov.dev/attestation/promotion-decision/v1';
-const PIN_ACTIONS = new Set(['promote', 'env-rollback']);
-
-/** The audit records of an environment's pins, by sequence number: the pin's digest. */
-function recordedPins(layout: StoreLayout, env: string): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const line of readAuditLines(layout)) {
-    try {
-      const r = JSON.parse(line) as { action: string; details?: { env?: unknown; seq?: unknown; pin?: unknown } };
-      if (PIN_ACTIONS.has(r.action) && r.details?.env === env && typeof r.details.seq === 'number' && typeof r.details.pin === 'string') out.set(r.details.seq, r.details.pin);
-    } catch {
-      // a damaged line: audit verify reports it
-    }
-  }
-  return out;
-}
-
-export interface EnvState {
-  pins: StoredPin[];
-  /** The last pin was written but its audit record was not (`snapgov env resume` appends it). */
-  pendingAudit: boolean;
-}
-
-/** The history of an environment, refused when it does not match the audit log. */
-export function environmentState(layout: StoreLayout, env: string): EnvState {
-  const { pins, problems } = readPinHistory(layout, env);
-  const refuse = (why: string) => new SnapgovError('STORE_CORRUPT', `the pin history of ${env} cannot be trusted: ${why}`, 'nothing was changed; run `snapgov audit verify` and restore metadata/envs from a backup');
-  if (problems.length) throw refuse(problems[0]!);
-  const recorded = recordedPins(layout, env);
-  const highest = Math.max(0, ...recorded.keys());
-  if (highest > pins.length) throw refuse(`the audit log records pin ${highest}, the history ends at ${pins.length} (cut back on disk)`);
-  for (const p of pins) {
-    const r = recorded.get(p.entry.seq);
-    if (r === undefined && p.entry.seq === pins.length) return { pins, pendingAudit: true };
-    if (r === undefined) throw refuse(`pin ${p.entry.seq} has no audit record`);
-    if (r !== p.digest) throw refuse(`pin ${p.entry.seq} is not the one the audit log records (edited on disk)`);
-  }
-  return { pins, pendingAudit: false };
-}
-
-/** Which environments have pinned the snapshot, and when this one was last rolled back away from it. */
-export function pinFacts(layout: StoreLayout, id: string, env: string): PinFacts {
-  // Every history is checked against the audit log: a forged staging history must not open the path to production.
-  // A pin still pending audit does not count: nothing but its own file vouches for it yet.
-  const audited = (e: string) => {
-    const st = environmentState(layout, e);
-    return st.pendingAudit ? st.pins.slice(0, -1) : st.pins;
-  };
-  const pinnedIn = pinnedEnvironments(layout).filter((e) => audited(e).some((p) => p.entry.snapshot === id));
-  let heldBackSince: number | null = null;
-  for (const p of environmentState(layout, env).pins) {
-    if (p.entry.intent === 'rollback' && p.entry.previous === id) heldBackSince = Date.parse(p.entry.time);
-    else if (p.entry.snapshot === id) heldBackSince = null;
-  }
-  return { pinnedIn, heldBackSince };
-}
 
 export interface PromoteRequest {
   environment: string;
   runId: string | null;
   reason: string | null;
   rollback: boolean;
+  /** Promote or roll back without approvals, path or rehearsal: a break-glass principal of the environment, with a reason. */
+  breakGlass: boolean;
   /** What verification found (run before the exclusive lock: it takes a shared one). */
   verification: { ok: boolean; readData: boolean; problems: string[] };
 }
@@ -94,6 +42,9 @@ export interface PromoteResult {
   seq: number | null;
   previous: string | null;
   failures: Failure[];
+  breakGlass: boolean;
+  /** With --break-glass: the conditions of the policy that did not hold and were passed over. */
+  bypassed: Failure[];
   slots: PolicyResult['slots'];
   ignored: PolicyResult['ignored'];
   counted: string[];
@@ -110,7 +61,7 @@ const deny = (code: Failure['code'], message: string): Failure => ({ code, messa
  * exclusive lock.
  */
 export async function promote(ws: Workspace, layout: StoreLayout, id: string, key: StatementKey, req: PromoteRequest): Promise<PromoteResult> {
-  const policy = environmentPolicy(ws, req.environment);
+  environmentPolicy(ws, req.environment);
   const state = environmentState(layout, req.environment);
   const current = state.pins.at(-1) ?? null;
   const runId = req.runId ?? randomUUID();
@@ -119,23 +70,30 @@ export async function promote(ws: Workspace, layout: StoreLayout, id: string, ke
     if (current && current.entry.runId === runId && current.entry.snapshot === id) {
       await checkPinDecision(ws, layout, current);
       await appendPinRecord(layout, current);
-      return { environment: req.environment, snapshot: id, intent: current.entry.intent, runId, previous: current.entry.previous, operator: current.entry.principal, slots: [], ignored: [], counted: [], decisionRef: current.entry.decision, pinFile: current.file, decision: 'allow', replayed: true, unchanged: true, seq: current.entry.seq, failures: [] };
+      return { environment: req.environment, snapshot: id, intent: current.entry.intent, runId, previous: current.entry.previous, operator: current.entry.principal, slots: [], ignored: [], counted: [], decisionRef: current.entry.decision, pinFile: current.file, decision: 'allow', replayed: true, unchanged: true, seq: current.entry.seq, failures: [], breakGlass: current.entry.breakGlass, bypassed: [] };
     }
     throw new SnapgovError('PENDING_AUDIT', `the last pin of ${req.environment} has no audit record yet`, `run \`snapgov env resume ${req.environment}\` (or the same promote with its run id ${current?.entry.runId}) to append it, then promote again`);
   }
   const intent: Intent = req.rollback ? 'rollback' : 'promote';
   // The operator is whoever signs the decision.
   const operator = await signingPrincipal(ws, key);
-  const operators = ws.config.roles.operator;
-  if (operators && !operators.includes(operator)) throw new SnapgovError('NOT_AUTHORIZED', `${operator} does not hold the role operator`, `the role is held by ${operators.join(', ')}; nothing was changed`);
-  const base = { environment: req.environment, snapshot: id, intent, runId, previous: current?.entry.snapshot ?? null, operator, slots: [], ignored: [], counted: [], decisionRef: null, pinFile: null };
+  if (req.breakGlass) {
+    // The environment names its break-glass principals; they need not be operators.
+    const allowed = ws.config.environments[req.environment]!.breakGlass;
+    if (!allowed.includes(operator)) throw new SnapgovError('NOT_AUTHORIZED', `${operator} may not break glass in ${req.environment}`, allowed.length ? `the environment's breakGlass list holds ${allowed.join(', ')}; nothing was changed` : `${req.environment} has no breakGlass principals in snapgov.json; nothing was changed`);
+    if (!req.reason) throw new SnapgovError('USAGE', 'breaking glass needs a reason', 'pass --reason TEXT (an incident number, what is on fire); it goes into the decision, the pin and the audit log');
+  } else {
+    const operators = ws.config.roles.operator;
+    if (operators && !operators.includes(operator)) throw new SnapgovError('NOT_AUTHORIZED', `${operator} does not hold the role operator`, `the role is held by ${operators.join(', ')}; nothing was changed`);
+  }
+  const base = { environment: req.environment, snapshot: id, intent, runId, previous: current?.entry.snapshot ?? null, operator, slots: [], ignored: [], counted: [], decisionRef: null, pinFile: null, breakGlass: req.breakGlass, bypassed: [] };
 
   const earlier = state.pins.find((p) => p.entry.runId === runId);
   if (earlier) {
     if (earlier.entry.snapshot !== id) throw new SnapgovError('USAGE', `run ${runId} promoted ${shortId(earlier.entry.snapshot)} to ${req.environment} already, not ${shortId(id)}`, 'use a new --run-id for another snapshot; nothing was changed');
-    return { ...base, decision: 'allow', replayed: true, unchanged: true, seq: earlier.entry.seq, previous: earlier.entry.previous, failures: [], decisionRef: earlier.entry.decision, pinFile: earlier.file };
+    return { ...base, decision: 'allow', replayed: true, unchanged: true, seq: earlier.entry.seq, previous: earlier.entry.previous, failures: [], decisionRef: earlier.entry.decision, pinFile: earlier.file, breakGlass: earlier.entry.breakGlass };
   }
-  if (current?.entry.snapshot === id) return { ...base, decision: 'allow', replayed: false, unchanged: true, seq: current.entry.seq, failures: [], decisionRef: current.entry.decision, pinFile: current.file };
+  if (current?.entry.snapshot === id) return { ...base, decision: 'allow', replayed: false, unchanged: true, seq: current.entry.seq, failures: [], decisionRef: current.entry.decision, pinFile: current.file, breakGlass: false };
 
   const failures: Failure[] = [];
   if (!req.verification.ok) failures.push(deny('VERIFY_FAILED', `the snapshot does not verify: ${req.verification.problems.slice(0, 3).join('; ')}`));
@@ -150,19 +108,23 @@ export async function promote(ws: Workspace, layout: StoreLayout, id: string, ke
 
   const found = await readApprovals(layout, id, await loadPrincipals(ws));
   const evaluated = evaluate(ws, layout, id, req.environment, intent, found, pinFacts(layout, id, req.environment), operator);
-  failures.push(...evaluated.failures);
+  // Breaking glass passes over the policy (and says what it passed over), never over verification or intent.
+  const bypassed = req.breakGlass ? evaluated.failures : [];
+  if (!req.breakGlass) failures.push(...evaluated.failures);
   const decision = failures.length === 0 ? 'allow' : failures.every((f) => f.code === 'APPROVALS_MISSING') ? 'defer' : 'deny';
-  const judged = { ...base, slots: evaluated.slots, ignored: evaluated.ignored, counted: evaluated.counted, failures, replayed: false, unchanged: false };
+  const judged = { ...base, slots: evaluated.slots, ignored: evaluated.ignored, counted: evaluated.counted, failures, bypassed, replayed: false, unchanged: false };
   if (decision !== 'allow') return { ...judged, decision, seq: null };
 
   const now = new Date().toISOString();
   const inputs = found.statements.filter((s) => evaluated.counted.includes(s.file)).map((s) => ({ name: s.file, digest: { sha256: s.digest.slice('sha256:'.length) } }));
-  const policyRef = { uri: `snapgov.json#/environments/${req.environment}`, digest: { sha256: sha256Json({ policy, roles: ws.config.roles, principals: ws.config.principals }) } };
+  const policyRef = { uri: `snapgov.json#/environments/${req.environment}`, digest: { sha256: policyDigest(ws, req.environment) } };
   const signed = await key.sign(
     statement(id, DECISION_PREDICATE, {
       decision: 'allow',
       runId,
       promotionType: intent,
+      breakGlass: req.breakGlass,
+      bypassed,
       environment: req.environment,
       snapshot: { id, sha256: id.slice('sha256:'.length) },
       transition: { fromSeq: current?.entry.seq ?? 0, from: current?.entry.snapshot ?? null, toSeq: (current?.entry.seq ?? 0) + 1 },
@@ -174,20 +136,22 @@ export async function promote(ws: Workspace, layout: StoreLayout, id: string, ke
       decidedAt: now,
       validUntil: evaluated.validUntil !== null ? new Date(evaluated.validUntil).toISOString() : null,
       // A SLSA verification summary of what was checked before the decision.
-      verification: { verifier: { id: 'https://snapgov.dev/verifier/v1' }, timeVerified: now, resourceUri: `snapgov:env/${req.environment}`, policy: policyRef, inputAttestations: inputs.map((i) => ({ uri: i.name, digest: i.digest })), verificationResult: 'PASSED', verifiedLevels: ['SNAPGOV_STRUCTURE', ...(req.verification.readData ? ['SNAPGOV_READ_DATA'] : []), 'SNAPGOV_POLICY'] },
+      verification: { verifier: { id: 'https://snapgov.dev/verifier/v1' }, timeVerified: now, resourceUri: `snapgov:env/${req.environment}`, policy: policyRef, inputAttestations: inputs.map((i) => ({ uri: i.name, digest: i.digest })), verificationResult: 'PASSED', verifiedLevels: ['SNAPGOV_STRUCTURE', ...(req.verification.readData ? ['SNAPGOV_READ_DATA'] : []), ...(req.breakGlass ? [] : ['SNAPGOV_POLICY'])] },
     }),
   );
   const dec = writeDecision(layout, signed.text, signed.format);
   faultPoint('promote-decision');
-  const entry: PinEntry = { format: 'snapgov-pin/1', environment: req.environment, seq: (current?.entry.seq ?? 0) + 1, snapshot: id, previous: current?.entry.snapshot ?? null, previousEntry: current?.digest ?? null, intent, breakGlass: false, time: now, principal: operator, runId, reason: req.reason, decision: dec.digest };
+  const entry: PinEntry = { format: 'snapgov-pin/1', environment: req.environment, seq: (current?.entry.seq ?? 0) + 1, snapshot: id, previous: current?.entry.snapshot ?? null, previousEntry: current?.digest ?? null, intent, breakGlass: req.breakGlass, time: now, principal: operator, runId, reason: req.reason, decision: dec.digest };
   const pin = writePin(layout, entry);
   faultPoint('promote-pin');
   await appendPinRecord(layout, pin);
   return { ...judged, decision: 'allow', seq: entry.seq, decisionRef: dec.digest, pinFile: pin.file };
 }
 
-function sha256Json(x: unknown): string {
-  return createHash('sha256').update(JSON.stringify(x)).digest('hex');
+/** What a decision was judged under: the environment's policy, the roles and the principals (hex SHA-256). */
+export function policyDigest(ws: Workspace, env: string): string {
+  const doc = { policy: environmentPolicy(ws, env), roles: ws.config.roles, principals: ws.config.principals };
+  return createHash('sha256').update(JSON.stringify(doc)).digest('hex');
 }
 
 /** The pin's audit record; when it cannot be written the environment is pending audit, never wedged. */
@@ -195,12 +159,12 @@ async function appendPinRecord(layout: StoreLayout, pin: StoredPin): Promise<voi
   const e = pin.entry;
   try {
     await appendAudit(layout, {
-      action: e.intent === 'rollback' ? 'env-rollback' : 'promote',
+      action: e.breakGlass ? 'break-glass' : e.intent === 'rollback' ? 'env-rollback' : 'promote',
       ...(e.previous ? { from: e.previous } : {}),
       to: e.snapshot,
       ...(e.reason ? { reason: e.reason } : {}),
       outcome: 'success',
-      details: { env: e.environment, seq: e.seq, pin: pin.digest, runId: e.runId, decision: e.decision, principal: e.principal },
+      details: { env: e.environment, seq: e.seq, pin: pin.digest, runId: e.runId, decision: e.decision, principal: e.principal, intent: e.intent },
     });
   } catch (err) {
     throw new SnapgovError('PENDING_AUDIT', `${e.environment} is pinned to ${shortId(e.snapshot)} (pin ${e.seq}), but its audit record could not be written: ${(err as Error).message}`, `fix the cause, then run \`snapgov env resume ${e.environment}\``, undefined, { cause: err });
@@ -218,18 +182,19 @@ export interface ResumeResult {
  * A pin file alone proves nothing: before its audit record is written after the fact, its decision
  * must exist, verify as signed by the principal the pin names, and be about this very transition.
  */
-async function checkPinDecision(ws: Workspace, layout: StoreLayout, pin: StoredPin): Promise<void> {
+export async function checkPinDecision(ws: Workspace, layout: StoreLayout, pin: StoredPin, known?: Principals): Promise<Record<string, unknown>> {
   const e = pin.entry;
   const refuse = (why: string) => new SnapgovError('STORE_CORRUPT', `pin ${e.seq} of ${e.environment} is not backed by its decision: ${why}`, 'nothing was recorded; remove the pin file if it was not written by snapgov, and run `snapgov audit verify`');
   const d = readDecision(layout, e.decision);
   if (!d) throw refuse('the decision file is missing');
-  const principals = await loadPrincipals(ws);
-  const check = await verifyStatement(d.text, d.format, principals, { predicateType: DECISION_PREDICATE, snapshot: e.snapshot });
+  const principals = known ?? (await loadPrincipals(ws));
+  const check = await verifyStatement(d.text, d.format, principals, { predicateType: DECISION_PREDICATE, subject: e.snapshot });
   if (!check.ok) throw refuse(check.problem);
   if (check.digest !== e.decision) throw refuse('the decision file does not hash to the digest the pin names');
   if (principals.of(check.signer) !== e.principal) throw refuse(`the decision is signed by ${principals.of(check.signer) ?? check.signer.id}, the pin names ${e.principal}`);
   const p = check.statement.predicate as { environment?: unknown; transition?: { toSeq?: unknown }; runId?: unknown };
   if (p.environment !== e.environment || p.transition?.toSeq !== e.seq || p.runId !== e.runId) throw refuse('the decision is about another transition');
+  return check.statement.predicate;
 }
 
 /** Appends the missing audit record of an environment's last pin. */

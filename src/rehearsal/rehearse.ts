@@ -3,12 +3,15 @@ import { arch, cpus, hostname, platform } from 'node:os';
 import { join, relative } from 'node:path';
 import type { SlaConfig } from '../config/config.js';
 import { sha256Hex } from '../core/manifest.js';
-import { renderReportMarkdown, seededRandom, type ReportHeader, type ScenarioName, type ScenarioReport } from '../core/rehearsal.js';
+import { REHEARSAL_PREDICATE, renderReportMarkdown, seededRandom, type ReportHeader, type ScenarioName, type ScenarioReport } from '../core/rehearsal.js';
 import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import type { GlobalOptions } from '../output.js';
 import { validate } from '../schema.js';
+import { statement } from '../core/dsse.js';
+import type { StatementKey } from '../signing/statements.js';
 import { appendAudit } from '../store/audit-log.js';
+import { writeStatement } from '../store/statements.js';
 import type { StoreLayout } from '../store/layout.js';
 import { acquireLock } from '../store/lock.js';
 import { withLock, type Store } from '../store/open.js';
@@ -28,6 +31,24 @@ export interface RehearsalReport extends ReportHeader {
   host: { name: string; platform: string; arch: string; cpus: number; node: string };
   /** Where report.json and report.md were written (relative to the workspace when inside it). */
   reportPath: string;
+  /** The signed statement of the result, relative to the metadata folder (not in report.json: it signs that file's digest). */
+  statement?: string;
+}
+
+/** The result as a signed in-toto statement about the snapshot, stored with its other statements. */
+async function signResult(layout: StoreLayout, key: StatementKey, r: RehearsalReport, reportSha256: string) {
+  const signed = await key.sign(
+    statement(r.snapshot.id, REHEARSAL_PREDICATE, {
+      result: r.ok ? 'PASSED' : 'FAILED',
+      rehearsedAt: r.finishedAt,
+      seed: r.seed,
+      sla: r.sla,
+      scenarios: r.scenarios.map((x) => ({ name: x.name, status: x.status, recoveryMs: x.recoveryMs })),
+      report: { id: r.id, sha256: reportSha256 },
+      toolVersion: r.toolVersion,
+    }),
+  );
+  return writeStatement(layout, r.snapshot.id, signed.text, signed.format);
 }
 
 /** A drill, its options parsed. */
@@ -39,6 +60,8 @@ export interface RehearsalRun {
   window?: string;
   sandbox?: string;
   keepSandbox?: boolean;
+  /** Signs a statement of the result about the snapshot (evidence beside approvals), when given. */
+  key?: StatementKey | null;
 }
 
 /** REF, or with --pick random a random snapshot from the last --window (AWS Backup's restore-testing choice). */
@@ -129,11 +152,13 @@ export async function runRehearsal(g: GlobalOptions, { ws, layout }: Store, ref:
     mkdirSync(reportDir, { recursive: true });
     writeFileSync(join(reportDir, 'report.json'), json);
     writeFileSync(join(reportDir, 'report.md'), renderReportMarkdown(report, results));
+    const signed = o.key ? await signResult(layout, o.key, report, sha256Hex(json)) : null;
+    if (signed) report.statement = signed.file;
     await appendAudit(layout, {
       action: 'rehearse',
       to: snap.id,
       outcome: report.ok ? 'success' : 'failure',
-      details: { report: report.reportPath, reportSha256: sha256Hex(json), seed, passed: report.totals.passed, failed: report.totals.failed, skipped: report.totals.skipped, maxRecoveryMs: report.totals.maxRecoveryMs },
+      details: { report: report.reportPath, reportSha256: sha256Hex(json), seed, passed: report.totals.passed, failed: report.totals.failed, skipped: report.totals.skipped, maxRecoveryMs: report.totals.maxRecoveryMs, ...(signed ? { statement: signed.digest, file: signed.file } : {}) },
     });
   });
   return report;

@@ -4,7 +4,7 @@
 import { createHash, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import { bundleToJSON, toDSSEBundle } from '@sigstore/bundle';
-import { IN_TOTO_PAYLOAD_TYPE, openStatement, pae, parseEnvelope, decodeBase64, type Envelope, type Statement } from '../core/dsse.js';
+import { IN_TOTO_PAYLOAD_TYPE, openStatement, pae, parseEnvelope, decodeBase64, type Envelope, type Statement, type StatementWant } from '../core/dsse.js';
 import { signPgp, verifyPgp } from './pgp.js';
 import { keyHint, parseBundle, verifyWithKey } from './sigstore.js';
 import type { StatementFormat } from '../store/statements.js';
@@ -64,7 +64,7 @@ export type StatementCheck =
  * statement type, predicate type, subject). `digest` is the SHA-256 of the file's bytes: how a
  * decision names the statements it rests on.
  */
-export async function verifyStatement(text: string, format: StatementFormat, keys: { pgp: readonly openpgp.Key[]; sigstore: readonly KeyObject[] }, want: { predicateType: string; snapshot: string }): Promise<StatementCheck> {
+export async function verifyStatement(text: string, format: StatementFormat, keys: { pgp: readonly openpgp.Key[]; sigstore: readonly KeyObject[] }, want: StatementWant): Promise<StatementCheck> {
   const digest = `sha256:${createHash('sha256').update(text).digest('hex')}`;
   let envelope: Envelope;
   let signer: StatementSigner;

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { appendProblem, lineHash, verifyChain, type AuditRecord, type ChainHead, type ChainProblem } from '../core/audit-chain.js';
@@ -93,16 +93,50 @@ function hasSnapshots(l: StoreLayout): boolean {
 }
 
 export function readAuditLines(l: StoreLayout): string[] {
+  return [...auditLog(l).lines];
+}
+
+/**
+ * The log's records, parsed (null for a line that is not JSON: `audit verify` reports it). Kept
+ * while the file's inode, size and change time stay the same: a promotion reads the log once per
+ * environment and per snapshot it looks at, and `audit verify --decisions` once per pin.
+ */
+export function readAuditRecords(l: StoreLayout): readonly (Readonly<AuditRecord> | null)[] {
+  const log = auditLog(l);
+  log.records ??= log.lines.map((line) => {
+    try {
+      return JSON.parse(line) as AuditRecord;
+    } catch {
+      return null;
+    }
+  });
+  return log.records;
+}
+
+interface ReadLog {
+  path: string;
+  stamp: string;
+  lines: string[];
+  records?: (AuditRecord | null)[];
+}
+let lastRead: ReadLog | null = null;
+
+function auditLog(l: StoreLayout): ReadLog {
+  let stamp: string;
   let text: string;
   try {
+    const st = statSync(l.auditLog, { bigint: true });
+    stamp = `${st.ino}:${st.size}:${st.ctimeNs}`;
+    if (lastRead?.path === l.auditLog && lastRead.stamp === stamp) return lastRead;
     text = readFileSync(l.auditLog, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { path: l.auditLog, stamp: '', lines: [] };
     throw e;
   }
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  return lines;
+  lastRead = { path: l.auditLog, stamp, lines };
+  return lastRead;
 }
 
 async function readAuditHead(l: StoreLayout): Promise<{ head: ChainHead | null; problem: string | null }> {
@@ -116,8 +150,10 @@ async function readAuditHead(l: StoreLayout): Promise<{ head: ChainHead | null; 
   return (await validate('audit-head', doc)).ok ? { head: doc as ChainHead, problem: null } : { head: null, problem: 'audit.head does not match its schema' };
 }
 
+const STATEMENT_ACTIONS = new Set(['approve', 'reject', 'rehearse']);
+
 /**
- * Approvals and rejections are files and audit records at once: a record whose statement file is
+ * Approvals, rejections and signed rehearsal results are files and audit records at once: a record whose statement file is
  * gone or changed (a deleted rejection) and a statement file no record names are both reported.
  */
 function statementProblems(l: StoreLayout, recorded: readonly { line: number; rec: AuditRecord }[]): ChainProblem[] {
@@ -126,7 +162,7 @@ function statementProblems(l: StoreLayout, recorded: readonly { line: number; re
   const snapshots = new Set<string>();
   for (const { line, rec } of recorded) {
     const d = rec.details as { statement?: unknown; file?: unknown } | undefined;
-    if ((rec.action !== 'approve' && rec.action !== 'reject') || typeof d?.statement !== 'string' || typeof d.file !== 'string' || !rec.to) continue;
+    if (!STATEMENT_ACTIONS.has(rec.action) || typeof d?.statement !== 'string' || typeof d.file !== 'string' || !rec.to) continue;
     named.add(d.statement);
     snapshots.add(rec.to);
     let bytes: Buffer | null = null;

@@ -55,7 +55,7 @@ export function looseObjectPath(l: StoreLayout, hash: string): string {
 }
 
 const SNAPSHOTS_ENTRY = /^(objects|packs|manifests|tmp|locks|cache|rollback-journal\.json|README\.md|\..+\.tmp-.+)$/;
-const METADATA_ENTRY = /^(audit\.log|audit\.head|live\.json|config\.json|signatures|statements|decisions|envs|[0-9a-f]{64}\.json|README\.md|\..+\.tmp-.+)$/;
+const METADATA_ENTRY = /^(audit\.log|audit\.head|live\.json|config\.json|signatures|statements|decisions|envs|checkpoints|[0-9a-f]{64}\.json|README\.md|\..+\.tmp-.+)$/;
 
 /**
  * What in the store's two folders snapgov did not make: a store pointed at an existing folder
@@ -75,7 +75,7 @@ export function foreignEntries(l: StoreLayout): string[] {
 
 /** Store folders that are symbolic links: prune, gc and every write would act wherever they point. */
 export function linkedFolders(l: StoreLayout): string[] {
-  return [l.objects, l.packs, l.manifests, l.tmp, l.locks, l.cache, join(l.metadata, 'signatures'), join(l.metadata, 'statements'), join(l.metadata, 'decisions'), join(l.metadata, 'envs')].filter((d) => {
+  return [l.objects, l.packs, l.manifests, l.tmp, l.locks, l.cache, join(l.metadata, 'signatures'), join(l.metadata, 'statements'), join(l.metadata, 'decisions'), join(l.metadata, 'envs'), join(l.metadata, 'checkpoints')].filter((d) => {
     try {
       return lstatSync(d).isSymbolicLink();
     } catch {

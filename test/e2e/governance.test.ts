@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { lineHash } from '../../src/core/audit-chain.js';
 import { readJsonFile, run, runJson, sampleWorkspace, tempDir } from '../helpers/cli.js';
 
 interface Approved {
@@ -55,7 +56,7 @@ function governed(): { ws: string; id: string } {
     ...cfg,
     principals: { ...principals, ci: { sigstoreKeys: [join(keys, 'ci.pub')] } },
     roles: { editor: ['eve'], reviewer: ['rita', 'ci'], approver: ['anna', 'eve'], operator: ['ci'] },
-    environments: { staging: { requires: [{ role: 'reviewer' }] }, production: { requires: [{ role: 'reviewer' }, { role: 'approver' }], after: 'staging' } },
+    environments: { staging: { requires: [{ role: 'reviewer' }] }, production: { requires: [{ role: 'reviewer' }, { role: 'approver' }], after: 'staging', breakGlass: ['anna'] } },
   }));
   const id = runJson<{ id: string }>(ws, ['create']).doc.id;
   const signed = run(ws, ['sign', id, '--pgp-key', join(keys, 'eve.sec.asc')]);
@@ -380,6 +381,49 @@ describe('promotion', () => {
     expect(edited.error?.message).toContain('edited on disk');
   });
 
+  it('breaks glass only for a listed principal with a reason, says what it passed over, and records break-glass', () => {
+    const { ws, s1, s2 } = twoGoverned();
+    const before = auditActions(ws).length;
+    const noReason = runJson(ws, ['promote', s2, '--env', 'production', '--break-glass', ...key('anna')]);
+    expect(noReason.error).toMatchObject({ code: 'USAGE', message: expect.stringContaining('needs a reason') });
+    const notListed = runJson(ws, ['promote', s2, '--env', 'production', '--break-glass', '--reason', 'INC-9', ...key('rita')]);
+    expect(notListed.error).toMatchObject({ code: 'NOT_AUTHORIZED', message: expect.stringContaining('rita may not break glass in production') });
+    expect(runJson(ws, ['promote', s2, '--env', 'staging', '--break-glass', '--reason', 'INC-9', ...key('anna')]).error).toMatchObject({ code: 'NOT_AUTHORIZED', hint: expect.stringContaining('staging has no breakGlass principals') });
+    expect(auditActions(ws)).toHaveLength(before);
+    expect(existsSync(join(ws, 'metadata/envs'))).toBe(false);
+    const bg = runJson<Promoted & { breakGlass: boolean; bypassed: { code: string }[] }>(ws, ['promote', s2, '--env', 'production', '--break-glass', '--reason', 'INC-9: approver unreachable', ...key('anna')]);
+    expect(bg.code, bg.stderr).toBe(0);
+    expect(bg.doc).toMatchObject({ decision: 'allow', breakGlass: true, seq: 1, operator: 'anna' });
+    expect(bg.doc.bypassed.map((f) => f.code)).toEqual(['APPROVALS_MISSING', 'APPROVALS_MISSING', 'PATH_SKIPPED']);
+    const human = run(ws, ['env', 'history', 'production']);
+    expect(human.stdout).toContain('BREAK-GLASS');
+    expect(readJsonFile<{ breakGlass: boolean; reason: string }>(join(ws, 'metadata', bg.doc.pinFile!))).toMatchObject({ breakGlass: true, reason: 'INC-9: approver unreachable' });
+    const log = readFileSync(join(ws, 'metadata/audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; reason?: string; details: Record<string, unknown> });
+    expect(log.at(-1)).toMatchObject({ action: 'break-glass', reason: 'INC-9: approver unreachable', details: { env: 'production', seq: 1, intent: 'promote', principal: 'anna' } });
+    // The decision says so, signed: no policy level is claimed.
+    const d = readJsonFile<{ payload: string }>(join(ws, 'metadata/decisions', `${bg.doc.decisionRef!.slice(7)}.dsse.json`));
+    const predicate = (JSON.parse(Buffer.from(d.payload, 'base64').toString()) as { predicate: { breakGlass: boolean; bypassed: unknown[]; verification: { verifiedLevels: string[] } } }).predicate;
+    expect(predicate).toMatchObject({ breakGlass: true, verification: { verifiedLevels: ['SNAPGOV_STRUCTURE'] } });
+    expect(predicate.bypassed).toHaveLength(3);
+    // Verification is never passed over, nor the intent of moving back.
+    expect(runJson<Promoted>(ws, ['promote', s1, '--env', 'production', '--break-glass', '--reason', 'INC-9', ...key('anna')]).doc.failures.map((f) => f.code)).toEqual(['ROLLBACK_NOT_INTENDED']);
+    const back = runJson<Promoted>(ws, ['promote', s1, '--env', 'production', '--rollback', '--break-glass', '--reason', 'INC-10', ...key('anna')]);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.doc.seq).toBe(2);
+    expect(runJson<{ environments: { name: string; breakGlass: boolean }[] }>(ws, ['env', 'list']).doc.environments.find((e) => e.name === 'production')!.breakGlass).toBe(true);
+    expect(runJson<{ to: string }>(ws, ['rollback', '--env', 'production', '--yes']).doc.to).toBe(s1);
+    expect(run(ws, ['audit', 'verify']).code).toBe(0);
+  });
+
+  it('refuses an operator who signed the snapshot', () => {
+    const { ws, id } = governed();
+    expect(run(ws, ['sign', id, ...asCi()]).code).toBe(0);
+    expect(run(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    const p = runJson<Promoted>(ws, ['promote', id, '--env', 'staging', ...asCi()]);
+    expect(p.code).toBe(1);
+    expect(p.doc.failures.map((f) => f.code)).toEqual(['OPERATOR_IS_EDITOR']);
+  });
+
   it('a promotion killed after its pin leaves the environment pending audit, and env resume completes it', () => {
     const { ws, id } = governed();
     expect(run(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
@@ -392,5 +436,122 @@ describe('promotion', () => {
     expect(runJson<{ environments: { name: string; pendingAudit: boolean }[] }>(ws, ['env', 'list']).doc.environments.find((e) => e.name === 'staging')!.pendingAudit).toBe(false);
     expect(run(ws, ['audit', 'verify']).code).toBe(0);
     expect(runJson<{ resumed: boolean }>(ws, ['env', 'resume', 'staging']).doc.resumed).toBe(false);
+  });
+});
+
+describe('audit checkpoints', () => {
+  const lines = (ws: string) => readFileSync(join(ws, 'metadata/audit.log'), 'utf8').trim().split('\n');
+
+  /** What someone who rewrites the log does to hide it: every later prev and the head recomputed. */
+  function rewrite(ws: string, edit: (recs: Record<string, unknown>[]) => Record<string, unknown>[]): void {
+    const recs = edit(lines(ws).map((l) => JSON.parse(l) as Record<string, unknown>));
+    let prev: string | null = null;
+    const out: string[] = [];
+    for (const [i, r] of recs.entries()) {
+      const text = JSON.stringify({ ...r, seq: i + 1, prev });
+      out.push(text);
+      prev = lineHash(text);
+    }
+    writeFileSync(join(ws, 'metadata/audit.log'), `${out.join('\n')}\n`);
+    writeFileSync(join(ws, 'metadata/audit.head'), `${JSON.stringify({ seq: out.length, hash: prev })}\n`);
+  }
+
+  it('signs the head; a log rewritten (chain recomputed) or cut back behind it is found, kept in the store or not', () => {
+    const { ws, id } = governed();
+    const outside = join(tempDir(), 'cp.dsse.json');
+    const cp = runJson<{ seq: number; hash: string; logSha256: string; principal: string; file: string }>(ws, ['audit', 'checkpoint', ...key('anna'), '-o', outside]);
+    expect(cp.code, cp.stderr).toBe(0);
+    expect(cp.doc).toMatchObject({ seq: lines(ws).length, principal: 'anna', file: outside });
+    // The README's recipe for checking by hand.
+    const head = spawnSync('sh', ['-c', `head -n ${cp.doc.seq} metadata/audit.log | sha256sum`], { cwd: ws, encoding: 'utf8' }).stdout.split(' ')[0];
+    expect(`sha256:${head}`).toBe(cp.doc.logSha256);
+    const stored = runJson<{ file: string }>(ws, ['audit', 'checkpoint', ...asCi()]);
+    expect(stored.code).toBe(0);
+    expect(stored.doc.file).toMatch(/^checkpoints\/\d+-[0-9a-f]{12}\.sigstore\.json$/);
+    const approved = run(ws, ['approve', id, '--env', 'staging', '--role', 'reviewer', ...key('rita')]);
+    expect(approved.code, approved.stderr).toBe(0);
+    const ok = runJson<{ ok: boolean; checkpoints: { ok: boolean }[] }>(ws, ['audit', 'verify', '--checkpoint', outside]);
+    expect(ok.code).toBe(0);
+    expect(ok.doc.checkpoints).toMatchObject([{ ok: true }, { ok: true }]);
+
+    rewrite(ws, (recs) => recs.map((r, i) => (i === 0 ? { ...r, reason: 'rewritten' } : r)));
+    const caught = runJson<{ ok: boolean; problems: unknown[]; checkpoints: { ok: boolean; problem: string }[] }>(ws, ['audit', 'verify']);
+    expect(caught.code).toBe(1);
+    expect(caught.doc.problems).toEqual([]); // the chain itself holds: only the checkpoint sees it
+    expect(caught.doc.checkpoints[0]!.problem).toContain('the log was rewritten');
+    rmSync(join(ws, 'metadata/checkpoints'), { recursive: true });
+    expect(run(ws, ['audit', 'verify']).code).toBe(0);
+    const outsideCaught = runJson<{ checkpoints: { problem: string }[] }>(ws, ['audit', 'verify', '--checkpoint', outside]);
+    expect(outsideCaught.code).toBe(1);
+    expect(outsideCaught.doc.checkpoints[0]!.problem).toContain('the log was rewritten');
+
+    rewrite(ws, (recs) => recs.slice(0, 1));
+    const cut = runJson<{ checkpoints: { problem: string }[] }>(ws, ['audit', 'verify', '--checkpoint', outside]);
+    expect(cut.code).toBe(1);
+    expect(cut.doc.checkpoints[0]!.problem).toContain('it was cut back');
+  });
+
+  it('refuses a signer who is no principal, and a checkpoint file that was tampered with', () => {
+    const { ws } = governed();
+    const stranger = runJson(ws, ['audit', 'checkpoint', ...key('mallory')]);
+    expect(stranger.error?.code).toBe('NOT_AUTHORIZED');
+    expect(existsSync(join(ws, 'metadata/checkpoints'))).toBe(false);
+    const outside = join(tempDir(), 'cp.json');
+    expect(run(ws, ['audit', 'checkpoint', ...key('anna'), '-o', outside]).code).toBe(0);
+    const env = readJsonFile<{ payload: string }>(outside);
+    const doc = JSON.parse(Buffer.from(env.payload, 'base64').toString()) as { predicate: { seq: number } };
+    doc.predicate.seq = 1;
+    writeFileSync(outside, JSON.stringify({ ...env, payload: Buffer.from(JSON.stringify(doc)).toString('base64') }));
+    const r = runJson<{ checkpoints: { problem: string }[] }>(ws, ['audit', 'verify', '--checkpoint', outside]);
+    expect(r.code).toBe(1);
+    expect(r.doc.checkpoints[0]!.problem).toContain('does not verify');
+    expect(runJson(ws, ['audit', 'checkpoint', ...key('anna'), '-o', join(ws, 'metadata/audit.log')]).code).toBe(2);
+  });
+});
+
+describe('past decisions judged again, and where a snapshot is pinned', () => {
+  it('audit verify --decisions re-evaluates every pin; a missing decision or a break-glass principal no longer listed is reported', () => {
+    const { ws, s1, s2 } = twoGoverned();
+    for (const s of [s1, s2]) expect(run(ws, ['approve', s, '--env', 'staging', '--role', 'reviewer', ...key('rita')]).code).toBe(0);
+    expect(run(ws, ['promote', s1, '--env', 'staging', ...asCi()]).code).toBe(0);
+    const p2 = runJson<Promoted>(ws, ['promote', s2, '--env', 'staging', ...asCi()]);
+    expect(run(ws, ['promote', s2, '--env', 'production', '--break-glass', '--reason', 'INC-1', ...key('anna')]).code).toBe(0);
+    const r = runJson<{ ok: boolean; decisions: { environment: string; seq: number; ok: boolean; breakGlass: boolean; policyChanged: boolean; problems: string[] }[] }>(ws, ['audit', 'verify', '--decisions']);
+    expect(r.code, JSON.stringify(r.doc)).toBe(0);
+    expect(r.doc.decisions.map((d) => [d.environment, d.seq, d.ok, d.breakGlass])).toEqual([['production', 1, true, true], ['staging', 1, true, false], ['staging', 2, true, false]]);
+    expect(runJson<{ decisions: null }>(ws, ['audit', 'verify']).doc.decisions).toBeNull();
+    // info and status say where a snapshot is pinned
+    const info = runJson<{ environments: { pinnedIn: string[]; pinnedBefore: string[] } }>(ws, ['info', s2]);
+    expect(info.doc.environments).toMatchObject({ pinnedIn: ['production', 'staging'], pinnedBefore: [] });
+    expect(runJson<{ environments: { pinnedBefore: string[] } }>(ws, ['info', s1]).doc.environments.pinnedBefore).toEqual(['staging']);
+    expect(runJson<{ pinnedIn: string[] }>(ws, ['status']).doc.pinnedIn).toEqual(['production', 'staging']);
+    expect(run(ws, ['status']).stdout).toContain('the pin of production, staging');
+
+    const cfgPath = join(ws, 'snapgov.json');
+    const cfg = readJsonFile<{ environments: Record<string, Record<string, unknown>> }>(cfgPath);
+    cfg.environments.production!.breakGlass = [];
+    cfg.environments.staging!.approvalMaxAge = '1h';
+    writeFileSync(cfgPath, JSON.stringify(cfg));
+    rmSync(join(ws, 'metadata/decisions', `${p2.doc.decisionRef!.slice(7)}.sigstore.json`));
+    const bad = runJson<{ decisions: { environment: string; seq: number; ok: boolean; policyChanged: boolean; problems: string[] }[] }>(ws, ['audit', 'verify', '--decisions']);
+    expect(bad.code).toBe(1);
+    expect(bad.doc.decisions.find((d) => d.environment === 'production')!.problems).toEqual(["anna broke glass but is not in production's breakGlass list"]);
+    expect(bad.doc.decisions.find((d) => d.seq === 2 && d.environment === 'staging')!.problems[0]).toContain('the decision file is missing');
+    expect(bad.doc.decisions.find((d) => d.seq === 1 && d.environment === 'staging')).toMatchObject({ ok: true, policyChanged: true });
+  });
+
+  it('rehearse with a signer writes a signed statement of its result, exported as evidence', () => {
+    const { ws, id } = governed();
+    const r = runJson<{ ok: boolean; statement: string }>(ws, ['rehearse', id, '--scenario', 'stray-file', ...key('anna')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.doc.statement).toMatch(/^statements\/[0-9a-f]{64}\/[0-9a-f]{64}\.dsse\.json$/);
+    const env = readJsonFile<{ payload: string }>(join(ws, 'metadata', r.doc.statement));
+    const st = JSON.parse(Buffer.from(env.payload, 'base64').toString()) as { predicateType: string; subject: { digest: { sha256: string } }[]; predicate: { result: string; scenarios: { name: string }[] } };
+    expect(st).toMatchObject({ predicateType: 'https://snapgov.dev/attestation/rehearsal/v1', subject: [{ digest: { sha256: id.slice(7) } }], predicate: { result: 'PASSED', scenarios: [{ name: 'stray-file' }] } });
+    expect(run(ws, ['audit', 'verify']).code).toBe(0);
+    const e = runJson<{ statements: { kind: string }[] }>(ws, ['evidence', id, '--env', 'staging']);
+    expect(e.doc.statements.map((s) => s.kind)).toEqual(['rehearsal']);
+    // approvals are not confused by it
+    expect(runJson<Approvals>(ws, ['approvals', id]).doc.statements).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { readJsonFile, REPO, run, runJson, sampleWorkspace } from '../helpers/cli.js';
 import { writeTar, type Member } from '../helpers/tarball.js';
 
@@ -17,6 +17,8 @@ interface Case {
   message: string;
   /** Which snapshots the input itself damages: they are the only ones allowed to fail afterwards. */
   damages: 'none' | 'A' | 'B' | 'hostile' | 'all';
+  /** The input is a change `audit verify` must report (a planted, changed or missing statement; a rewritten log). */
+  trailDamaged?: boolean;
 }
 
 const corpus = JSON.parse(readFileSync(join(REPO, 'test/fixtures/hostile/corpus.json'), 'utf8')) as { cases: Case[] };
@@ -42,7 +44,9 @@ function files(dir: string, skip: string[] = []): Record<string, string> {
 /**
  * One prepared world, copied for every case: a workspace `ws` with snapshot A (holding a 1.5 MiB
  * model stored loose, used by A only) and snapshot B (signed with a Sigstore key), an export of A,
- * an empty second workspace `other`, and key files beside them.
+ * an empty second workspace `other`, and key files beside them. Governed: `other` (a reviewer)
+ * approved A for staging and `ops` (the operator) promoted it there with run id r1; a checkpoint of
+ * the audit log, signed by `other`, lies beside the workspace. `signer` is no principal.
  */
 let base = '';
 const ids = { A: '', B: '' };
@@ -55,12 +59,24 @@ beforeAll(() => {
   rmSync(join(w, 'model.bin'));
   writeFileSync(join(w, 'notes.txt'), 'B\n');
   ids.B = runJson<{ id: string }>(w, ['create']).doc.id;
-  for (const name of ['signer', 'other']) {
+  for (const name of ['signer', 'other', 'ops']) {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     writeFileSync(join(base, `${name}.key`), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     writeFileSync(join(base, `${name}.pub`), publicKey.export({ type: 'spki', format: 'pem' }));
   }
   expect(run(w, ['sign', ids.B, '--sigstore-key', join(base, 'signer.key')]).code).toBe(0);
+  const cfg = readJsonFile<Record<string, unknown>>(join(w, 'snapgov.json'));
+  writeFileSync(join(w, 'snapgov.json'), JSON.stringify({
+    ...cfg,
+    principals: { other: { sigstoreKeys: ['../other.pub'] }, ops: { sigstoreKeys: ['../ops.pub'] } },
+    roles: { reviewer: ['other'], operator: ['ops'] },
+    environments: { staging: { requires: [{ role: 'reviewer' }], rollbackRequires: [{ role: 'reviewer' }] }, production: { requires: [{ role: 'reviewer' }], rollbackRequires: [{ role: 'reviewer' }], after: 'staging', breakGlass: ['other'] } },
+  }));
+  const approved = run(w, ['approve', ids.A, '--env', 'staging', '--role', 'reviewer', '--sigstore-key', join(base, 'other.key')]);
+  expect(approved.code, approved.stderr).toBe(0);
+  const promoted = run(w, ['promote', ids.A, '--env', 'staging', '--run-id', 'r1', '--sigstore-key', join(base, 'ops.key')]);
+  expect(promoted.code, promoted.stderr).toBe(0);
+  expect(run(w, ['audit', 'checkpoint', '--sigstore-key', join(base, 'other.key'), '-o', join(base, 'checkpoint.json')]).code).toBe(0);
   expect(run(w, ['export', ids.A, '-o', join(base, 'a.tar')]).code).toBe(0);
   mkdirSync(join(base, 'other'));
   expect(run(join(base, 'other'), ['init', '--no-index']).code).toBe(0);
@@ -89,7 +105,7 @@ function prepare(c: Case, dir: string): Record<string, string> & { undo?: () => 
   // A folder outside the workspace holding a file: what a link may point at, and must never lose.
   mkdirSync(join(dir, 'victim'));
   writeFileSync(join(dir, 'victim', 'keep.txt'), 'not snapgov\'s to delete\n');
-  const vars: Record<string, string> & { undo?: () => void } = { '{A}': ids.A, '{B}': ids.B, '{PUB}': join(dir, 'signer.pub'), '{OTHERPUB}': join(dir, 'other.pub') };
+  const vars: Record<string, string> & { undo?: () => void } = { '{A}': ids.A, '{B}': ids.B, '{PUB}': join(dir, 'signer.pub'), '{OTHERPUB}': join(dir, 'other.pub'), '{SIGNER}': join(dir, 'signer.key'), '{OTHER}': join(dir, 'other.key'), '{OPS}': join(dir, 'ops.key'), '{CHECKPOINT}': join(dir, 'checkpoint.json') };
   const loose = (id: string) => {
     const m = readFileSync(join(ws, 'snapshots/manifests', `${id.slice(7)}.json`), 'utf8');
     const h = /"path":"model.bin".*"sha256":"([0-9a-f]{64})"/.exec(m)![1]!;
@@ -176,6 +192,37 @@ function prepare(c: Case, dir: string): Record<string, string> & { undo?: () => 
       symlinkSync(join(ws, i.path!), join(dir, 'out-link'));
       vars['{LINK}'] = join(dir, 'out-link');
       break;
+    case 'governance': {
+      const statements = (id: string) => join(ws, 'metadata/statements', id.slice(7));
+      const approval = () => join(statements(ids.A), readdirSync(statements(ids.A))[0]!);
+      const pin = join(ws, 'metadata/envs/staging/history/1.json');
+      if (i.mutation === 'approval-replayed') {
+        mkdirSync(statements(ids.B), { recursive: true });
+        cpSync(approval(), join(statements(ids.B), basename(approval())));
+      } else if (i.mutation === 'approval-truncated') truncateSync(approval(), 200);
+      else if (i.mutation === 'approval-planted') writeFileSync(join(statements(ids.A), `${'e'.repeat(64)}.sigstore.json`), readFileSync(approval(), 'utf8').replace(/"sig": "[^"]*"/, '"sig": "AAAA"'));
+      else if (i.mutation === 'pin-edited') writeFileSync(pin, readFileSync(pin, 'utf8').replace('"reason": null', '"reason": "edited"'));
+      else if (i.mutation === 'pin-cut') rmSync(pin);
+      else if (i.mutation === 'pin-planted') {
+        const entry = readJsonFile<Record<string, unknown>>(pin);
+        writeFileSync(join(dirname(pin), '2.json'), JSON.stringify({ ...entry, seq: 2, snapshot: ids.B, previous: ids.A, previousEntry: `sha256:${sha(readFileSync(pin))}`, runId: 'planted' }, null, 2));
+      } else if (i.mutation === 'decision-deleted') rmSync(join(ws, 'metadata/decisions'), { recursive: true });
+      else if (i.mutation === 'log-rewritten') {
+        // Line 2 changed, and every later prev and the head recomputed: the chain holds, the checkpoint does not.
+        const log = join(ws, 'metadata/audit.log');
+        const recs = readFileSync(log, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+        recs[1] = { ...recs[1], reason: 'rewritten' };
+        let prev: string | null = null;
+        const out = recs.map((r) => {
+          const text = JSON.stringify({ ...r, prev });
+          prev = `sha256:${sha(text)}`;
+          return text;
+        });
+        writeFileSync(log, `${out.join('\n')}\n`);
+        writeFileSync(join(ws, 'metadata/audit.head'), `${JSON.stringify({ seq: out.length, hash: prev })}\n`);
+      } else if (i.mutation !== 'none') throw new Error(`unknown governance mutation ${i.mutation}`);
+      break;
+    }
     case 'rehearsal-file':
       rmSync(join(ws, 'rehearsal'), { recursive: true });
       writeFileSync(join(ws, 'rehearsal'), 'a file where the rehearsal folder should be');
@@ -207,8 +254,15 @@ describe('hostile and broken input (test/fixtures/hostile/corpus.json)', () => {
       const message = new RegExp(c.message);
       if (r.stdout.trim().startsWith('{')) {
         // A check that ran and failed prints its report: the problem is named there.
-        const doc = JSON.parse(r.stdout) as { snapshots?: { problems: { code: string; message: string }[]; signatures?: { reason: string }[] }[]; problems?: { message: string }[] };
-        const problems = doc.snapshots ? doc.snapshots.flatMap((s) => s.problems) : (doc.problems ?? []).map((p) => ({ code: 'AUDIT', message: p.message }));
+        const doc = JSON.parse(r.stdout) as { snapshots?: { problems: { code: string; message: string }[]; signatures?: { reason: string }[] }[]; problems?: { message: string }[]; checkpoints?: { problem: string | null }[]; failures?: { code: string; message: string }[]; ignored?: { why: string }[]; statements?: { problem: string | null }[] };
+        // verify's report; a promotion's failed conditions and the approvals it did not count; the statements approvals could not use; audit verify's problems and checkpoints
+        const problems = doc.snapshots
+          ? doc.snapshots.flatMap((s) => s.problems)
+          : doc.failures
+            ? [...doc.failures, ...(doc.ignored ?? []).map((x) => ({ code: 'IGNORED', message: x.why }))]
+            : doc.statements
+              ? doc.statements.flatMap((x) => (x.problem ? [{ code: 'STATEMENT', message: x.problem }] : []))
+            : [...(doc.problems ?? []).map((p) => ({ code: 'AUDIT', message: p.message })), ...(doc.checkpoints ?? []).flatMap((x) => (x.problem ? [{ code: 'CHECKPOINT', message: x.problem }] : []))];
         const hits = problems.filter((p) => code.test(p.code));
         expect(hits.length, `${c.id}: ${JSON.stringify(problems).slice(0, 500)}`).toBeGreaterThan(0);
         const reasons = doc.snapshots?.flatMap((s) => (s.signatures ?? []).map((x) => x.reason)) ?? [];
@@ -232,7 +286,7 @@ describe('hostile and broken input (test/fixtures/hostile/corpus.json)', () => {
         expect(v.doc.snapshots.map((s) => s.id)).toEqual(expect.arrayContaining([ids.A, ids.B]));
       }
       // and the audit trail still verifies, unless the input was the trail itself
-      if (c.input.kind !== 'audit') expect(runJson(join(dir, 'ws'), ['audit', 'verify']).code, `${c.id}: audit verify`).toBe(0);
+      if (c.input.kind !== 'audit' && !c.trailDamaged) expect(runJson(join(dir, 'ws'), ['audit', 'verify']).code, `${c.id}: audit verify`).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -75,7 +75,7 @@ export function commandOf(args: readonly string[]): string | null {
     if (GLOBAL_WITH_VALUE.has(args[i]!)) i++;
     else if (!args[i]!.startsWith('-')) words.push(args[i]!);
   }
-  if (words[0] === 'audit' && words[1] === 'verify') return 'audit-verify';
+  if (words[0] === 'audit' && (words[1] === 'verify' || words[1] === 'checkpoint')) return `audit-${words[1]}`;
   if (words[0] === 'env' && words[1]) return `env-${words[1]}`;
   return words[0] ?? null;
 }

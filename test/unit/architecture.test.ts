@@ -16,7 +16,7 @@ const RANKS: Record<string, number> = {
   files: 5,
   pool: 6,
   scan: 7, signing: 7,
-  snapshot: 8, verify: 8, archive: 8,
+  snapshot: 8, verify: 8, archive: 8, remote: 8,
   governance: 9,
   rollback: 10,
   rehearsal: 11,

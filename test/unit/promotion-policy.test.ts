@@ -43,6 +43,7 @@ describe('promotion policy', () => {
     ['a later rejection', [approval('rita', 'reviewer'), approval('anna', 'approver'), approval('anna', 'approver', { verdict: 'reject', issuedAt: NOW - 1000 })], {}, 'deny', ['REJECTED', 'APPROVALS_MISSING']],
     ['a rejection withdrawn by a later approval', [approval('rita', 'reviewer'), approval('anna', 'approver', { verdict: 'reject', issuedAt: NOW - 2 * H }), approval('anna', 'approver')], {}, 'allow', []],
     ['the operator approving their own promotion', [approval('rita', 'reviewer'), approval('anna', 'approver')], { operator: 'anna' }, 'defer', ['APPROVALS_MISSING']],
+    ['the editor moving the pin to their own snapshot', [approval('rita', 'reviewer'), approval('anna', 'approver')], { operator: 'eve' }, 'deny', ['OPERATOR_IS_EDITOR']],
     ['skipping staging', [approval('rita', 'reviewer'), approval('anna', 'approver')], { pinnedIn: [] }, 'deny', ['PATH_SKIPPED']],
     ['approvals from before a rollback away from it', [approval('rita', 'reviewer'), approval('anna', 'approver')], { heldBackSince: NOW - 30 * 60_000 }, 'defer', ['APPROVALS_MISSING', 'APPROVALS_MISSING']],
     ['a rollback needs its own approval', [approval('rita', 'reviewer'), approval('anna', 'approver')], { intent: 'rollback' }, 'defer', ['APPROVALS_MISSING']],
@@ -107,7 +108,7 @@ describe('DSSE', () => {
   });
 
   const envelopeOf = (doc: unknown, payloadType = IN_TOTO_PAYLOAD_TYPE) => ({ payloadType, payload: Buffer.from(JSON.stringify(doc)).toString('base64'), signatures: [{ sig: 'AA==' }] });
-  const want = { predicateType: 'https://snapgov.dev/attestation/approval/v1', snapshot: S };
+  const want = { predicateType: 'https://snapgov.dev/attestation/approval/v1', subject: S };
 
   it.each<[string, unknown, string | null]>([
     ['a statement about the snapshot', statement(S, want.predicateType, { role: 'approver' }), null],
