@@ -42,6 +42,9 @@ export const OUTPUTS = {
   'audit-checkpoint': 'AuditCheckpointResult',
   export: 'ExportResult',
   import: 'ImportResult',
+  push: 'PushCmdResult',
+  pull: 'PullResult',
+  'remote-list': 'RemoteListResult',
   completion: 'CompletionResult',
 };
 

@@ -57,6 +57,9 @@ const EXAMPLES: Record<string, string[]> = {
   reject: ['snapgov reject 3f2a --env production --role reviewer --reason "rule 7 breaks billing" --sigstore-key ~/.config/snapgov/keys/rita.key'],
   approvals: ['snapgov approvals 3f2a', 'snapgov approvals latest --env production --json'],
   promote: ['snapgov promote 3f2a --env staging --sigstore-key ~/.config/snapgov/keys/ci.key --run-id "$GITHUB_RUN_ID"', 'snapgov promote 1b7c --env production --rollback --reason "INC-42" --sigstore-key ~/.config/snapgov/keys/ci.key', 'snapgov promote 1b7c --env production --rollback --break-glass --reason "INC-42: approver unreachable" --pgp-key anna.sec.asc'],
+  push: ['snapgov push oci://ghcr.io/acme/artifacts', 'snapgov push 3f2a origin:staging', 'echo "$TOKEN" | SNAPGOV_REGISTRY_USERNAME=ci snapgov push latest oci://registry.example.com/acme/artifacts:prod --password-stdin'],
+  pull: ['snapgov pull oci://ghcr.io/acme/artifacts:prod', 'snapgov pull origin --snapshot sha256:3f2a… --require-signature'],
+  remote: ['snapgov remote list oci://ghcr.io/acme/artifacts', 'snapgov remote list origin --json'],
   evidence: ['snapgov evidence 3f2a --env production -o evidence.json'],
   env: ['snapgov env list', 'snapgov env history production', 'snapgov env resume production'],
   keygen: ['snapgov keygen --pgp --name "Release Bot" --email release@example.com -o ~/.config/snapgov/keys/release', 'snapgov keygen --sigstore -o ~/.config/snapgov/keys/ci'],
@@ -259,6 +262,7 @@ export function buildProgram(): Command {
     .option('--revert-on-gate-failure', 'restore the safety snapshot when a gate fails')
     .option('--allow-untrusted', 'roll back to a target the required trust policy rejects (recorded in the audit log)')
     .option('--env <name>', "follow the environment's pin (a host's side of promotion): nothing happens when the tree is already there")
+    .option('--from <remote>', 'pull what a registry tag names (REMOTE:TAG, checked against the trust policy) and roll back to it: nothing happens when the tree is already there')
     .action(action(async ([ref], opts, g) => (await import('./commands/rollback.js')).rollback(ref, opts, g)));
 
   program
@@ -351,6 +355,28 @@ export function buildProgram(): Command {
     .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
     .option('--sigstore-key <file>', "a principal's ECDSA P-256 private key in PEM")
     .action(action(async (_p, opts, g) => (await import('./commands/audit.js')).auditCheckpoint(opts, g)));
+
+  program
+    .command('push <args...>')
+    .description('upload a snapshot (default latest) with its signatures to OCI registries: [REF] REMOTE[:TAG]...')
+    .option('--password-stdin', 'read the registry password from standard input (user name: SNAPGOV_REGISTRY_USERNAME)')
+    .action(action(async ([args], opts, g) => (await import('./commands/remote.js')).push(args as unknown as string[], opts, g)));
+
+  program
+    .command('pull <remote>')
+    .description('fetch a snapshot from an OCI registry into the store, checked before anything is visible: REMOTE[:TAG|@DIGEST]')
+    .option('--snapshot <id>', 'the snapshot with this ID (through its immutable tag snap-<hex>)')
+    .option('--require-signature', 'refuse it unless the trust policy is satisfied, before any object is downloaded')
+    .option('--key <file>', 'trust this armored OpenPGP or PEM public key for this run (repeatable)', collect)
+    .option('--password-stdin', 'read the registry password from standard input (user name: SNAPGOV_REGISTRY_USERNAME)')
+    .action(action(async ([remote], opts, g) => (await import('./commands/remote.js')).pull(remote, opts, g)));
+
+  const remote = program.command('remote').description('OCI registries as remote stores');
+  remote
+    .command('list <remote>')
+    .description('the snapshots a repository holds: ID, time, tags, signature count')
+    .option('--password-stdin', 'read the registry password from standard input (user name: SNAPGOV_REGISTRY_USERNAME)')
+    .action(action(async ([r], opts, g) => (await import('./commands/remote.js')).remoteList(r, opts, g)));
 
   program
     .command('export <ref>')

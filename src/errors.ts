@@ -26,6 +26,11 @@ export type ErrorCode =
   | 'NOT_AN_EXPORT'
   | 'NO_SPACE'
   | 'IO_ERROR'
+  | 'REMOTE_UNREACHABLE'
+  | 'REMOTE_AUTH'
+  | 'REMOTE_NOT_FOUND'
+  | 'REMOTE_INVALID'
+  | 'REMOTE_ERROR'
   | 'INTERNAL';
 
 /** The exit-code contract (README "Exit codes" must agree; a test checks it). */
@@ -56,6 +61,14 @@ export const EXIT_STATUS: Record<ErrorCode, number> = {
   ARCHIVE_UNSAFE: 1,
   NO_SPACE: 1,
   IO_ERROR: 1,
+  // A registry: down or not one (1), refusing the credentials (12, as a wrong passphrase), without
+  // the tag or repository asked for (2, as an unknown REF), answering what is not a snapgov
+  // snapshot or bytes that do not match their digest (1), or failing otherwise (1).
+  REMOTE_UNREACHABLE: 1,
+  REMOTE_AUTH: 12,
+  REMOTE_NOT_FOUND: 2,
+  REMOTE_INVALID: 1,
+  REMOTE_ERROR: 1,
   INTERNAL: 1,
 };
 

@@ -4,12 +4,9 @@ import { readExport } from '../archive/import.js';
 import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
-import { appendAudit } from '../store/audit-log.js';
-import { ensureStoreDirs, manifestPath, metadataPath } from '../store/layout.js';
-import { commitStaged, discardStaged, ObjectIndex } from '../store/objects.js';
-import { signatureFile, writeSignatureFile } from '../store/signature-files.js';
-import { writeMetadata } from '../store/snapshots.js';
-import { atomicWriteFile } from '../util/fsx.js';
+import { adoptSnapshot } from '../store/adopt.js';
+import { metadataPath } from '../store/layout.js';
+import { discardStaged, ObjectIndex } from '../store/objects.js';
 import { openStore, withLock } from '../store/open.js';
 import { progress } from '../util/progress.js';
 
@@ -40,21 +37,7 @@ export async function importCmd(file: string, o: { dryRun?: boolean }, g: Global
       discardStaged(a.staged);
       return { id: a.id, imported: false, objects: a.objectsInArchive, newObjects: present ? 0 : a.staged.newObjects, newBytes: present ? 0 : a.staged.newBytes, ...(o.dryRun ? { dryRun: true as const, present } : {}) };
     }
-    try {
-      lock.assertHeld();
-      ensureStoreDirs(layout);
-      commitStaged(layout, a.staged);
-      if (!existsSync(manifestPath(layout, a.id))) atomicWriteFile(manifestPath(layout, a.id), a.manifest, { mode: 0o444 });
-      // Signature files are written from the records under their canonical names: never a path from the archive.
-      const signatures = a.metadata.signatures.map((r) => ({ ...r, file: signatureFile(a.id, r) }));
-      for (const r of signatures) writeSignatureFile(layout, r);
-      // The record before the metadata that makes the snapshot visible, as create does.
-      await appendAudit(layout, { action: 'import', to: a.id, outcome: 'success', details: { file: path, objects: a.objectsInArchive, newObjects: a.staged.newObjects, newBytes: a.staged.newBytes } });
-      writeMetadata(layout, { ...a.metadata, signatures });
-    } catch (e) {
-      discardStaged(a.staged);
-      throw e;
-    }
+    await adoptSnapshot(layout, lock, a.manifest, a.metadata, a.staged, { action: 'import', to: a.id, outcome: 'success', details: { file: path, objects: a.objectsInArchive, newObjects: a.staged.newObjects, newBytes: a.staged.newBytes } });
     return { id: a.id, imported: true, objects: a.objectsInArchive, newObjects: a.staged.newObjects, newBytes: a.staged.newBytes };
   });
   return outcome(result, (r) =>

@@ -10,7 +10,8 @@ import { canAsk, confirm } from '../util/prompt.js';
 import { boundedList } from '../util/text.js';
 
 
-export async function rollback(ref: string | undefined, opts: RollbackOptions & { env?: string }, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
+export async function rollback(ref: string | undefined, opts: RollbackOptions & { env?: string; from?: string }, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
+  if (opts.from !== undefined) return followRemote(ref, opts, opts.from, g);
   if (opts.env === undefined) return run(ref, opts, g);
   if (ref !== undefined) throw new SnapgovError('USAGE', 'give a REF or --env, not both', `snapgov rollback --env ${opts.env} follows the environment's pin`);
   if (opts.resume) throw new SnapgovError('USAGE', '--resume finishes the interrupted rollback itself', 'snapgov rollback --resume');
@@ -20,6 +21,20 @@ export async function rollback(ref: string | undefined, opts: RollbackOptions & 
   return run(pinnedSnapshot(ws, layout, opts.env), { ...opts, onlyIfChanged: true }, g);
 }
 
+
+/**
+ * `rollback --from REMOTE:TAG`, a fleet host's one command: pull what the tag names (checked
+ * against the trust policy before any object is downloaded), then roll back to it; a tree already
+ * there is left alone, with no safety snapshot and no audit line.
+ */
+async function followRemote(ref: string | undefined, opts: RollbackOptions & { env?: string }, from: string, g: GlobalOptions): Promise<Outcome<RollbackResult>> {
+  if (ref !== undefined || opts.env !== undefined || opts.resume) throw new SnapgovError('USAGE', '--from follows a remote tag: give no REF, --env or --resume with it', 'snapgov rollback --from oci://HOST/REPO:prod --yes');
+  const store = await openStore(g, { rollback: true });
+  // Loaded only here: the registry client is not part of a plain rollback.
+  const [{ parseRemote }, { pullSnapshot }] = await Promise.all([import('../remote/reference.js'), import('../remote/pull.js')]);
+  const pulled = await pullSnapshot(store, g, parseRemote(from, store.ws), {}, null);
+  return run(pulled.id, { ...opts, onlyIfChanged: true }, g);
+}
 
 /** `snapgov restore REF PATH...`: single paths (relative to the current folder, as git takes them) put back as the snapshot has them. */
 export async function restore(ref: string, paths: string[], opts: RollbackOptions, g: GlobalOptions): Promise<Outcome<RollbackResult>> {

@@ -35,6 +35,16 @@ export interface Config {
   principals: Record<string, PrincipalConfig>;
   roles: Record<string, string[]>;
   environments: Record<string, EnvironmentConfig>;
+  remotes: Record<string, RemoteConfig>;
+}
+
+/** A named OCI registry repository (`snapgov push REF origin`). */
+export interface RemoteConfig {
+  url: string;
+  /** PEM file of CAs to trust beside the system's, for this registry (workspace-relative or absolute). */
+  caFile: string | null;
+  /** true: plain HTTP; false: HTTPS even to a loopback host; null: plain HTTP for loopback hosts only. */
+  plainHttp: boolean | null;
 }
 
 /** A person or machine: the keys that are theirs (paths are workspace-relative or absolute). */
@@ -111,6 +121,7 @@ export interface ConfigFile {
   principals?: Record<string, Partial<PrincipalConfig>>;
   roles?: Record<string, string[]>;
   environments?: Record<string, EnvironmentFile>;
+  remotes?: Record<string, { url: string; caFile?: string; plainHttp?: boolean }>;
 }
 
 interface EnvironmentFile {
@@ -211,6 +222,7 @@ export function resolveConfig(file: ConfigFile): Config {
     principals: Object.fromEntries(Object.entries(file.principals ?? {}).map(([n, p]) => [n, { pgpKeys: p.pgpKeys ?? [], sigstoreKeys: p.sigstoreKeys ?? [] }])),
     roles: { ...file.roles },
     environments: Object.fromEntries(Object.entries(file.environments ?? {}).map(([n, e]) => [n, environment(n, e)])),
+    remotes: Object.fromEntries(Object.entries(file.remotes ?? {}).map(([n, r]) => [n, { url: r.url, caFile: r.caFile ?? null, plainHttp: r.plainHttp ?? null }])),
   };
 }
 

@@ -34,8 +34,8 @@ function embeddedPem(rec: SignatureRecord) {
   }
 }
 
-/** Validity and trust of one recorded signature over the manifest bytes. */
-export async function checkSignature(l: StoreLayout, rec: SignatureRecord, bytes: Buffer, trust: TrustSet): Promise<SignatureReport> {
+/** Validity and trust of one signature over the manifest bytes, as the record holds it (a pull checks one before it is stored). */
+export async function checkSignatureRecord(rec: SignatureRecord, bytes: Buffer, trust: TrustSet): Promise<SignatureReport> {
   let check: SignatureCheck;
   let trusted = false;
   let untrustedWhy = '';
@@ -55,8 +55,13 @@ export async function checkSignature(l: StoreLayout, rec: SignatureRecord, bytes
     trusted = k.valid && identityTrusted(trust.identities, k.identity, k.issuer);
     untrustedWhy = `identity ${k.identity} (issuer ${k.issuer}) is not in the trust policy`;
   }
-  let reason = check.valid && !trusted ? `${check.reason}; ${untrustedWhy}` : check.reason;
-  let valid = check.valid;
+  const reason = check.valid && !trusted ? `${check.reason}; ${untrustedWhy}` : check.reason;
+  return { type: rec.type, method: rec.method, signer: check.signer === 'unknown' ? rec.signer : check.signer, valid: check.valid, trusted, reason };
+}
+
+/** Validity and trust of one recorded signature over the manifest bytes, and its file in the store. */
+export async function checkSignature(l: StoreLayout, rec: SignatureRecord, bytes: Buffer, trust: TrustSet): Promise<SignatureReport> {
+  const report = await checkSignatureRecord(rec, bytes, trust);
   // The file is what gpg and cosign users check: a missing or swapped file is reported.
   let onDisk: string | null = null;
   try {
@@ -64,12 +69,8 @@ export async function checkSignature(l: StoreLayout, rec: SignatureRecord, bytes
   } catch {
     // reported below
   }
-  if (onDisk !== rec.signature) {
-    valid = false;
-    trusted = false;
-    reason = `the signature file ${rec.file} is ${onDisk === null ? 'missing' : 'not the recorded signature (replaced or swapped)'}`;
-  }
-  return { type: rec.type, method: rec.method, signer: check.signer === 'unknown' ? rec.signer : check.signer, valid, trusted, reason };
+  if (onDisk !== rec.signature) return { ...report, valid: false, trusted: false, reason: `the signature file ${rec.file} is ${onDisk === null ? 'missing' : 'not the recorded signature (replaced or swapped)'}` };
+  return report;
 }
 
 /** Distinct trusted signers (one key or identity counts once) against the policy's threshold. */

@@ -76,7 +76,7 @@ export function commandOf(args: readonly string[]): string | null {
     else if (!args[i]!.startsWith('-')) words.push(args[i]!);
   }
   if (words[0] === 'audit' && (words[1] === 'verify' || words[1] === 'checkpoint')) return `audit-${words[1]}`;
-  if (words[0] === 'env' && words[1]) return `env-${words[1]}`;
+  if ((words[0] === 'env' || words[0] === 'remote') && words[1]) return `${words[0]}-${words[1]}`;
   return words[0] ?? null;
 }
 

@@ -1,0 +1,287 @@
+// Pull: a snapshot from an OCI repository into the local store, checked in this order before
+// anything is visible: the manifest's digest, the snapgov manifest's digest (the snapshot ID) and
+// its canonical form, the signatures against the trust policy (a required policy that fails stops
+// here, before any object is downloaded), then every object re-hashed and its size checked. Only
+// the objects the store lacks are fetched: big blobs whole, small objects by range from packs.
+import { createHash } from 'node:crypto';
+import { fsyncSync } from 'node:fs';
+import { ManifestError, parseManifest, type FileEntry } from '../core/manifest.js';
+import { SnapgovError } from '../errors.js';
+import { validate } from '../schema.js';
+import { checkSignatureRecord, trustSatisfied, type SignatureReport } from '../signing/signatures.js';
+import type { TrustSet } from '../signing/trust.js';
+import type { StoreLayout } from '../store/layout.js';
+import { LOOSE_MIN, ObjectIndex, ObjectWriter, type StagedObjects } from '../store/objects.js';
+import type { SignatureRecord } from '../store/signature-files.js';
+import type { Metadata } from '../store/snapshots.js';
+import { HashTable } from '../store/hash-table.js';
+import { writeAllSync } from '../util/fsx.js';
+import { PACK_RECORD, PACK_TRAILER } from '../store/pack.js';
+import { progress } from '../util/progress.js';
+import { BUNDLE_TYPE, metadataFromConfig, parseSnapshotManifest, PGP_ARTIFACT, PGP_LAYER, snapshotTag, type ParsedSnapshot } from './format.js';
+import { inParallel, remotePackIndex } from './push.js';
+import { existsSync } from 'node:fs';
+import type { GlobalOptions } from '../output.js';
+import { loadTrust, type TrustFlags } from '../signing/trust.js';
+import { adoptSnapshot } from '../store/adopt.js';
+import { metadataPath } from '../store/layout.js';
+import { withLock, type Store } from '../store/open.js';
+import { findCredentials } from './credentials.js';
+import type { RemoteRef } from './reference.js';
+import { RegistryClient, type Descriptor } from './registry.js';
+
+const MAX_SNAPGOV_MANIFEST = 512 << 20;
+const MAX_CONFIG = 16 << 20;
+const MAX_SIGNATURE = 1 << 20;
+/** Ranges closer than this are read as one (fewer requests for a few wasted bytes). */
+const RANGE_GAP = 64 << 10;
+const RANGE_MAX = 8 << 20;
+const JOBS = 4;
+
+export interface Fetched {
+  id: string;
+  digest: string;
+  manifest: Buffer;
+  metadata: Metadata;
+  signatures: SignatureReport[];
+  trustSatisfied: boolean;
+  staged: StagedObjects | null;
+  objects: number;
+  downloadedBytes: number;
+}
+
+const invalid = (m: string) => new SnapgovError('REMOTE_INVALID', m, 'the remote does not hold what it claims (damaged, or tampered with); nothing was written');
+
+/** The manifest a reference names: a tag, a digest, or a snapshot ID (through its immutable tag). */
+export async function resolveRemote(client: RegistryClient, snapshot: string | null): Promise<{ digest: string; parsed: ParsedSnapshot; bytes: Buffer }> {
+  const { ref } = client;
+  const reference = snapshot ? snapshotTag(snapshot) : (ref.digest ?? ref.tag);
+  if (!reference) throw new SnapgovError('USAGE', `${ref.display} names no tag or digest`, 'add :TAG or @sha256:DIGEST, or pass --snapshot ID');
+  const m = await client.manifest(reference);
+  if (!m) throw new SnapgovError('REMOTE_NOT_FOUND', `${ref.registry}/${ref.repository} has no ${snapshot ? `snapshot ${snapshot}` : reference}`, '`snapgov remote list REMOTE` lists the snapshots it holds');
+  const parsed = parseSnapshotManifest(m.bytes, m.mediaType);
+  if (snapshot && parsed.id !== snapshot) throw invalid(`the tag ${reference} names snapshot ${parsed.id}, not ${snapshot}`);
+  return { digest: m.digest, parsed, bytes: m.bytes };
+}
+
+/** Signatures from the referrers of the snapshot's manifest, checked over its bytes against the trust policy. */
+async function remoteSignatures(client: RegistryClient, digest: string, id: string, manifest: Buffer, trust: TrustSet): Promise<{ records: SignatureRecord[]; reports: SignatureReport[] }> {
+  const records: SignatureRecord[] = [];
+  const reports: SignatureReport[] = [];
+  for (const d of await client.referrers(digest)) {
+    if (d.artifactType !== BUNDLE_TYPE && d.artifactType !== PGP_ARTIFACT) continue;
+    const m = await client.manifest(d.digest);
+    if (!m) continue; // listed but gone (registry garbage collection): as if unsigned, the policy decides
+    let doc: { subject?: Descriptor; layers?: Descriptor[]; annotations?: Record<string, string> };
+    try {
+      doc = JSON.parse(m.bytes.toString('utf8')) as typeof doc;
+    } catch {
+      continue;
+    }
+    const layer = doc.layers?.[0];
+    const a = doc.annotations ?? {};
+    if (doc.subject?.digest !== digest || !layer || doc.layers!.length !== 1 || ![BUNDLE_TYPE, PGP_LAYER].includes(layer.mediaType) || layer.size > MAX_SIGNATURE || a['dev.snapgov.snapshot.id'] !== id) continue;
+    const signature = (await client.blobBytes(layer.digest, MAX_SIGNATURE)).toString('utf8');
+    const method = a['dev.snapgov.signature.method'];
+    const type = layer.mediaType === PGP_LAYER ? 'pgp' : 'sigstore';
+    if (type === 'pgp' ? method !== 'pgp' : method !== 'key' && method !== 'keyless') continue;
+    const rec: SignatureRecord = { type, method: method as SignatureRecord['method'], signer: a['dev.snapgov.signer'] ?? 'unknown', ...(a['dev.snapgov.issuer'] ? { issuer: a['dev.snapgov.issuer'] } : {}), time: a['org.opencontainers.image.created'] ?? '', file: '', signature, ...(a['dev.snapgov.public-key'] ? { publicKey: a['dev.snapgov.public-key'] } : {}) };
+    const report = await checkSignatureRecord(rec, manifest, trust);
+    reports.push(report);
+    // Only a signature that verifies is kept: a forged one would be reported as invalid forever after.
+    if (report.valid) records.push({ ...rec, signer: report.signer });
+  }
+  return { records, reports };
+}
+
+interface Source {
+  blob: string;
+  offset: number;
+  length: number;
+  whole: boolean;
+}
+
+/** Where each missing object can be read: its own blob, or a range of a pack. */
+async function locate(client: RegistryClient, parsed: ParsedSnapshot, missing: Map<string, FileEntry>): Promise<{ at: Map<string, Source>; indexBytes: number }> {
+  const at = new Map<string, Source>();
+  let indexBytes = 0;
+  for (const o of parsed.objects) {
+    const h = o.digest.slice('sha256:'.length);
+    const e = missing.get(h);
+    if (e && o.size === e.size) at.set(h, { blob: o.digest, offset: 0, length: o.size, whole: true });
+  }
+  const packs = parsed.packs.filter(() => at.size < missing.size);
+  await inParallel(packs, JOBS, async (p) => {
+    indexBytes += p.objects * PACK_RECORD + PACK_TRAILER;
+    for (const x of await remotePackIndex(client, p)) {
+      const e = missing.get(x.hash);
+      if (e && !at.has(x.hash) && x.length === e.size) at.set(x.hash, { blob: p.digest, offset: x.offset, length: x.length, whole: false });
+    }
+  });
+  for (const h of missing.keys()) if (!at.has(h)) throw invalid(`object ${h} of the snapshot is in none of its packs or blobs`);
+  return { at, indexBytes };
+}
+
+/** Reads every missing object, each re-hashed and counted against the manifest, into staged files. */
+async function download(client: RegistryClient, sources: Map<string, Source>, missing: Map<string, FileEntry>, writer: ObjectWriter): Promise<number> {
+  let bytes = 0;
+  const check = (h: string, data: Buffer) => {
+    if (data.length !== missing.get(h)!.size || createHash('sha256').update(data).digest('hex') !== h) throw invalid(`object ${h} came back with other bytes than its hash (or size) in the signed manifest`);
+  };
+  // Packs: adjacent ranges read together.
+  const byPack = new Map<string, { hash: string; offset: number; length: number }[]>();
+  const big: string[] = [];
+  for (const [h, s] of sources) {
+    if (s.whole) big.push(h);
+    else byPack.set(s.blob, [...(byPack.get(s.blob) ?? []), { hash: h, offset: s.offset, length: s.length }]);
+  }
+  const runs: { blob: string; start: number; end: number; items: { hash: string; offset: number; length: number }[] }[] = [];
+  for (const [blob, items] of byPack) {
+    items.sort((a, b) => a.offset - b.offset);
+    let run: (typeof runs)[number] | null = null;
+    for (const it of items) {
+      if (run && it.offset - run.end - 1 <= RANGE_GAP && it.offset + it.length - run.start <= RANGE_MAX) {
+        run.end = it.offset + it.length - 1;
+        run.items.push(it);
+      } else {
+        run = { blob, start: it.offset, end: it.offset + it.length - 1, items: [it] };
+        runs.push(run);
+      }
+    }
+  }
+  // Objects are written to the staging files in one order: downloads run in parallel, writes do not.
+  await inParallel(runs, JOBS, async (r) => {
+    const data = r.end >= r.start ? await client.blobBytes(r.blob, r.end - r.start + 1, { start: r.start, end: r.end }) : Buffer.alloc(0);
+    bytes += data.length;
+    for (const it of r.items) {
+      const obj = data.subarray(it.offset - r.start, it.offset - r.start + it.length);
+      check(it.hash, obj);
+      stage(writer, it.hash, obj);
+    }
+    progress(`pulling: ${bytes} bytes`);
+  });
+  for (const h of big) {
+    const size = missing.get(h)!.size;
+    const t = writer.beginLarge();
+    try {
+      const res = await client.blobStream(`sha256:${h}`);
+      const hash = createHash('sha256');
+      let n = 0;
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        n += chunk.length;
+        if (n > size) {
+          res.destroy();
+          throw invalid(`object ${h} is longer than the ${size} bytes the signed manifest gives it`);
+        }
+        hash.update(chunk);
+        writeAllSync(t.fd, chunk);
+      }
+      if (n !== size || hash.digest('hex') !== h) throw invalid(`object ${h} came back with other bytes than its hash (or size) in the signed manifest`);
+      bytes += n;
+      fsyncSync(t.fd);
+      writer.endLarge(t, Buffer.from(h, 'hex'), h, size);
+    } catch (e) {
+      writer.abortLarge(t);
+      throw e;
+    }
+    progress(`pulling: ${bytes} bytes`);
+  }
+  return bytes;
+}
+
+function stage(writer: ObjectWriter, h: string, data: Buffer): void {
+  if (data.length < LOOSE_MIN) {
+    writer.addSmall(Buffer.from(h, 'hex'), h, data);
+    return;
+  }
+  const t = writer.beginLarge();
+  try {
+    writeAllSync(t.fd, data);
+  } catch (e) {
+    writer.abortLarge(t);
+    throw e;
+  }
+  writer.endLarge(t, Buffer.from(h, 'hex'), h, data.length);
+}
+
+/**
+ * Fetches and checks a snapshot and stages the objects the store lacks (nothing visible yet);
+ * `present` skips the objects when the store holds the snapshot already.
+ */
+export async function fetchSnapshot(client: RegistryClient, layout: StoreLayout, objects: ObjectIndex, trust: TrustSet, snapshot: string | null, present: (id: string) => boolean): Promise<Fetched> {
+  await client.ping(false);
+  const { digest, parsed } = await resolveRemote(client, snapshot);
+  const id = parsed.id;
+  if (parsed.manifestSize > MAX_SNAPGOV_MANIFEST) throw invalid(`the snapshot manifest is said to be ${parsed.manifestSize} bytes`);
+  const manifest = await client.blobBytes(id, Math.max(parsed.manifestSize, 1));
+  let entries: FileEntry[];
+  try {
+    entries = parseManifest(manifest).entries.filter((e): e is FileEntry => e.type === 'file');
+  } catch (e) {
+    if (e instanceof ManifestError) throw invalid(`the snapshot manifest ${id} is not a valid snapgov manifest: ${e.message}`);
+    throw e;
+  }
+  const configBytes = await client.blobBytes(parsed.config.digest, Math.min(MAX_CONFIG, Math.max(parsed.config.size, 1)));
+  const metadata = metadataFromConfig(configBytes, id);
+  const c = await validate('oci-config', JSON.parse(configBytes.toString('utf8')));
+  if (!c.ok) throw invalid(`the snapshot's config does not match schemas/oci-config.schema.json: ${c.errors.slice(0, 3).join('; ')}`);
+  const v = await validate('metadata', metadata);
+  if (!v.ok) throw invalid(`the snapshot's config does not hold valid metadata: ${v.errors.slice(0, 3).join('; ')}`);
+  const { records, reports } = await remoteSignatures(client, digest, id, manifest, trust);
+  const satisfied = trustSatisfied(reports, trust.threshold);
+  if (trust.required && !satisfied) {
+    throw new SnapgovError('TARGET_UNTRUSTED', `${id} on ${client.ref.display}: ${reports.filter((r) => r.trusted).length} trusted signature(s) of the ${trust.threshold} the trust policy requires${reports.length ? ` (${reports.map((r) => `${r.signer}: ${r.reason}`).join('; ').slice(0, 300)})` : ' (it has none)'}`, 'nothing was downloaded; sign the snapshot where it was made and push again (a push adds only the new signatures)');
+  }
+  const fetched = { id, digest, manifest, metadata: { ...metadata, signatures: records }, signatures: reports, trustSatisfied: satisfied, objects: new Set(entries.map((e) => e.sha256)).size };
+  if (present(id)) return { ...fetched, staged: null, downloadedBytes: 0 };
+  const missing = new Map<string, FileEntry>();
+  for (const e of entries) if (!objects.has(e.sha256) && !missing.has(e.sha256)) missing.set(e.sha256, e);
+  const total = [...missing.values()].reduce((n, e) => n + e.size, 0);
+  progress(`pulling ${missing.size} object(s), ${total} bytes`);
+  const known = HashTable.fromShared(objects.shared());
+  const writer = new ObjectWriter(layout.tmp, (h) => known.has(h));
+  try {
+    const { at, indexBytes } = await locate(client, parsed, missing);
+    const downloadedBytes = indexBytes + (await download(client, at, missing, writer));
+    return { ...fetched, staged: writer.finish(), downloadedBytes };
+  } catch (e) {
+    writer.discard();
+    throw e;
+  }
+}
+
+export interface PullResult {
+  remote: string;
+  id: string;
+  digest: string;
+  /** False when the store already held the snapshot. */
+  pulled: boolean;
+  objects: number;
+  newObjects: number;
+  downloadedBytes: number;
+  signatures: { signer: string; type: string; valid: boolean; trusted: boolean; reason: string }[];
+  trustSatisfied: boolean;
+}
+
+export interface PullOptions extends Pick<TrustFlags, 'key' | 'requireSignature'> {
+  snapshot?: string;
+}
+
+/** Fetches a snapshot into the store under the exclusive lock (as import does), or finds it there. */
+export async function pullSnapshot(store: Store, g: GlobalOptions, r: RemoteRef, o: PullOptions, password: string | null): Promise<PullResult> {
+  if (o.snapshot !== undefined && !/^sha256:[0-9a-f]{64}$/.test(o.snapshot)) throw new SnapgovError('USAGE', `--snapshot ${JSON.stringify(o.snapshot)} is not a snapshot ID`, 'give the full ID, sha256:<64 hex>');
+  const trust = await loadTrust(store.ws, { key: o.key, requireSignature: o.requireSignature });
+  const c = new RegistryClient(r, findCredentials(r.registry, process.env, password));
+  try {
+    return await withLock(g, store.layout, 'exclusive', 'pull', async (lock) => {
+      const objects = ObjectIndex.load(store.layout);
+      const f = await fetchSnapshot(c, store.layout, objects, trust, o.snapshot ?? null, (id) => existsSync(metadataPath(store.layout, id)));
+      const base = { remote: r.display, id: f.id, digest: f.digest, objects: f.objects, signatures: f.signatures.map((x) => ({ signer: x.signer, type: x.type, valid: x.valid, trusted: x.trusted, reason: x.reason })), trustSatisfied: f.trustSatisfied };
+      if (!f.staged) return { ...base, pulled: false, newObjects: 0, downloadedBytes: 0 };
+      await adoptSnapshot(store.layout, lock, f.manifest, f.metadata, f.staged, { action: 'pull', to: f.id, outcome: 'success', details: { remote: r.display, digest: f.digest, newObjects: f.staged.newObjects, downloadedBytes: f.downloadedBytes } });
+      return { ...base, pulled: true, newObjects: f.staged.newObjects, downloadedBytes: f.downloadedBytes };
+    });
+  } finally {
+    c.close();
+  }
+}
