@@ -3,10 +3,12 @@
 //   npm run bench [-- --trees medium,small,history] [--scale 0.1] [--pairs 5] [--keep]
 //   npm run bench -- --trees million     (1,000,000 files: peak memory of create, verify, rollback --dry-run, prune)
 //   npm run bench -- --only rollback     (the rollback and restore rows alone, with the snapshots they need)
+//   npm run bench -- --trees fleet       (push and pull of the 1 GiB tree through a local docker-registry, beside curl)
 // Baselines: restic and borg when installed (apt-get install restic borgbackup), sha256sum, tar,
 // rsync (apt-get install rsync); peak memory needs GNU time (apt-get install time).
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { changeOnePercent, generate } from './gen.mjs';
@@ -331,8 +333,105 @@ if (trees.includes('million')) {
   if (!keep) rmSync(st, { recursive: true, force: true });
 }
 
+// ---- fleet: push and pull of the 10k-file / 1 GiB tree through a docker-registry on loopback,
+// beside curl moving the same number of bytes as one blob to and from the same registry; then the
+// bytes an incremental push and pull move after a 1% change, against the bytes that changed.
+async function freePort() {
+  return new Promise((ok) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+if (trees.includes('fleet') && has('docker-registry') && has('curl')) {
+  const { dir, src, gen } = generatedTree('medium');
+  changeOnePercent(src, gen.paths, 'reset');
+  const st = join(dir, 'sg-fleet');
+  const regDir = join(dir, 'registry');
+  for (const d of [st, regDir, join(dir, 'host')]) rmSync(d, { recursive: true, force: true });
+  for (const d of ['snapshots', 'metadata', 'rehearsal']) mkdirSync(join(st, d), { recursive: true });
+  writeFileSync(join(src, 'snapgov.json'), JSON.stringify({ version: 1, index: null, store: { snapshots: join(st, 'snapshots'), metadata: join(st, 'metadata'), rehearsal: join(st, 'rehearsal') } }));
+  mkdirSync(regDir, { recursive: true });
+  const host = `127.0.0.1:${await freePort()}`;
+  writeFileSync(join(regDir, 'config.yml'), `version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: ${join(regDir, 'data')}}}\nhttp: {addr: "${host}", secret: bench}\n`);
+  const reg = spawn('docker-registry', ['serve', join(regDir, 'config.yml')], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && spawnSync('curl', ['-sf', `http://${host}/v2/`]).status !== 0; i++) spawnSync('sleep', ['0.1']);
+    console.log(`\n== fleet: ${gen.files} files, ${(gen.bytes / 2 ** 30).toFixed(2)} GiB, registry ${host}`);
+    sg(['create', '-q'], src);
+    const remote = `oci://${host}/bench/tree:prod`;
+    // The sides alternate PAIRS times (medians kept): every push goes to a new repository (nothing
+    // there to skip), every pull into a new store; curl uploads to a new repository too.
+    const pushedOnce = JSON.parse(sg(['--json', 'push', remote], src).stdout).pushes[0];
+    const blob = join(dir, 'one-blob.bin');
+    spawnSync('sh', ['-c', `head -c ${pushedOnce.blobs.uploadedBytes} /dev/urandom > '${blob}'`]);
+    const digest = `sha256:${spawnSync('sha256sum', [blob], { encoding: 'utf8' }).stdout.split(' ')[0]}`;
+    let n = 0;
+    let blobRepo = '';
+    const seconds = (fn) => {
+      const t = process.hrtime.bigint();
+      fn();
+      return Number(process.hrtime.bigint() - t) / 1e9;
+    };
+    const push = paired(
+      () => (warm(join(st, 'snapshots')), seconds(() => sg(['push', `oci://${host}/bench/push${++n}`, '-q'], src))),
+      () => (warm(dir), (blobRepo = `bench/blob${++n}`), timed('sh', ['-c', `loc=$(curl -sfi -X POST http://${host}/v2/${blobRepo}/blobs/uploads/ | tr -d '\\r' | sed -n 's/^[Ll]ocation: //p') && curl -sf -T '${blob}' -H 'Content-Type: application/octet-stream' "$loc&digest=${digest}"`], dir).s),
+    );
+    row('fleet', `first push (${(pushedOnce.blobs.uploadedBytes / 2 ** 20).toFixed(0)} MiB in ${pushedOnce.blobs.uploaded} blobs)`, push.a, { plain: push.b, plainName: 'curl -T, one blob' }, { ratio: 1.5, of: 'plain' }, push.runs);
+    // full pull into an empty store, beside curl downloading the one blob (made durable, as the pull is)
+    let pulled;
+    const pull = paired(
+      () => {
+        const h = join(dir, `host-${++n}`);
+        mkdirSync(h, { recursive: true });
+        sg(['init', '--no-index', '-q'], h);
+        condition('warm', []);
+        const s2 = seconds(() => (pulled = JSON.parse(sg(['--json', 'pull', remote], h).stdout)));
+        rmSync(h, { recursive: true, force: true });
+        return s2;
+      },
+      () => {
+        condition('warm', []);
+        const s2 = timed('sh', ['-c', `curl -sf -o '${join(dir, 'one-blob.out')}' http://${host}/v2/${blobRepo}/blobs/${digest} && sync -f '${join(dir, 'one-blob.out')}'`], dir).s;
+        rmSync(join(dir, 'one-blob.out'), { force: true });
+        return s2;
+      },
+    );
+    row('fleet', `full pull into an empty store (${(pulled.downloadedBytes / 2 ** 20).toFixed(0)} MiB)`, pull.a, { plain: pull.b, plainName: 'curl, one blob + sync' }, { ratio: 1.5, of: 'plain' }, pull.runs);
+    rmSync(blob, { force: true });
+    const hostWs = join(dir, 'host');
+    mkdirSync(hostWs, { recursive: true });
+    sg(['init', '--no-index', '-q'], hostWs);
+    sg(['pull', remote, '-q'], hostWs);
+    for (const f of [blob, join(dir, 'one-blob.out')]) rmSync(f, { force: true });
+    // 1% changed: what the push uploads and the pull downloads, against the bytes that changed
+    changeOnePercent(src, gen.paths, 1);
+    const created = JSON.parse(sg(['--json', 'create'], src).stdout);
+    const changedBytes = created.newBytes;
+    // The snapshot's own manifest (one line per file) travels with every push and pull of a new snapshot.
+    const manifestBytes = statSync(join(st, 'snapshots/manifests', `${created.id.slice(7)}.json`)).size;
+    const t2 = process.hrtime.bigint();
+    const inc = JSON.parse(sg(['--json', 'push', remote], src).stdout).pushes[0];
+    const incS = Number(process.hrtime.bigint() - t2) / 1e9;
+    rows.push({ tree: 'fleet', op: `push after 1% changed (${created.newObjects} objects, ${(changedBytes / 1024).toFixed(0)} KiB)`, snapgov: incS, target: { of: 'bytes', ratio: 3 }, bytes: { moved: inc.blobs.uploadedBytes, changed: changedBytes }, note: `packs reused ${inc.packs.reused}, new ${inc.packs.written}; of it the snapgov manifest ${(manifestBytes / 1024).toFixed(0)} KiB: without it ${((inc.blobs.uploadedBytes - manifestBytes) / changedBytes).toFixed(2)}×` });
+    const t3 = process.hrtime.bigint();
+    const incPull = JSON.parse(sg(['--json', 'pull', remote], hostWs).stdout);
+    const incPullS = Number(process.hrtime.bigint() - t3) / 1e9;
+    rows.push({ tree: 'fleet', op: 'pull after 1% changed, onto the previous snapshot', snapgov: incPullS, target: { of: 'bytes', ratio: 3 }, bytes: { moved: incPull.downloadedBytes, changed: changedBytes }, note: `${incPull.newObjects} new objects; without the snapgov manifest ${((incPull.downloadedBytes - manifestBytes) / changedBytes).toFixed(2)}× (the rest: config, pack indexes at 48 B per object, the objects)` });
+  } finally {
+    reg.kill('SIGTERM');
+    if (!keep) for (const d of [st, regDir, join(dir, 'host')]) rmSync(d, { recursive: true, force: true });
+  }
+}
+
 // ---- report
 function check(r, t) {
+  if (t.of === 'bytes') {
+    const ratio = r.bytes.moved / r.bytes.changed;
+    return { text: `${(r.bytes.moved / 1024).toFixed(0)} KiB moved = ${ratio.toFixed(2)}× the changed bytes (target ≤ ${t.ratio}×)`, ok: ratio <= t.ratio };
+  }
   if (t.of === 'none') return t.seconds === undefined ? { text: 'no target', ok: null } : { text: `${f(r.snapgov)} (target < ${t.seconds} s)`, ok: r.snapgov < t.seconds };
   const base = t.of === 'min' ? Math.min(...[r.restic, r.borg].filter((x) => x !== undefined)) : r[t.of];
   if (base === undefined || !Number.isFinite(base)) return { text: `n/a (no ${t.of})`, ok: null };

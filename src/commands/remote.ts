@@ -6,7 +6,8 @@ import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../outpu
 import { findCredentials } from '../remote/credentials.js';
 import { parseSnapshotManifest, metadataFromConfig, snapshotTag } from '../remote/format.js';
 import { pullSnapshot, type PullOptions, type PullResult } from '../remote/pull.js';
-import { inParallel, pushSnapshot, type PushResult } from '../remote/push.js';
+import { pushSnapshot, type PushResult } from '../remote/push.js';
+import { inParallel } from '../util/parallel.js';
 import { parseRemote, type RemoteRef } from '../remote/reference.js';
 import { RegistryClient } from '../remote/registry.js';
 import { appendAudit } from '../store/audit-log.js';
@@ -47,7 +48,11 @@ export interface PushCmdResult {
 export async function push(args: string[], o: RemoteOptions, g: GlobalOptions): Promise<Outcome<PushCmdResult>> {
   const store = await openStore(g);
   const { ref, remotes } = splitPushArgs(store.ws, args);
-  for (const r of remotes) if (r.digest) throw new SnapgovError('USAGE', `${r.display}: a push names a tag, not a digest`, 'snapgov push REF oci://HOST/REPO:TAG');
+  for (const r of remotes) {
+    if (r.digest) throw new SnapgovError('USAGE', `${r.display}: a push names a tag, not a digest`, 'snapgov push REF oci://HOST/REPO:TAG');
+    // snap-<hex> and sha256-<hex> are snapgov's own: a snapshot's immutable tag, and the referrers tag.
+    if (r.tag && /^(snap|sha256)-/.test(r.tag)) throw new SnapgovError('USAGE', `${r.display}: tags starting with snap- or sha256- are snapgov's own`, 'choose another tag, such as prod or staging');
+  }
   const password = stdinPassword(o);
   const pushes: PushResult[] = [];
   for (const r of remotes) {

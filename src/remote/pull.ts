@@ -4,29 +4,27 @@
 // here, before any object is downloaded), then every object re-hashed and its size checked. Only
 // the objects the store lacks are fetched: big blobs whole, small objects by range from packs.
 import { createHash } from 'node:crypto';
-import { fsyncSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readSync } from 'node:fs';
 import { ManifestError, parseManifest, type FileEntry } from '../core/manifest.js';
 import { SnapgovError } from '../errors.js';
+import type { GlobalOptions } from '../output.js';
 import { validate } from '../schema.js';
 import { checkSignatureRecord, trustSatisfied, type SignatureReport } from '../signing/signatures.js';
-import type { TrustSet } from '../signing/trust.js';
-import type { StoreLayout } from '../store/layout.js';
+import { loadTrust, type TrustFlags, type TrustSet } from '../signing/trust.js';
+import { adoptSnapshot } from '../store/adopt.js';
+import { HashTable } from '../store/hash-table.js';
+import { metadataPath, type StoreLayout } from '../store/layout.js';
 import { LOOSE_MIN, ObjectIndex, ObjectWriter, type StagedObjects } from '../store/objects.js';
+import { withLock, type Store } from '../store/open.js';
+import { PACK_RECORD, PACK_TRAILER, type PackEntry } from '../store/pack.js';
 import type { SignatureRecord } from '../store/signature-files.js';
 import type { Metadata } from '../store/snapshots.js';
-import { HashTable } from '../store/hash-table.js';
 import { writeAllSync } from '../util/fsx.js';
-import { PACK_RECORD, PACK_TRAILER } from '../store/pack.js';
-import { progress } from '../util/progress.js';
-import { BUNDLE_TYPE, metadataFromConfig, parseSnapshotManifest, PGP_ARTIFACT, PGP_LAYER, snapshotTag, type ParsedSnapshot } from './format.js';
-import { inParallel, remotePackIndex } from './push.js';
-import { existsSync } from 'node:fs';
-import type { GlobalOptions } from '../output.js';
-import { loadTrust, type TrustFlags } from '../signing/trust.js';
-import { adoptSnapshot } from '../store/adopt.js';
-import { metadataPath } from '../store/layout.js';
-import { withLock, type Store } from '../store/open.js';
+import { inParallel } from '../util/parallel.js';
+import { progress, transferLine } from '../util/progress.js';
 import { findCredentials } from './credentials.js';
+import { BUNDLE_TYPE, metadataFromConfig, parseSnapshotManifest, PGP_ARTIFACT, PGP_LAYER, snapshotTag, type ParsedSnapshot } from './format.js';
+import { remotePackIndex } from './packs.js';
 import type { RemoteRef } from './reference.js';
 import { RegistryClient, type Descriptor } from './registry.js';
 
@@ -98,33 +96,52 @@ interface Source {
   blob: string;
   offset: number;
   length: number;
+  /** An object blob of its own. */
   whole: boolean;
+  /** In a pack fetched whole and kept as a local pack. */
+  kept?: boolean;
 }
 
 /** Where each missing object can be read: its own blob, or a range of a pack. */
-async function locate(client: RegistryClient, parsed: ParsedSnapshot, missing: Map<string, FileEntry>): Promise<{ at: Map<string, Source>; indexBytes: number }> {
+interface Located {
+  at: Map<string, Source>;
+  /** Packs of which every object is missing here: fetched whole and kept as they are, as local packs. */
+  whole: { digest: string; size: number; entries: PackEntry[] }[];
+  indexBytes: number;
+}
+
+async function locate(client: RegistryClient, parsed: ParsedSnapshot, missing: Map<string, FileEntry>): Promise<Located> {
   const at = new Map<string, Source>();
+  const whole: Located['whole'] = [];
   let indexBytes = 0;
   for (const o of parsed.objects) {
     const h = o.digest.slice('sha256:'.length);
     const e = missing.get(h);
     if (e && o.size === e.size) at.set(h, { blob: o.digest, offset: 0, length: o.size, whole: true });
   }
-  const packs = parsed.packs.filter(() => at.size < missing.size);
+  const packs = at.size < missing.size ? parsed.packs : [];
   await inParallel(packs, JOBS, async (p) => {
     indexBytes += p.objects * PACK_RECORD + PACK_TRAILER;
-    for (const x of await remotePackIndex(client, p)) {
+    const index = await remotePackIndex(client, p);
+    const mine = index.filter((x) => {
       const e = missing.get(x.hash);
-      if (e && !at.has(x.hash) && x.length === e.size) at.set(x.hash, { blob: p.digest, offset: x.offset, length: x.length, whole: false });
-    }
+      return e !== undefined && !at.has(x.hash) && x.length === e.size;
+    });
+    // A pack whose every object is needed and of the size the manifest says is a local pack as it stands (its name is its digest).
+    if (mine.length === index.length && new Set(mine.map((x) => x.hash)).size === mine.length) {
+      for (const x of mine) at.set(x.hash, { blob: p.digest, offset: x.offset, length: x.length, whole: false, kept: true });
+      whole.push({ digest: p.digest, size: p.size, entries: index });
+    } else for (const x of mine) at.set(x.hash, { blob: p.digest, offset: x.offset, length: x.length, whole: false });
   });
   for (const h of missing.keys()) if (!at.has(h)) throw invalid(`object ${h} of the snapshot is in none of its packs or blobs`);
-  return { at, indexBytes };
+  return { at, whole, indexBytes };
 }
 
 /** Reads every missing object, each re-hashed and counted against the manifest, into staged files. */
-async function download(client: RegistryClient, sources: Map<string, Source>, missing: Map<string, FileEntry>, writer: ObjectWriter): Promise<number> {
+async function download(client: RegistryClient, { at: sources, whole }: Located, missing: Map<string, FileEntry>, writer: ObjectWriter): Promise<number> {
   let bytes = 0;
+  const total = [...missing.values()].reduce((n, e) => n + e.size, 0);
+  const started = Date.now();
   const check = (h: string, data: Buffer) => {
     if (data.length !== missing.get(h)!.size || createHash('sha256').update(data).digest('hex') !== h) throw invalid(`object ${h} came back with other bytes than its hash (or size) in the signed manifest`);
   };
@@ -132,6 +149,7 @@ async function download(client: RegistryClient, sources: Map<string, Source>, mi
   const byPack = new Map<string, { hash: string; offset: number; length: number }[]>();
   const big: string[] = [];
   for (const [h, s] of sources) {
+    if (s.kept) continue;
     if (s.whole) big.push(h);
     else byPack.set(s.blob, [...(byPack.get(s.blob) ?? []), { hash: h, offset: s.offset, length: s.length }]);
   }
@@ -158,35 +176,78 @@ async function download(client: RegistryClient, sources: Map<string, Source>, mi
       check(it.hash, obj);
       stage(writer, it.hash, obj);
     }
-    progress(`pulling: ${bytes} bytes`);
+    progress(transferLine('pulling', bytes, total, started), false);
   });
-  for (const h of big) {
+  // Packs needed whole: streamed to a staging file and checked as a blob, then object by object.
+  await inParallel(whole, JOBS, async (p) => {
+    const t = writer.beginLarge();
+    try {
+      const n = await streamBlob(client, p.digest, p.size, t.fd, `pack ${p.digest}`);
+      // The staging file is write-only: read it back through a descriptor of its own.
+      const rfd = openSync(t.path, 'r');
+      try {
+        for (const x of p.entries) {
+          const obj = Buffer.allocUnsafe(x.length);
+          if (readSync(rfd, obj, 0, x.length, x.offset) !== x.length) throw invalid(`pack ${p.digest} is shorter than its index says`);
+          check(x.hash, obj);
+        }
+      } finally {
+        closeSync(rfd);
+      }
+      bytes += n;
+      fsyncSync(t.fd);
+      writer.adoptPack(t, p.digest.slice('sha256:'.length), p.entries);
+    } catch (e) {
+      writer.abortLarge(t);
+      throw e;
+    }
+    progress(transferLine('pulling', bytes, total, started), false);
+  });
+  // Large objects in parallel too: each streams into a staging file of its own.
+  await inParallel(big, JOBS, async (h) => {
     const size = missing.get(h)!.size;
     const t = writer.beginLarge();
     try {
-      const res = await client.blobStream(`sha256:${h}`);
-      const hash = createHash('sha256');
-      let n = 0;
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        n += chunk.length;
-        if (n > size) {
-          res.destroy();
-          throw invalid(`object ${h} is longer than the ${size} bytes the signed manifest gives it`);
-        }
-        hash.update(chunk);
-        writeAllSync(t.fd, chunk);
-      }
-      if (n !== size || hash.digest('hex') !== h) throw invalid(`object ${h} came back with other bytes than its hash (or size) in the signed manifest`);
+      const n = await streamBlob(client, `sha256:${h}`, size, t.fd, `object ${h}`);
       bytes += n;
+      progress(transferLine('pulling', bytes, total, started), false);
       fsyncSync(t.fd);
       writer.endLarge(t, Buffer.from(h, 'hex'), h, size);
     } catch (e) {
       writer.abortLarge(t);
       throw e;
     }
-    progress(`pulling: ${bytes} bytes`);
-  }
+  });
   return bytes;
+}
+
+/**
+ * Streams a blob into an open file, refusing a byte more than `size` and any bytes that do not
+ * hash to the digest; a cut connection is a REMOTE_ERROR. Returns the bytes written.
+ */
+async function streamBlob(client: RegistryClient, digest: string, size: number, fd: number, what: string): Promise<number> {
+  const res = await client.blobStream(digest);
+  const hash = createHash('sha256');
+  let n = 0;
+  const chunks = (res as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await chunks.next();
+    } catch {
+      throw new SnapgovError('REMOTE_ERROR', `the download of ${what} was cut after ${n} bytes`, 'the registry or a proxy cut the answer; try again');
+    }
+    if (next.done) break;
+    n += next.value.length;
+    if (n > size) {
+      res.destroy();
+      throw invalid(`${what} is longer than the ${size} bytes the manifests give it`);
+    }
+    hash.update(next.value);
+    writeAllSync(fd, next.value);
+  }
+  if (n !== size || `sha256:${hash.digest('hex')}` !== digest) throw invalid(`${what} came back with other bytes than its digest (or size) says`);
+  return n;
 }
 
 function stage(writer: ObjectWriter, h: string, data: Buffer): void {
@@ -233,7 +294,9 @@ export async function fetchSnapshot(client: RegistryClient, layout: StoreLayout,
     throw new SnapgovError('TARGET_UNTRUSTED', `${id} on ${client.ref.display}: ${reports.filter((r) => r.trusted).length} trusted signature(s) of the ${trust.threshold} the trust policy requires${reports.length ? ` (${reports.map((r) => `${r.signer}: ${r.reason}`).join('; ').slice(0, 300)})` : ' (it has none)'}`, 'nothing was downloaded; sign the snapshot where it was made and push again (a push adds only the new signatures)');
   }
   const fetched = { id, digest, manifest, metadata: { ...metadata, signatures: records }, signatures: reports, trustSatisfied: satisfied, objects: new Set(entries.map((e) => e.sha256)).size };
-  if (present(id)) return { ...fetched, staged: null, downloadedBytes: 0 };
+  // Everything this pull moved: the snapshot's manifest and config, then pack indexes and objects.
+  const metaBytes = manifest.length + configBytes.length;
+  if (present(id)) return { ...fetched, staged: null, downloadedBytes: metaBytes };
   const missing = new Map<string, FileEntry>();
   for (const e of entries) if (!objects.has(e.sha256) && !missing.has(e.sha256)) missing.set(e.sha256, e);
   const total = [...missing.values()].reduce((n, e) => n + e.size, 0);
@@ -241,8 +304,8 @@ export async function fetchSnapshot(client: RegistryClient, layout: StoreLayout,
   const known = HashTable.fromShared(objects.shared());
   const writer = new ObjectWriter(layout.tmp, (h) => known.has(h));
   try {
-    const { at, indexBytes } = await locate(client, parsed, missing);
-    const downloadedBytes = indexBytes + (await download(client, at, missing, writer));
+    const located = await locate(client, parsed, missing);
+    const downloadedBytes = metaBytes + located.indexBytes + (await download(client, located, missing, writer));
     return { ...fetched, staged: writer.finish(), downloadedBytes };
   } catch (e) {
     writer.discard();
@@ -258,6 +321,7 @@ export interface PullResult {
   pulled: boolean;
   objects: number;
   newObjects: number;
+  /** Bytes of the snapshot's manifest and config, the pack indexes and the objects this pull read. */
   downloadedBytes: number;
   signatures: { signer: string; type: string; valid: boolean; trusted: boolean; reason: string }[];
   trustSatisfied: boolean;
@@ -277,7 +341,7 @@ export async function pullSnapshot(store: Store, g: GlobalOptions, r: RemoteRef,
       const objects = ObjectIndex.load(store.layout);
       const f = await fetchSnapshot(c, store.layout, objects, trust, o.snapshot ?? null, (id) => existsSync(metadataPath(store.layout, id)));
       const base = { remote: r.display, id: f.id, digest: f.digest, objects: f.objects, signatures: f.signatures.map((x) => ({ signer: x.signer, type: x.type, valid: x.valid, trusted: x.trusted, reason: x.reason })), trustSatisfied: f.trustSatisfied };
-      if (!f.staged) return { ...base, pulled: false, newObjects: 0, downloadedBytes: 0 };
+      if (!f.staged) return { ...base, pulled: false, newObjects: 0, downloadedBytes: f.downloadedBytes };
       await adoptSnapshot(store.layout, lock, f.manifest, f.metadata, f.staged, { action: 'pull', to: f.id, outcome: 'success', details: { remote: r.display, digest: f.digest, newObjects: f.staged.newObjects, downloadedBytes: f.downloadedBytes } });
       return { ...base, pulled: true, newObjects: f.staged.newObjects, downloadedBytes: f.downloadedBytes };
     });

@@ -7,12 +7,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FileEntry } from '../core/manifest.js';
 import { SnapgovError } from '../errors.js';
-import { encodePackIndex, PACK_RECORD, PACK_TRAILER, readU64, decodePackTrailer, packIndexValid, type PackEntry } from '../store/pack.js';
+import { encodePackIndex, type PackEntry } from '../store/pack.js';
+import { inParallel } from '../util/parallel.js';
+import { remotePackIndex } from './packs.js';
 import { looseObjectPath, type StoreLayout } from '../store/layout.js';
 import { ObjectIndex, ObjectReader, PACK_TARGET } from '../store/objects.js';
 import { loadManifest, readManifestBytes, type Metadata } from '../store/snapshots.js';
 import { writeAllSync } from '../util/fsx.js';
-import { progress } from '../util/progress.js';
+import { progress, transferLine } from '../util/progress.js';
 import { BIG_OBJECT, configOf, digestOf, EMPTY_BYTES, EMPTY_CONFIG, OBJECT_LAYER, PACK_LAYER, PACK_OBJECTS, parseSnapshotManifest, signatureReferrer, snapshotManifest, snapshotTag, type ParsedSnapshot } from './format.js';
 import { INDEX_TYPE, MANIFEST_TYPE, parseIndex, referrersTag, type Body, type Descriptor, type RegistryClient } from './registry.js';
 
@@ -30,26 +32,6 @@ export interface PushResult {
 }
 
 const JOBS = 4;
-
-/** Runs `work` over `items` with at most `n` at once. */
-export async function inParallel<T>(items: readonly T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  });
-  await Promise.all(lanes);
-}
-
-/** A remote pack's objects, from its index (one range request at the end of the blob). */
-export async function remotePackIndex(client: RegistryClient, pack: ParsedSnapshot['packs'][number]): Promise<PackEntry[]> {
-  const len = pack.objects * PACK_RECORD + PACK_TRAILER;
-  const tail = await client.blobBytes(pack.digest, len, { start: pack.size - len, end: pack.size - 1 });
-  const bad = () => new SnapgovError('REMOTE_INVALID', `pack ${pack.digest} has an index that does not fit the pack (or points outside it)`, 'the artifact was not written by snapgov or was tampered with; nothing was written');
-  if (decodePackTrailer(tail.subarray(len - PACK_TRAILER), pack.size) !== pack.objects) throw bad();
-  const index = tail.subarray(0, len - PACK_TRAILER);
-  if (!packIndexValid(index, pack.objects, pack.size - len)) throw bad();
-  return Array.from({ length: pack.objects }, (_, i) => ({ hash: index.toString('hex', i * PACK_RECORD, i * PACK_RECORD + 32), offset: readU64(index, i * PACK_RECORD + 32), length: readU64(index, i * PACK_RECORD + 40) }));
-}
 
 interface Blob {
   desc: Descriptor;
@@ -160,7 +142,8 @@ export async function pushSnapshot(client: RegistryClient, layout: StoreLayout, 
     blobs.push({ desc: { mediaType: 'application/vnd.snapgov.manifest.v1+json', digest: id, size: manifestBytes.length }, body: manifestBytes });
     blobs.push({ desc: { mediaType: 'config', digest: digestOf(config), size: config.length }, body: config });
     const stats = { uploaded: 0, present: 0, uploadedBytes: 0, presentBytes: 0 };
-    let done = 0;
+    const total = blobs.reduce((n, b) => n + b.desc.size, 0);
+    const started = Date.now();
     await inParallel(blobs, JOBS, async (b) => {
       const have = await client.blobSize(b.desc.digest, true);
       if (have === b.desc.size) {
@@ -171,10 +154,10 @@ export async function pushSnapshot(client: RegistryClient, layout: StoreLayout, 
         stats.uploaded++;
         stats.uploadedBytes += b.desc.size;
       }
-      progress(`pushing: ${++done} of ${blobs.length} blob(s), ${stats.uploadedBytes} bytes sent`);
+      progress(transferLine('pushing', stats.uploadedBytes + stats.presentBytes, total, started), false);
     });
     const oci = snapshotManifest(id, manifestBytes.length, config, layers, meta);
-    const digest = await client.putManifest(snapshotTag(id), oci, MANIFEST_TYPE);
+    const { digest } = await client.putManifest(snapshotTag(id), oci, MANIFEST_TYPE);
     for (const t of tags) await client.putManifest(t, oci, MANIFEST_TYPE);
     const signatures = await pushSignatures(client, meta, { mediaType: MANIFEST_TYPE, digest, size: oci.length });
     return { remote: client.ref.display, id, digest, tags: [snapshotTag(id), ...tags], blobs: stats, packs: { reused, written }, signatures, base: base?.digest ?? null };
@@ -194,6 +177,8 @@ async function pushSignatures(client: RegistryClient, meta: Metadata, subject: D
   if (meta.signatures.length === 0) return out;
   const existing = new Set((await client.referrers(subject.digest)).map((d) => d.digest));
   const fresh: Descriptor[] = [];
+  // A registry that answers OCI-Subject indexes referrers itself; otherwise the tag schema is kept here.
+  let indexedByRegistry = true;
   for (const rec of meta.signatures) {
     const r = signatureReferrer(rec, subject, meta.id);
     const digest = digestOf(r.manifest);
@@ -204,11 +189,12 @@ async function pushSignatures(client: RegistryClient, meta: Metadata, subject: D
     for (const b of [{ d: EMPTY_CONFIG.digest, body: EMPTY_BYTES }, { d: digestOf(r.layer), body: r.layer }]) {
       if ((await client.blobSize(b.d, true)) !== b.body.length) await client.uploadBlob(b.d, b.body);
     }
-    await client.putManifest(digest, r.manifest, MANIFEST_TYPE);
+    const put = await client.putManifest(digest, r.manifest, MANIFEST_TYPE);
+    if (put.subject !== subject.digest) indexedByRegistry = false;
     fresh.push({ mediaType: MANIFEST_TYPE, digest, size: r.manifest.length, artifactType: r.artifactType, annotations: r.annotations });
     out.pushed++;
   }
-  if (fresh.length) await addToReferrersTag(client, subject.digest, fresh);
+  if (fresh.length && !indexedByRegistry) await addToReferrersTag(client, subject.digest, fresh);
   return out;
 }
 

@@ -41,6 +41,8 @@ function splitReference(rest: string): { path: string; tag: string | null; diges
 }
 
 export function parseRemote(text: string, ws: Workspace): RemoteRef {
+  // Credentials in the URL would end up in shell history, CI logs and the audit log: refused without repeating them.
+  if (/^oci:\/\/[^/]*@/.test(text)) throw new SnapgovError('USAGE', 'a remote must not carry credentials (user:password@host)', 'set SNAPGOV_REGISTRY_USERNAME and SNAPGOV_REGISTRY_PASSWORD (or --password-stdin), or log in with docker/podman');
   if (/[\s\u0000-\u001f\u007f]/.test(text)) throw usage(text, 'it holds white space or a control character');
   let url = text;
   let caFile: string | null = null;

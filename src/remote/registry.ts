@@ -295,7 +295,8 @@ export class RegistryClient {
     return { bytes, digest, mediaType: String(res.headers['content-type'] ?? '').split(';')[0]!.trim() };
   }
 
-  async putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+  /** Stores a manifest; `subject` is the registry's OCI-Subject answer (it indexes referrers itself). */
+  async putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<{ digest: string; subject: string | null }> {
     if (bytes.length > MAX_MANIFEST) throw this.fail('REMOTE_INVALID', `the manifest is ${bytes.length} bytes, more than the 4 MiB registries accept`, 'the snapshot has too many packs and large files for one manifest');
     const res = await this.request({ method: 'PUT', url: `/v2/${this.ref.repository}/manifests/${reference}`, headers: { 'content-type': mediaType }, body: bytes, push: true });
     if (res.statusCode !== 201) throw await this.unexpected(res, `storing manifest ${reference}`);
@@ -303,7 +304,8 @@ export class RegistryClient {
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     const said = res.headers['docker-content-digest'];
     if (said !== undefined && said !== digest) throw this.fail('REMOTE_INVALID', `the registry stored the manifest as ${String(said)}, not ${digest}`, 'the registry changed the manifest on the way in');
-    return digest;
+    const subject = res.headers['oci-subject'];
+    return { digest, subject: typeof subject === 'string' ? subject : null };
   }
 
   /** Every tag of the repository (following `Link` pages when the registry pages). */
@@ -381,14 +383,15 @@ export function readBounded(res: Readable, max: number, tooLong: () => Error): P
     res.on('data', (c: Buffer) => {
       n += c.length;
       if (n > max) {
+        reject(tooLong()); // before destroy(), whose events would reject it as a cut answer
         res.destroy();
-        reject(tooLong());
         return;
       }
       chunks.push(c);
     });
-    res.on('end', () => resolveBody(Buffer.concat(chunks)));
-    res.on('error', reject);
-    res.on('aborted', () => reject(new Error('the connection closed before the answer ended')));
+    const cut = () => reject(new SnapgovError('REMOTE_ERROR', `the connection closed after ${n} bytes, before the answer ended`, 'the registry or a proxy cut the answer; try again'));
+    res.on('end', () => ((res as IncomingMessage).complete === false ? cut() : resolveBody(Buffer.concat(chunks))));
+    res.on('error', cut);
+    res.on('aborted', cut);
   });
 }

@@ -350,6 +350,21 @@ export class ObjectWriter {
     return true;
   }
 
+  /**
+   * Keeps a temporary file begun with beginLarge() as a whole pack: its bytes hash to `hash` and
+   * every object in `entries` was checked by the caller (a pack pulled from a registry).
+   */
+  adoptPack(t: { fd: number; path: string }, hash: string, entries: PackEntry[]): void {
+    this.openLarge.delete(t);
+    closeSync(t.fd);
+    this.staged.packs.push({ tmp: t.path, hash, entries });
+    for (const e of entries) {
+      this.written.add(e.hash);
+      this.staged.newBytes += e.length;
+      this.staged.newObjects++;
+    }
+  }
+
   abortLarge(t: { fd: number; path: string }): void {
     this.openLarge.delete(t);
     closeSync(t.fd);

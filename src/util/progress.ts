@@ -34,3 +34,12 @@ export function clearProgress(): void {
   process.stderr.write('\r\x1b[2K');
   shown = false;
 }
+
+/** Bytes moved so far with the rate and the time left, for transfers: `12.0 of 96.3 MiB, 8.1 MiB/s, 10 s left`. */
+export function transferLine(what: string, done: number, total: number, startedMs: number): string {
+  const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+  const secs = Math.max(0.001, (Date.now() - startedMs) / 1000);
+  const rate = done / secs;
+  const left = rate > 0 ? Math.max(0, (total - done) / rate) : NaN;
+  return `${what}: ${mib(done)} of ${mib(total)} MiB, ${mib(rate)} MiB/s${Number.isFinite(left) ? `, ${Math.ceil(left)} s left` : ''}`;
+}

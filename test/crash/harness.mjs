@@ -7,13 +7,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededRandom } from '../../dist/core/rehearsal.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'snapgov');
-export const COMMANDS = ['create', 'rollback', 'prune', 'gc', 'import', 'sign', 'rehearse', 'promote'];
+export const COMMANDS = ['create', 'rollback', 'prune', 'gc', 'import', 'sign', 'rehearse', 'promote', 'push', 'pull'];
 /** Named step boundaries the code exposes (src/util/fault.ts), per command. */
 const FAULTS = {
   rollback: ['rollback-remove:1', 'rollback-stage:1', 'rollback-stage:40', 'rollback-rename:1', 'rollback-rename:40'],
@@ -263,6 +264,40 @@ const SCENARIOS = {
       },
     };
   },
+  push(r) {
+    const ws = workspace(r);
+    const id = must(json(ws, ['create']), 'create').doc.id;
+    const remote = `oci://${registry.host}/crash/push${++repos}:prod`;
+    return {
+      ws,
+      args: ['push', id, remote, '--lock-wait', '10s'],
+      after(failures) {
+        // what the push left is a snapshot another store can pull and verify byte for byte
+        const other = workspace(r);
+        const p = json(other, ['pull', remote]);
+        if (p.code !== 0 || p.doc?.id !== id) failures.push(`after re-running push, pull exit ${p.code}: ${p.stderr.trim().split('\n').pop()}`);
+        else if (sg(other, ['verify', id, '--read-data']).code !== 0) failures.push('the pushed snapshot does not verify after a pull');
+        rmSync(other, { recursive: true, force: true });
+      },
+    };
+  },
+  pull(r) {
+    const src = workspace(r);
+    const id = must(json(src, ['create']), 'create').doc.id;
+    const remote = `oci://${registry.host}/crash/pull${++repos}:prod`;
+    must(sg(src, ['push', id, remote]), 'push');
+    const ws = workspace(r);
+    writeTree(ws, r, 40);
+    must(sg(ws, ['create']), 'create in target');
+    return {
+      ws,
+      extra: [src],
+      args: ['pull', remote, '--lock-wait', '10s'],
+      after(failures) {
+        if (!snapshotIds(ws).includes(id)) failures.push('after re-running pull, the snapshot is not in the store');
+      },
+    };
+  },
   rehearse(r) {
     const ws = workspace(r);
     must(sg(ws, ['create']), 'create');
@@ -280,6 +315,32 @@ const SCENARIOS = {
     };
   },
 };
+
+/** A docker-registry on loopback for push and pull, started once by runTrials when they are asked for. */
+const registry = { host: '', stop: () => undefined };
+let repos = 0;
+async function startRegistry() {
+  const dir = mkdtempSync(join(tmpdir(), 'snapgov-crash-registry-'));
+  const port = await new Promise((ok) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port: p } = srv.address();
+      srv.close(() => ok(p));
+    });
+  });
+  registry.host = `127.0.0.1:${port}`;
+  writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: ${join(dir, 'data')}}}\nhttp: {addr: "${registry.host}", secret: crash}\n`);
+  const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const up = await fetch(`http://${registry.host}/v2/`).then(() => true, () => false);
+    if (up) break;
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  registry.stop = () => {
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
 
 /** How long an uninterrupted run takes (the median of three), so random kills land inside it. */
 async function calibrate(cmd, r) {
@@ -299,6 +360,15 @@ function cleanup(s) {
 export async function runTrials({ trials, commands = COMMANDS, seed = 1, log = () => undefined }) {
   const r = seededRandom(seed);
   const results = Object.fromEntries(commands.map((c) => [c, { trials: 0, killed: 0, faultPoints: 0, finished: 0, failures: [] }]));
+  if (commands.includes('push') || commands.includes('pull')) await startRegistry();
+  try {
+    return await trialsWith(r, results, { trials, commands, seed, log });
+  } finally {
+    registry.stop();
+  }
+}
+
+async function trialsWith(r, results, { trials, commands, seed, log }) {
   const durations = {};
   for (const c of commands) durations[c] = await calibrate(c, r);
 

@@ -3,10 +3,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { listFiles, readJsonFile, run, runAsync, runJson, sampleWorkspace, tempDir } from '../helpers/cli.js';
-import { HAVE_REGISTRY, HAVE_SKOPEO, startRegistry, type Registry } from '../helpers/registry.js';
+import { BIN, listFiles, readJsonFile, run, runAsync, runJson, sampleWorkspace, tempDir } from '../helpers/cli.js';
+import { startFakeRegistry, type Misbehave } from '../helpers/fake-registry.js';
+import { HAVE_REGISTRY, HAVE_SKOPEO, REGISTRY_USER, startRegistry, type Registry } from '../helpers/registry.js';
 
 interface Pushed {
   pushes: { id: string; digest: string; tags: string[]; blobs: { uploaded: number; present: number; uploadedBytes: number; presentBytes: number }; packs: { reused: number; written: number }; signatures: { pushed: number; present: number } }[];
@@ -29,6 +31,15 @@ afterAll(async () => reg?.stop());
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const auditActions = (ws: string) => readFileSync(join(ws, 'metadata/audit.log'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { action: string }).action);
+/** Puts changed bytes in place of a blob of a skopeo dir: layout, and names them in the manifest. */
+function replaceBlob(dir: string, m: { layers: { digest: string; size: number }[] }, layer: { digest: string; size: number }, bytes: Buffer): void {
+  rmSync(join(dir, layer.digest.slice(7)));
+  const hex = sha(bytes);
+  writeFileSync(join(dir, hex), bytes);
+  const l = m.layers.find((x) => x.digest === layer.digest)!;
+  l.digest = `sha256:${hex}`;
+  l.size = bytes.length;
+}
 /** An empty workspace with a store: a fleet host before its first pull. */
 function host(): string {
   const ws = tempDir();
@@ -88,7 +99,7 @@ describe('push and pull through a registry', () => {
     runJson(ws, ['create']);
     const p1 = runJson<Pushed>(ws, ['push', remote]).doc.pushes[0]!;
     const h = host();
-    expect(run(h, ['pull', remote]).code).toBe(0);
+    const full = runJson<Pulled>(h, ['pull', remote]).doc;
     writeFileSync(join(ws, 'artifacts/rules/r3.yaml'), 'rule: changed\n');
     const id2 = runJson<{ id: string }>(ws, ['create']).doc.id;
     const p2 = runJson<Pushed>(ws, ['push', remote]).doc.pushes[0]!;
@@ -97,8 +108,8 @@ describe('push and pull through a registry', () => {
     expect(p2.blobs.uploadedBytes).toBeLessThan(p1.blobs.uploadedBytes / 10);
     const pulled = runJson<Pulled>(h, ['pull', remote]);
     expect(pulled.doc).toMatchObject({ id: id2, newObjects: 1 });
-    // the changed object by a range, and the indexes of the packs (48 bytes per object), not the 400 KiB of packs
-    expect(pulled.doc.downloadedBytes).toBeLessThan(16 * 1024);
+    // the manifest, the config, the packs' indexes (48 bytes per object) and the changed object by a range: not the packs
+    expect(pulled.doc.downloadedBytes).toBeLessThan(full.downloadedBytes / 10);
     expect(run(h, ['verify', id2, '--read-data']).code).toBe(0);
   });
 
@@ -178,6 +189,10 @@ describe('push and pull through a registry', () => {
     expect(down.code).toBe(1);
     expect(down.error?.code).toBe('REMOTE_UNREACHABLE');
     expect(runJson(h, ['pull', 'https://example.com/x']).error?.code).toBe('USAGE');
+    expect(runJson(h, ['push', `oci://${reg.host}/snapgov/x:snap-1`]).error?.message).toContain("snapgov's own");
+    const creds = runJson(h, ['pull', `oci://ci:hunter2@${reg.host}/snapgov/x:y`]);
+    expect(creds.error?.code).toBe('USAGE');
+    expect(creds.stderr).not.toContain('hunter2');
     // someone else's artifact under a tag
     const empty = Buffer.from('{}');
     const post = await fetch(`${reg.url}/v2/snapgov/other/blobs/uploads/`, { method: 'POST' });
@@ -188,6 +203,48 @@ describe('push and pull through a registry', () => {
     expect(notOurs.code).toBe(1);
     expect(notOurs.error).toMatchObject({ code: 'REMOTE_INVALID', message: expect.stringContaining('application/vnd.example.thing') });
     expect(readdirSync(join(h, 'metadata')).filter((n) => /^[0-9a-f]{64}\.json$/.test(n))).toEqual([]);
+  });
+
+  it.each<[string, (dir: string, m: { layers: { mediaType: string; digest: string; size: number }[] }) => void, string]>([
+    ['an object whose bytes are not its hash', (dir, m) => {
+      const pack = m.layers.find((l) => l.mediaType === 'application/vnd.snapgov.pack.v1')!;
+      const b = readFileSync(join(dir, pack.digest.slice(7)));
+      b[0] ^= 0xff; // the first object's first byte; the index still says its old hash
+      replaceBlob(dir, m, pack, b);
+    }, 'other bytes than its hash'],
+    ['a pack index that points outside its blob', (dir, m) => {
+      const pack = m.layers.find((l) => l.mediaType === 'application/vnd.snapgov.pack.v1')!;
+      const b = readFileSync(join(dir, pack.digest.slice(7)));
+      const count = Number(b.readBigUInt64BE(b.length - 16));
+      b.writeBigUInt64BE(BigInt(b.length * 2), b.length - 16 - count * 48 + 32); // the first record's offset
+      replaceBlob(dir, m, pack, b);
+    }, 'points outside it'],
+    ['a snapgov manifest with an unsafe path', (dir, m) => {
+      const layer = m.layers[0]!;
+      const b = Buffer.from(readFileSync(join(dir, layer.digest.slice(7)), 'utf8').replace('"path":"artifacts/index.json"', '"path":"../escape.json"'));
+      replaceBlob(dir, m, layer, b);
+    }, 'not a valid snapgov manifest'],
+  ])('refuses an artifact copied in by skopeo with %s, and writes nothing', (_n, mutate, message) => {
+    const ws = sampleWorkspace(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`artifacts/f${i}.txt`, `file ${i}\n`])));
+    runJson(ws, ['create']);
+    const src = `oci://${reg.host}/snapgov/hostile-src:v1`;
+    expect(run(ws, ['push', src]).code).toBe(0);
+    const dir = join(tempDir(), 'layout');
+    const out = spawnSync('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.host}/snapgov/hostile-src:v1`, `dir:${dir}`], { encoding: 'utf8' });
+    expect(out.status, out.stderr).toBe(0);
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { layers: { mediaType: string; digest: string; size: number }[] };
+    mutate(dir, m);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+    const repo = `snapgov/hostile-${sha(Buffer.from(message)).slice(0, 8)}`;
+    const back = spawnSync('skopeo', ['copy', '--preserve-digests', '--dest-tls-verify=false', `dir:${dir}`, `docker://${reg.host}/${repo}:v1`], { encoding: 'utf8' });
+    expect(back.status, back.stderr).toBe(0);
+    const h = host();
+    const r = runJson(h, ['pull', `oci://${reg.host}/${repo}:v1`]);
+    expect(r.code).toBe(1);
+    expect(r.error?.code).toBe('REMOTE_INVALID');
+    expect(r.error?.message).toContain(message);
+    expect(readdirSync(join(h, 'metadata')).filter((n) => /^[0-9a-f]{64}\.json$/.test(n))).toEqual([]);
+    expect(listFiles(join(h, 'snapshots/tmp'))).toEqual([]);
   });
 
   it('a pull after the registry collected its garbage still works', async () => {
@@ -228,5 +285,184 @@ describe('a registry over TLS with its own CA', () => {
     const pulled = runJson<Pulled>(h, ['pull', 'secure:prod']);
     expect(pulled.code, pulled.stderr).toBe(0);
     expect(pulled.doc.id).toBe(id);
+  });
+});
+
+describe('registries that ask for credentials', () => {
+  let basic: Registry;
+  let token: Registry;
+  beforeAll(async () => {
+    [basic, token] = await Promise.all([startRegistry({ auth: 'basic' }), startRegistry({ auth: 'token' })]);
+  }, 30_000);
+  afterAll(async () => Promise.all([basic?.stop(), token?.stop()]));
+  const creds = { SNAPGOV_REGISTRY_USERNAME: REGISTRY_USER.username, SNAPGOV_REGISTRY_PASSWORD: REGISTRY_USER.password };
+
+  it('Basic: refuses missing and wrong credentials with exit 12, takes them from the environment, stdin or docker config.json, and never shows them', () => {
+    const ws = sampleWorkspace();
+    const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const remote = `oci://${basic.host}/snapgov/basic:prod`;
+    const none = runJson(ws, ['push', remote], { HOME: tempDir(), DOCKER_CONFIG: tempDir() });
+    expect(none.code).toBe(12);
+    expect(none.error?.code).toBe('REMOTE_AUTH');
+    const wrong = runJson(ws, ['push', remote], { ...creds, SNAPGOV_REGISTRY_PASSWORD: 'not-it' });
+    expect(wrong.code).toBe(12);
+    expect(wrong.stderr).not.toContain('not-it');
+    const ok = runJson<Pushed>(ws, ['push', remote], creds);
+    expect(ok.code, ok.stderr).toBe(0);
+    const stdin = spawnSync(process.execPath, [BIN, '--json', 'push', remote, '--password-stdin'], { cwd: ws, input: `${REGISTRY_USER.password}\n`, encoding: 'utf8', env: { ...process.env, SNAPGOV_REGISTRY_USERNAME: REGISTRY_USER.username } });
+    expect(stdin.status, stdin.stderr).toBe(0);
+    const docker = tempDir();
+    writeFileSync(join(docker, 'config.json'), JSON.stringify({ auths: { [basic.host]: { auth: Buffer.from(`${REGISTRY_USER.username}:${REGISTRY_USER.password}`).toString('base64') } } }));
+    const h = host();
+    const pulled = runJson<Pulled>(h, ['pull', remote], { DOCKER_CONFIG: docker });
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(pulled.doc.id).toBe(id);
+    for (const f of [join(ws, 'metadata/audit.log'), join(h, 'metadata/audit.log')]) expect(readFileSync(f, 'utf8')).not.toContain(REGISTRY_USER.password);
+    expect(ok.stdout + ok.stderr + stdin.stdout + stdin.stderr).not.toContain(REGISTRY_USER.password);
+  });
+
+  it('Bearer tokens: pushes with credentials, pulls anonymously, and an anonymous push is refused', async () => {
+    const ws = sampleWorkspace();
+    const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const remote = `oci://${token.host}/snapgov/token:prod`;
+    const anonymousPush = await runAsync(ws, ['--json', 'push', remote], { HOME: tempDir(), DOCKER_CONFIG: tempDir() });
+    expect(anonymousPush.code).toBe(12);
+    expect(anonymousPush.stderr).toContain('REMOTE_AUTH');
+    const pushed = await runAsync(ws, ['--json', 'push', remote], creds);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const h = host();
+    const pulled = await runAsync(h, ['--json', 'pull', remote], { HOME: tempDir(), DOCKER_CONFIG: tempDir() });
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect((JSON.parse(pulled.stdout) as Pulled).id).toBe(id);
+  });
+});
+
+describe('what Distribution cannot show (a fake registry)', () => {
+  /** A signed snapshot pushed to a fake registry, and a host to pull it into. */
+  async function world(o: Parameters<typeof startFakeRegistry>[0] = {}, env: Record<string, string> = {}) {
+    const fake = await startFakeRegistry(o);
+    const ws = sampleWorkspace();
+    const keys = tempDir();
+    expect(run(keys, ['keygen', '--sigstore', '-o', join(keys, 'k')]).code).toBe(0);
+    const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+    expect(run(ws, ['sign', id, '--sigstore-key', join(keys, 'k.key')]).code).toBe(0);
+    const remote = `oci://${fake.host}/snapgov/fake:prod`;
+    const p = await runAsync(ws, ['--json', 'push', remote], env);
+    expect(p.code, p.stderr).toBe(0);
+    return { fake, ws, id, remote, pub: join(keys, 'k.pub'), h: host() };
+  }
+  const errorOf = (r: { stderr: string }) => (JSON.parse(r.stderr.trim().split('\n').pop()!) as { error: { code: string; message: string } }).error;
+
+  it('uses the referrers API where the registry has one: no referrers tag, the signature found through it', async () => {
+    const { fake, id, remote, pub, h } = await world({ referrersApi: true });
+    try {
+      expect(fake.log.some((l) => l.method === 'PUT' && /manifests\/sha256-/.test(l.path))).toBe(false);
+      const r = await runAsync(h, ['--json', 'pull', remote, '--require-signature', '--key', pub]);
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as Pulled).id).toBe(id);
+      expect(fake.log.some((l) => /\/referrers\//.test(l.path))).toBe(true);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('waits as long as a 429 Retry-After asks, then goes on', async () => {
+    const { fake, remote, h } = await world();
+    try {
+      let refused = 0;
+      fake.misbehave = (_req, res, path) => {
+        if (path !== '/v2/' || refused++ > 0) return false;
+        res.writeHead(429, { 'retry-after': '1' }).end('{"errors":[{"code":"TOOMANYREQUESTS"}]}');
+        return true;
+      };
+      const r = await runAsync(h, ['--json', 'pull', remote]);
+      expect(r.code, r.stderr).toBe(0);
+      const pings = fake.log.filter((l) => l.path === '/v2/').slice(-2);
+      expect(pings[1]!.at - pings[0]!.at).toBeGreaterThanOrEqual(950);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('follows a blob redirect to another host without sending it the credentials', async () => {
+    const creds = { SNAPGOV_REGISTRY_USERNAME: 'ci', SNAPGOV_REGISTRY_PASSWORD: 'pw' };
+    const { fake, id, remote, h } = await world({ basicAuth: 'ci:pw' }, creds);
+    const seen: (string | undefined)[] = [];
+    const cdn = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      const data = fake.blobs.get(req.url!.slice(1))!;
+      const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      if (range) res.writeHead(206, { 'content-range': `bytes ${range[1]}-${range[2]}/${data.length}` }).end(data.subarray(Number(range[1]), Number(range[2]) + 1));
+      else res.writeHead(200).end(data);
+    });
+    await new Promise<void>((ok) => cdn.listen(0, '127.0.0.1', ok));
+    try {
+      const cdnHost = `127.0.0.1:${(cdn.address() as { port: number }).port}`;
+      fake.misbehave = (req, res, path) => {
+        const m = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path);
+        if (!m || req.method !== 'GET') return false;
+        res.writeHead(307, { location: `http://${cdnHost}/${m[1]}` }).end();
+        return true;
+      };
+      const r = await runAsync(h, ['--json', 'pull', remote], creds);
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as Pulled).id).toBe(id);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every((a) => a === undefined)).toBe(true);
+      expect(fake.log.some((l) => l.authorization?.startsWith('Basic '))).toBe(true);
+    } finally {
+      cdn.closeAllConnections();
+      cdn.close();
+      await fake.close();
+    }
+  });
+
+  it.each<[string, Misbehave, string, string]>([
+    ['a manifest cut in the middle', (req, res, path) => {
+      if (!/manifests\/prod$/.test(path) || req.method !== 'GET') return false;
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': 4000 });
+      res.write('{"schemaVersion":2,');
+      setTimeout(() => res.destroy(), 20);
+      return true;
+    }, 'REMOTE_ERROR', 'before the answer ended'],
+    ['an endless manifest', (req, res, path) => {
+      if (!/manifests\/prod$/.test(path) || req.method !== 'GET') return false;
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+      const chunk = Buffer.alloc(64 << 10, 32);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+      return true;
+    }, 'REMOTE_INVALID', 'larger than the 4 MiB'],
+    ['a redirect loop', (req, res, path) => {
+      if (!/\/blobs\//.test(path) || req.method !== 'GET') return false;
+      res.writeHead(307, { location: path }).end();
+      return true;
+    }, 'REMOTE_ERROR', 'too many redirects'],
+    ['a manifest whose announced digest lies', (req, res, path) => {
+      if (!/manifests\/prod$/.test(path) || req.method !== 'GET') return false;
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': `sha256:${'0'.repeat(64)}` }).end('{}');
+      return true;
+    }, 'REMOTE_INVALID', 'announces sha256:0000'],
+    ['a blob whose bytes are not its digest', (req, res, path) => {
+      if (!/\/blobs\/sha256:/.test(path) || req.method !== 'GET' || req.headers.range) return false;
+      res.writeHead(200).end('not the config');
+      return true;
+    }, 'REMOTE_INVALID', 'do not match the digest|larger than'],
+  ])('refuses %s, and writes nothing', async (_n, misbehave, code, message) => {
+    const { fake, remote, h } = await world();
+    try {
+      fake.misbehave = misbehave;
+      const r = await runAsync(h, ['--json', 'pull', remote]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(errorOf(r).code, errorOf(r).message).toBe(code);
+      expect(errorOf(r).message).toMatch(new RegExp(message));
+      expect(readdirSync(join(h, 'metadata')).filter((n) => /^[0-9a-f]{64}\.json$/.test(n))).toEqual([]);
+      expect(listFiles(join(h, 'snapshots/tmp'))).toEqual([]);
+    } finally {
+      await fake.close();
+    }
   });
 });

@@ -1,10 +1,13 @@
 // A real registry for the tests: Debian's docker-registry (Distribution), on 127.0.0.1 on a free
 // port with a temporary config and storage, stopped by its PID.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REPO } from './cli.js';
 
 export interface Registry {
   url: string;
@@ -58,7 +61,45 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startRegistry(o: { tls?: boolean } = {}): Promise<Registry> {
+/** The user the Basic and token registries know (test/fixtures/registry/htpasswd, bcrypt). */
+export const REGISTRY_USER = { username: 'ci', password: 'snapgov-test-password' };
+
+/**
+ * A token service as Distribution's `auth.token` expects: ES256 JWTs with the signing certificate in
+ * `x5c`. Push is granted to the Basic-authenticated user only; anyone gets pull. Runs in the test
+ * process: drive the CLI with runAsync while it serves.
+ */
+async function startTokenServer(dir: string): Promise<{ realm: string; cert: string; close: () => Promise<void> }> {
+  const cert = join(dir, 'token-cert.pem');
+  const keyFile = join(dir, 'token-key.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=snapgov-test-issuer', '-keyout', keyFile, '-out', cert], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  const key = createPrivateKey(readFileSync(keyFile));
+  const der = new X509Certificate(readFileSync(cert)).raw.toString('base64');
+  const b64 = (x: unknown) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  const server = createHttpServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const basic = req.headers.authorization?.startsWith('Basic ') ? Buffer.from(req.headers.authorization.slice(6), 'base64').toString() : null;
+    if (basic !== null && basic !== `${REGISTRY_USER.username}:${REGISTRY_USER.password}`) {
+      res.writeHead(401).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+      return;
+    }
+    const access = url.searchParams.getAll('scope').map((sc) => {
+      const [type, name, actions] = sc.split(':');
+      return { type, name, actions: (actions ?? '').split(',').filter((a) => basic !== null || a === 'pull') };
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const head = b64({ alg: 'ES256', typ: 'JWT', x5c: [der] });
+    const claims = b64({ iss: 'snapgov-test-issuer', sub: basic ? REGISTRY_USER.username : '', aud: url.searchParams.get('service'), exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(), access });
+    const sig = sign('sha256', Buffer.from(`${head}.${claims}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `${head}.${claims}.${sig}`, expires_in: 300 }));
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const port = (server.address() as { port: number }).port;
+  return { realm: `http://127.0.0.1:${port}/token`, cert, close: () => new Promise((ok) => server.close(() => ok())) };
+}
+
+export async function startRegistry(o: { tls?: boolean; auth?: 'basic' | 'token' } = {}): Promise<Registry> {
   const dir = mkdtempSync(join(tmpdir(), 'snapgov-registry-'));
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
@@ -72,7 +113,14 @@ export async function startRegistry(o: { tls?: boolean } = {}): Promise<Registry
     if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
     tls = `, tls: {certificate: ${ca}, key: ${key}}`;
   }
-  writeFileSync(config, ['version: 0.1', 'log: {level: error}', `storage: {filesystem: {rootdirectory: ${join(dir, 'data')}}, delete: {enabled: true}}`, `http: {addr: "${host}", secret: snapgov-test${tls}}`, ''].join('\n'));
+  let auth = '';
+  let token: Awaited<ReturnType<typeof startTokenServer>> | null = null;
+  if (o.auth === 'basic') auth = `auth: {htpasswd: {realm: snapgov-test, path: ${join(REPO, 'test/fixtures/registry/htpasswd')}}}`;
+  if (o.auth === 'token') {
+    token = await startTokenServer(dir);
+    auth = `auth: {token: {realm: "${token.realm}", service: snapgov-test-registry, issuer: snapgov-test-issuer, rootcertbundle: ${token.cert}}}`;
+  }
+  writeFileSync(config, ['version: 0.1', 'log: {level: error}', `storage: {filesystem: {rootdirectory: ${join(dir, 'data')}}, delete: {enabled: true}}`, `http: {addr: "${host}", secret: snapgov-test${tls}}`, auth, ''].join('\n'));
   let child: ChildProcess;
   const start = async () => {
     child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -88,6 +136,7 @@ export async function startRegistry(o: { tls?: boolean } = {}): Promise<Registry
     config,
     stop: async () => {
       await stopChild(child);
+      await token?.close();
       rmSync(dir, { recursive: true, force: true });
     },
     collectGarbage: async () => {
