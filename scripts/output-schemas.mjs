@@ -23,7 +23,7 @@ export const OUTPUTS = {
   approve: 'ApproveResult',
   reject: 'ApproveResult',
   approvals: 'ApprovalsResult',
-  promote: 'PromoteResult',
+  promote: 'PromoteCmdResult',
   evidence: 'EvidenceResult',
   'env-list': 'EnvListResult',
   'env-history': 'EnvHistoryResult',

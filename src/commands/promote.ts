@@ -6,7 +6,7 @@ import { environmentPolicy } from '../governance/approvals.js';
 import { environmentState } from '../governance/history.js';
 import { promote as promoteSnapshot, resumeEnvironment, type PromoteResult, type ResumeResult } from '../governance/pins.js';
 import { prepareStatementSigner, type SignOptions } from '../signing/signer.js';
-import { openStore, resolveSnapshot, withLock } from '../store/open.js';
+import { openStore, resolveSnapshot, withLock, type Store } from '../store/open.js';
 import { pinnedEnvironments } from '../store/pins.js';
 import { canAsk } from '../util/prompt.js';
 import { verifySnapshots } from '../verify/verify.js';
@@ -20,7 +20,7 @@ export interface PromoteOptions extends Pick<SignOptions, 'pgpKey' | 'passphrase
   readData?: boolean;
 }
 
-export async function promote(ref: string, o: PromoteOptions, g: GlobalOptions): Promise<Outcome<PromoteResult>> {
+export async function promote(ref: string, o: PromoteOptions, g: GlobalOptions): Promise<Outcome<PromoteCmdResult>> {
   const store = await openStore(g);
   if (!o.env) throw new SnapgovError('USAGE', '--env is required', `for example snapgov promote ${ref} --env staging`);
   environmentPolicy(store.ws, o.env);
@@ -35,11 +35,42 @@ export async function promote(ref: string, o: PromoteOptions, g: GlobalOptions):
     lock.assertHeld();
     return promoteSnapshot(store.ws, store.layout, id, key, { environment: o.env!, runId: o.runId ?? null, reason: o.reason ?? null, rollback: !!o.rollback, breakGlass: !!o.breakGlass, verification });
   });
-  const code = r.decision === 'allow' ? 0 : r.decision === 'defer' ? EXIT_STATUS.PROMOTION_DEFERRED : EXIT_STATUS.PROMOTION_DENIED;
-  return outcome(r, renderPromote, code);
+  const tag = r.decision === 'allow' ? await moveRemoteTag(store, g, o.env, id) : null;
+  const code = r.decision === 'allow' ? (tag?.error ? 1 : 0) : r.decision === 'defer' ? EXIT_STATUS.PROMOTION_DEFERRED : EXIT_STATUS.PROMOTION_DENIED;
+  return outcome({ ...r, remoteTag: tag }, renderPromote, code);
 }
 
-function renderPromote(r: PromoteResult, s: ChalkInstance): string {
+/**
+ * With `environments.NAME.remote`, the registry tag named after the environment follows its pin:
+ * the snapshot is pushed there (only what the registry lacks) and the tag moved. Done after the pin
+ * and its audit record, so a registry that is down never blocks or undoes a promotion: the result
+ * says so (exit 1), and the same promote again (or `snapgov push REF REMOTE:ENV`) moves the tag.
+ */
+async function moveRemoteTag(store: Store, g: GlobalOptions, env: string, id: string): Promise<RemoteTagResult | null> {
+  const name = store.ws.config.environments[env]!.remote;
+  if (name === null) return null;
+  const [{ parseRemote }, { pushTag }] = await Promise.all([import('../remote/reference.js'), import('../remote/push.js')]);
+  const ref = parseRemote(`${name}:${env}`, store.ws);
+  try {
+    const pushed = await pushTag(g, store, ref, id);
+    return { remote: ref.display, digest: pushed.digest, error: null };
+  } catch (e) {
+    if (!(e instanceof SnapgovError)) throw e;
+    return { remote: ref.display, digest: null, error: `${e.message} (${e.hint})` };
+  }
+}
+
+export interface RemoteTagResult {
+  /** The remote and tag moved, as `NAME:ENV`. */
+  remote: string;
+  digest: string | null;
+  /** Why the tag could not be moved (the promotion itself stands). */
+  error: string | null;
+}
+
+export type PromoteCmdResult = PromoteResult & { remoteTag: RemoteTagResult | null };
+
+function renderPromote(r: PromoteCmdResult, s: ChalkInstance): string {
   const lines: string[] = [];
   if (r.breakGlass && r.decision === 'allow' && !r.unchanged) {
     lines.push(s.bgRed.white.bold(' BREAK GLASS ') + s.red(` ${r.operator} moved ${r.environment} without the policy; recorded in the decision, the pin and the audit log (break-glass)`));
@@ -53,6 +84,7 @@ function renderPromote(r: PromoteResult, s: ChalkInstance): string {
   for (const sl of r.slots) if (sl.principals.length) lines.push(`  ${sl.role}: ${sl.principals.join(', ')}`);
   for (const f of r.failures) lines.push(`  ${s.red(f.code)} ${f.message}`);
   for (const i of r.ignored) lines.push(`  ${s.dim(`not counted: ${i.ref}: ${i.why}`)}`);
+  if (r.remoteTag) lines.push(r.remoteTag.error ? `  ${s.red('registry tag not moved')}: ${r.remoteTag.remote}: ${r.remoteTag.error}; promote again with the same --run-id to retry` : `  registry tag ${r.remoteTag.remote} -> ${r.remoteTag.digest}`);
   return lines.join('\n');
 }
 

@@ -6,13 +6,11 @@ import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../outpu
 import { findCredentials } from '../remote/credentials.js';
 import { parseSnapshotManifest, metadataFromConfig, snapshotTag } from '../remote/format.js';
 import { pullSnapshot, type PullOptions, type PullResult } from '../remote/pull.js';
-import { pushSnapshot, type PushResult } from '../remote/push.js';
+import { pushTag, type PushResult } from '../remote/push.js';
 import { inParallel } from '../util/parallel.js';
 import { parseRemote, type RemoteRef } from '../remote/reference.js';
 import { RegistryClient } from '../remote/registry.js';
-import { appendAudit } from '../store/audit-log.js';
-import { openStore, resolveSnapshot, withLock } from '../store/open.js';
-import { readMetadata } from '../store/snapshots.js';
+import { openStore, resolveSnapshot } from '../store/open.js';
 import type { Workspace } from '../config/config.js';
 
 export interface RemoteOptions {
@@ -54,21 +52,9 @@ export async function push(args: string[], o: RemoteOptions, g: GlobalOptions): 
     if (r.tag && /^(snap|sha256)-/.test(r.tag)) throw new SnapgovError('USAGE', `${r.display}: tags starting with snap- or sha256- are snapgov's own`, 'choose another tag, such as prod or staging');
   }
   const password = stdinPassword(o);
+  const { id } = await resolveSnapshot(store.layout, ref);
   const pushes: PushResult[] = [];
-  for (const r of remotes) {
-    const c = client(r, o, password);
-    try {
-      // A shared lock while reading the store (prune waits); the exclusive one only to record it.
-      const res = await withLock(g, store.layout, 'shared', 'push', async () => {
-        const { id } = await resolveSnapshot(store.layout, ref);
-        return pushSnapshot(c, store.layout, await readMetadata(store.layout, id), r.tag ? [r.tag] : []);
-      });
-      await withLock(g, store.layout, 'exclusive', 'push', () => appendAudit(store.layout, { action: 'push', to: res.id, outcome: 'success', details: { remote: r.display, digest: res.digest, tags: res.tags, uploadedBytes: res.blobs.uploadedBytes } }));
-      pushes.push(res);
-    } finally {
-      c.close();
-    }
-  }
+  for (const r of remotes) pushes.push(await pushTag(g, store, r, id, password));
   return outcome({ pushes }, renderPush);
 }
 

@@ -62,6 +62,8 @@ export interface EnvironmentConfig {
   rehearsalMaxAgeMs: number | null;
   breakGlass: string[];
   keepPins: number;
+  /** A remote in `remotes` whose tag named after the environment a promotion moves too. */
+  remote: string | null;
 }
 
 /** Who may sign: the config's `trust` section (paths are workspace-relative or absolute). */
@@ -132,6 +134,7 @@ interface EnvironmentFile {
   rehearsalMaxAge?: string;
   breakGlass?: string[];
   keepPins?: number;
+  remote?: string;
 }
 
 const requirements = (list: { role: string; count?: number }[] | undefined): Requirement[] | undefined => list?.map((r) => ({ role: r.role, count: r.count ?? 1 }));
@@ -146,6 +149,7 @@ function environment(name: string, e: EnvironmentFile): EnvironmentConfig {
     rehearsalMaxAgeMs: e.rehearsalMaxAge !== undefined ? parseDuration(e.rehearsalMaxAge, `environments.${name}.rehearsalMaxAge`) : null,
     breakGlass: e.breakGlass ?? [],
     keepPins: e.keepPins ?? 5,
+    remote: e.remote ?? null,
   };
 }
 
@@ -279,6 +283,8 @@ function governanceProblem(c: Config, fail: (where: string, problem: string) => 
     for (const r of [...e.requires, ...e.rollbackRequires]) if (!(c.roles[r.role]?.length)) fail(`/environments/${env}`, `it requires the role ${JSON.stringify(r.role)}, which nobody holds`);
     for (const n of e.breakGlass) if (!c.principals[n]) fail(`/environments/${env}/breakGlass`, `${JSON.stringify(n)} is not a principal`);
     if (e.after !== null && !c.environments[e.after]) fail(`/environments/${env}/after`, `${JSON.stringify(e.after)} is not an environment`);
+    if (e.remote !== null && !c.remotes[e.remote]) fail(`/environments/${env}/remote`, `${JSON.stringify(e.remote)} is not one of "remotes"`);
+    if (e.remote !== null && /^(snap|sha256)-/.test(env)) fail(`/environments/${env}/remote`, 'an environment whose name starts with snap- or sha256- cannot name a registry tag (those are snapgov\'s own)');
     // The promotion path must end: following "after" from any environment never comes back to it.
     const seen = new Set([env]);
     for (let at = e.after; at !== null; at = c.environments[at]?.after ?? null) {

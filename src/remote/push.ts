@@ -12,11 +12,16 @@ import { inParallel } from '../util/parallel.js';
 import { remotePackIndex } from './packs.js';
 import { looseObjectPath, type StoreLayout } from '../store/layout.js';
 import { ObjectIndex, ObjectReader, PACK_TARGET } from '../store/objects.js';
-import { loadManifest, readManifestBytes, type Metadata } from '../store/snapshots.js';
+import type { GlobalOptions } from '../output.js';
+import { appendAudit } from '../store/audit-log.js';
+import { withLock, type Store } from '../store/open.js';
+import { loadManifest, readManifestBytes, readMetadata, type Metadata } from '../store/snapshots.js';
+import { findCredentials } from './credentials.js';
+import type { RemoteRef } from './reference.js';
 import { writeAllSync } from '../util/fsx.js';
 import { progress, transferLine } from '../util/progress.js';
 import { BIG_OBJECT, configOf, digestOf, EMPTY_BYTES, EMPTY_CONFIG, OBJECT_LAYER, PACK_LAYER, PACK_OBJECTS, parseSnapshotManifest, signatureReferrer, snapshotManifest, snapshotTag, type ParsedSnapshot } from './format.js';
-import { INDEX_TYPE, MANIFEST_TYPE, parseIndex, referrersTag, type Body, type Descriptor, type RegistryClient } from './registry.js';
+import { INDEX_TYPE, MANIFEST_TYPE, parseIndex, referrersTag, RegistryClient, type Body, type Descriptor } from './registry.js';
 
 export interface PushResult {
   remote: string;
@@ -211,4 +216,19 @@ async function addToReferrersTag(client: RegistryClient, subject: string, fresh:
     await new Promise((r) => setTimeout(r, Math.random() * 50 * attempt));
   }
   throw new SnapgovError('REMOTE_ERROR', `the referrers tag ${tag} kept changing under concurrent pushes`, 'push again: the signatures already uploaded are kept');
+}
+
+/**
+ * Pushes a snapshot to one remote and tag under a shared lock, then records `push` under the
+ * exclusive one (`push` and a promotion's tag move share it).
+ */
+export async function pushTag(g: GlobalOptions, store: Store, ref: RemoteRef, id: string, password: string | null = null): Promise<PushResult> {
+  const client = new RegistryClient(ref, findCredentials(ref.registry, process.env, password));
+  try {
+    const res = await withLock(g, store.layout, 'shared', 'push', async () => pushSnapshot(client, store.layout, await readMetadata(store.layout, id), ref.tag ? [ref.tag] : []));
+    await withLock(g, store.layout, 'exclusive', 'push', () => appendAudit(store.layout, { action: 'push', to: res.id, outcome: 'success', details: { remote: ref.display, digest: res.digest, tags: res.tags, uploadedBytes: res.blobs.uploadedBytes } }));
+    return res;
+  } finally {
+    client.close();
+  }
 }

@@ -180,6 +180,24 @@ describe('push and pull through a registry', () => {
     expect(pulled.doc.signatures.filter((x) => x.trusted)).toHaveLength(2);
   });
 
+  it('a promotion moves the environment tag on the environment remote; a registry that is down leaves the pin moved and says so', () => {
+    const ws = sampleWorkspace();
+    const keys = tempDir();
+    expect(run(keys, ['keygen', '--sigstore', '-o', join(keys, 'ci')]).code).toBe(0);
+    const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
+    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, principals: { ci: { sigstoreKeys: [join(keys, 'ci.pub')] } }, remotes: { origin: { url: `oci://${reg.host}/snapgov/promoted` }, down: { url: 'oci://127.0.0.1:9/snapgov/x' } }, environments: { staging: { remote: 'origin' }, qa: { remote: 'down' } } }));
+    const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+    const p = runJson<{ decision: string; seq: number; remoteTag: { remote: string; digest: string; error: string | null } }>(ws, ['promote', id, '--env', 'staging', '--sigstore-key', join(keys, 'ci.key')]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.doc).toMatchObject({ decision: 'allow', seq: 1, remoteTag: { remote: 'origin:staging', error: null } });
+    const list = runJson<{ snapshots: { id: string; tags: string[] }[] }>(ws, ['remote', 'list', 'origin']);
+    expect(list.doc.snapshots).toMatchObject([{ id, tags: [`snap-${id.slice(7)}`, 'staging'] }]);
+    const down = runJson<{ decision: string; seq: number; remoteTag: { error: string } }>(ws, ['promote', id, '--env', 'qa', '--sigstore-key', join(keys, 'ci.key')], { SNAPGOV_TEST_RETRY_SCALE: '0.01' });
+    expect(down.code).toBe(1);
+    expect(down.doc).toMatchObject({ decision: 'allow', seq: 1, remoteTag: { error: expect.stringContaining('cannot reach') } });
+    expect(runJson<{ environments: { name: string; seq: number | null }[] }>(ws, ['env', 'list']).doc.environments.find((e) => e.name === 'qa')!.seq).toBe(1);
+  });
+
   it('names what is wrong: a missing tag, a host that is no registry, an artifact that is not a snapshot', async () => {
     const h = host();
     const missing = runJson(h, ['pull', `oci://${reg.host}/snapgov/nothing:here`]);
