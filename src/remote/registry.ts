@@ -65,7 +65,6 @@ export class RegistryClient {
   private auth: { pull: string | null; push: string | null } = { pull: null, push: null };
   /** Retry-After waits and backoffs are shortened by tests (SNAPGOV_TEST_RETRY_SCALE), never skipped. */
   private readonly scale = Number(process.env.SNAPGOV_TEST_RETRY_SCALE ?? '1');
-  readonly warnings: string[] = [];
 
   constructor(
     readonly ref: RemoteRef,
@@ -127,8 +126,6 @@ export class RegistryClient {
         throw this.fail('REMOTE_UNREACHABLE', `cannot reach ${url.origin}: ${err.code ?? err.message}`, this.ref.plainHttp ? 'is the registry running, on that port, over plain HTTP?' : 'is the host right and the registry up? For a private CA set remotes.NAME.caFile; for a plain-HTTP registry on another host set remotes.NAME.plainHttp');
       }
       const s = res.statusCode ?? 0;
-      const warning = res.headers.warning;
-      if (typeof warning === 'string' && !this.warnings.includes(warning)) this.warnings.push(warning);
       if (s === 401 && sameHost && !authTried) {
         res.resume();
         authTried = true;
