@@ -4,7 +4,7 @@
 // here, before any object is downloaded), then every object re-hashed and its size checked. Only
 // the objects the store lacks are fetched: big blobs whole, small objects by range from packs.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readSync } from 'node:fs';
+import { existsSync, fchmodSync, fsyncSync, readSync } from 'node:fs';
 import { ManifestError, parseManifest, type FileEntry } from '../core/manifest.js';
 import { SnapgovError } from '../errors.js';
 import type { GlobalOptions } from '../output.js';
@@ -178,76 +178,75 @@ async function download(client: RegistryClient, { at: sources, whole }: Located,
     }
     progress(transferLine('pulling', bytes, total, started), false);
   });
-  // Packs needed whole: streamed to a staging file and checked as a blob, then object by object.
-  await inParallel(whole, JOBS, async (p) => {
-    const t = writer.beginLarge();
+  // Packs needed whole, and large objects: streamed to staging files of their own that a cut
+  // download leaves for the next pull to go on from; checked as blobs, packs then object by object.
+  const files = [...whole.map((p) => ({ digest: p.digest, size: p.size, pack: p })), ...big.map((h) => ({ digest: `sha256:${h}`, size: missing.get(h)!.size, pack: null }))];
+  await inParallel(files, JOBS, async (f) => {
+    const hex = f.digest.slice('sha256:'.length);
+    const t = writer.beginResumable(hex);
     try {
-      const n = await streamBlob(client, p.digest, p.size, t.fd, `pack ${p.digest}`);
-      // The staging file is write-only: read it back through a descriptor of its own.
-      const rfd = openSync(t.path, 'r');
-      try {
-        for (const x of p.entries) {
+      bytes += await streamBlob(client, f.digest, f.size, t, f.pack ? `pack ${f.digest}` : `object ${hex}`);
+      if (f.pack) {
+        for (const x of f.pack.entries) {
           const obj = Buffer.allocUnsafe(x.length);
-          if (readSync(rfd, obj, 0, x.length, x.offset) !== x.length) throw invalid(`pack ${p.digest} is shorter than its index says`);
+          if (readSync(t.fd, obj, 0, x.length, x.offset) !== x.length) throw invalid(`pack ${f.digest} is shorter than its index says`);
           check(x.hash, obj);
         }
-      } finally {
-        closeSync(rfd);
       }
-      bytes += n;
       fsyncSync(t.fd);
-      writer.adoptPack(t, p.digest.slice('sha256:'.length), p.entries);
+      fchmodSync(t.fd, 0o444);
+      if (f.pack) writer.adoptPack(t, hex, f.pack.entries);
+      else writer.endLarge(t, Buffer.from(hex, 'hex'), hex, f.size);
     } catch (e) {
-      writer.abortLarge(t);
+      // Bytes that do not check out are thrown away; a cut download is kept to be resumed.
+      if (e instanceof SnapgovError && e.code === 'REMOTE_INVALID') writer.abortLarge(t);
+      else writer.keepResumable(t);
       throw e;
     }
     progress(transferLine('pulling', bytes, total, started), false);
-  });
-  // Large objects in parallel too: each streams into a staging file of its own.
-  await inParallel(big, JOBS, async (h) => {
-    const size = missing.get(h)!.size;
-    const t = writer.beginLarge();
-    try {
-      const n = await streamBlob(client, `sha256:${h}`, size, t.fd, `object ${h}`);
-      bytes += n;
-      progress(transferLine('pulling', bytes, total, started), false);
-      fsyncSync(t.fd);
-      writer.endLarge(t, Buffer.from(h, 'hex'), h, size);
-    } catch (e) {
-      writer.abortLarge(t);
-      throw e;
-    }
   });
   return bytes;
 }
 
 /**
- * Streams a blob into an open file, refusing a byte more than `size` and any bytes that do not
- * hash to the digest; a cut connection is a REMOTE_ERROR. Returns the bytes written.
+ * Streams a blob into a staging file, going on from the bytes it holds already (a range request
+ * for the rest): refuses a byte more than `size` and any bytes that do not hash to the digest; a cut
+ * connection is a REMOTE_ERROR. Returns the bytes downloaded now.
  */
-async function streamBlob(client: RegistryClient, digest: string, size: number, fd: number, what: string): Promise<number> {
-  const res = await client.blobStream(digest);
+async function streamBlob(client: RegistryClient, digest: string, size: number, t: { fd: number; size: number }, what: string): Promise<number> {
   const hash = createHash('sha256');
-  let n = 0;
-  const chunks = (res as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-  for (;;) {
-    let next: IteratorResult<Buffer>;
-    try {
-      next = await chunks.next();
-    } catch {
-      throw new SnapgovError('REMOTE_ERROR', `the download of ${what} was cut after ${n} bytes`, 'the registry or a proxy cut the answer; try again');
+  const have = Math.min(t.size, size);
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let at = 0; at < have; ) {
+    const got = readSync(t.fd, buf, 0, Math.min(buf.length, have - at), at);
+    if (got === 0) break;
+    hash.update(buf.subarray(0, got));
+    at += got;
+  }
+  let n = have;
+  if (t.size > size) throw invalid(`${what} is longer than the ${size} bytes the manifests give it`);
+  if (have < size) {
+    const res = have > 0 ? await client.blobStream(digest, { start: have, end: size - 1 }) : await client.blobStream(digest);
+    const chunks = (res as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } catch {
+        throw new SnapgovError('REMOTE_ERROR', `the download of ${what} was cut after ${n} bytes`, 'the registry or a proxy cut the answer; pull again: it goes on from there');
+      }
+      if (next.done) break;
+      n += next.value.length;
+      if (n > size) {
+        res.destroy();
+        throw invalid(`${what} is longer than the ${size} bytes the manifests give it`);
+      }
+      hash.update(next.value);
+      writeAllSync(t.fd, next.value);
     }
-    if (next.done) break;
-    n += next.value.length;
-    if (n > size) {
-      res.destroy();
-      throw invalid(`${what} is longer than the ${size} bytes the manifests give it`);
-    }
-    hash.update(next.value);
-    writeAllSync(fd, next.value);
   }
   if (n !== size || `sha256:${hash.digest('hex')}` !== digest) throw invalid(`${what} came back with other bytes than its digest (or size) says`);
-  return n;
+  return n - have;
 }
 
 function stage(writer: ObjectWriter, h: string, data: Buffer): void {

@@ -326,6 +326,25 @@ export class ObjectWriter {
     return true;
   }
 
+  /**
+   * Opens (or reopens) a download's staging file under a name of its own, `pull-<digest hex>.part`:
+   * kept when the download is cut or the process is interrupted, so the next pull goes on from its
+   * end; `gc` removes what no pull came back for. `size` is how much it holds already.
+   */
+  beginResumable(hex: string): { fd: number; path: string; size: number } {
+    const path = join(this.tmpDir, `pull-${hex}.part`);
+    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o600);
+    const t = { fd, path, size: fstatSync(fd).size };
+    this.openLarge.add(t);
+    return t;
+  }
+
+  /** Closes a resumable staging file and leaves it in place for the next pull (a cut download). */
+  keepResumable(t: { fd: number; path: string }): void {
+    this.openLarge.delete(t);
+    closeSync(t.fd);
+  }
+
   /** Opens a temporary file for a large object whose hash is not known until it has been read. */
   beginLarge(): { fd: number; path: string } {
     const t = openTemp(this.tmpDir, 'obj');

@@ -435,6 +435,40 @@ describe('what Distribution cannot show (a fake registry)', () => {
     }
   });
 
+  it('a pull cut in the middle of a large object goes on from where it stopped', async () => {
+    const fake = await startFakeRegistry();
+    try {
+      const ws = sampleWorkspace({ 'model.bin': Buffer.alloc(6 << 20, 9) });
+      const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+      const remote = `oci://${fake.host}/snapgov/resume:prod`;
+      expect((await runAsync(ws, ['--json', 'push', remote])).code).toBe(0);
+      const model = `sha256:${sha(Buffer.alloc(6 << 20, 9))}`;
+      let cut = false;
+      fake.misbehave = (req, res, path) => {
+        if (cut || req.method !== 'GET' || !path.endsWith(`/blobs/${model}`)) return false;
+        cut = true;
+        res.writeHead(200, { 'content-length': 6 << 20 });
+        res.write(Buffer.alloc(1 << 20, 9), () => setTimeout(() => res.destroy(), 50));
+        return true;
+      };
+      const h = host();
+      const first = await runAsync(h, ['--json', 'pull', remote]);
+      expect(first.code).toBe(1);
+      expect(errorOf(first).code).toBe('REMOTE_ERROR');
+      expect(listFiles(join(h, 'snapshots/tmp'))).toEqual([`pull-${model.slice(7)}.part`]);
+      const second = await runAsync(h, ['--json', 'pull', remote]);
+      expect(second.code, second.stderr).toBe(0);
+      const resumed = fake.log.filter((l) => l.path.endsWith(`/blobs/${model}`) && l.method === 'GET').at(-1)!;
+      expect(resumed.range).toMatch(/^bytes=\d+-6291455$/);
+      expect(Number(/^bytes=(\d+)/.exec(resumed.range!)![1])).toBeGreaterThan(0);
+      expect((JSON.parse(second.stdout) as Pulled).downloadedBytes).toBeLessThan(6 << 20);
+      expect(run(h, ['verify', id, '--read-data']).code).toBe(0);
+      expect(listFiles(join(h, 'snapshots/tmp'))).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it.each<[string, Misbehave, string, string]>([
     ['a manifest cut in the middle', (req, res, path) => {
       if (!/manifests\/prod$/.test(path) || req.method !== 'GET') return false;

@@ -10,7 +10,7 @@ export type Misbehave = (req: IncomingMessage, res: ServerResponse, path: string
 export interface FakeRegistry {
   host: string;
   /** Every request, in order: method, path, the time it arrived, and its Authorization header. */
-  log: { method: string; path: string; at: number; authorization: string | undefined }[];
+  log: { method: string; path: string; at: number; authorization: string | undefined; range: string | undefined }[];
   blobs: Map<string, Buffer>;
   manifests: Map<string, { bytes: Buffer; type: string }>;
   /** Return true to take over a request (after logging, before the normal answer). */
@@ -36,7 +36,7 @@ export async function startFakeRegistry(o: { referrersApi?: boolean; basicAuth?:
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://x');
       const path = url.pathname;
-      fake.log.push({ method: req.method ?? '', path, at: Date.now(), authorization: req.headers.authorization });
+      fake.log.push({ method: req.method ?? '', path, at: Date.now(), authorization: req.headers.authorization, range: req.headers.range });
       if (o.basicAuth && req.headers.authorization !== `Basic ${Buffer.from(o.basicAuth).toString('base64')}`) {
         res.writeHead(401, { 'www-authenticate': 'Basic realm="fake"' }).end();
         return;
