@@ -2,25 +2,25 @@
 // reusing the packs of the snapshot the destination tag held before when at least half of their
 // bytes are still needed (restic's rule), so an incremental push uploads about what changed.
 // Every blob is checked with HEAD first: a second push of the same snapshot uploads nothing.
-import { closeSync, createReadStream, openSync, rmSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FileEntry } from '../core/manifest.js';
 import { SnapgovError } from '../errors.js';
-import { encodePackIndex, type PackEntry } from '../store/pack.js';
-import { inParallel } from '../util/parallel.js';
-import { remotePackIndex } from './packs.js';
-import { looseObjectPath, type StoreLayout } from '../store/layout.js';
-import { ObjectIndex, ObjectReader, PACK_TARGET } from '../store/objects.js';
 import type { GlobalOptions } from '../output.js';
 import { appendAudit } from '../store/audit-log.js';
+import { looseObjectPath, type StoreLayout } from '../store/layout.js';
+import { ObjectIndex, ObjectReader, PACK_TARGET } from '../store/objects.js';
 import { withLock, type Store } from '../store/open.js';
+import { encodePackIndex, type PackEntry } from '../store/pack.js';
 import { loadManifest, readManifestBytes, readMetadata, type Metadata } from '../store/snapshots.js';
-import { findCredentials } from './credentials.js';
-import type { RemoteRef } from './reference.js';
 import { writeAllSync } from '../util/fsx.js';
+import { inParallel } from '../util/parallel.js';
 import { progress, transferLine } from '../util/progress.js';
+import { findCredentials } from './credentials.js';
 import { BIG_OBJECT, configOf, digestOf, EMPTY_BYTES, EMPTY_CONFIG, OBJECT_LAYER, PACK_LAYER, PACK_OBJECTS, parseSnapshotManifest, signatureReferrer, snapshotManifest, snapshotTag, type ParsedSnapshot } from './format.js';
+import { remotePackIndex } from './packs.js';
+import type { RemoteRef } from './reference.js';
 import { INDEX_TYPE, MANIFEST_TYPE, parseIndex, referrersTag, RegistryClient, type Body, type Descriptor } from './registry.js';
 
 export interface PushResult {
