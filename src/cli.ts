@@ -27,6 +27,16 @@ function toGlobals(raw: RawGlobals): GlobalOptions {
 /* eslint-disable @typescript-eslint/no-explicit-any -- commander hands over untyped arguments */
 type Run = (positional: any[], opts: any, g: GlobalOptions) => Promise<Outcome<any>>;
 
+/** The flags of a key that signs a statement (approve, reject, promote, rehearse, audit checkpoint). */
+function statementKeyOptions(cmd: Command, whose: string): Command {
+  return cmd
+    .option('--pgp-key <file>', `${whose} armored OpenPGP secret key (or SNAPGOV_PGP_KEY)`)
+    .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
+    .option('--sigstore-key <file>', `${whose} ECDSA P-256 private key in PEM`);
+}
+
+const PASSWORD_STDIN = 'read the registry password from standard input (user name: SNAPGOV_REGISTRY_USERNAME)';
+
 /** Wraps a command module: parse globals, run it (lazily imported), print its outcome, set the exit status. */
 function action(run: Run) {
   return async (...args: unknown[]) => {
@@ -182,18 +192,17 @@ export function buildProgram(): Command {
     .action(action(async ([ref], opts, g) => (await import('./commands/sign.js')).sign(ref, opts, g)));
 
   const approvalCommand = (verdict: 'approve' | 'reject', description: string) =>
-    program
-      .command(`${verdict} <ref>`)
-      .description(description)
-      .option('--env <name>', 'the environment it is for (required)')
-      .option('--role <role>', 'the role you sign as (required; your key must be one of its principals)')
-      .option('--reason <text>', 'why: in the statement and the audit log')
-      .option('--expires <duration>', "valid for at most this long (the environment's approvalMaxAge still applies)")
-      .option('--rollback', 'for moving the environment back to this snapshot')
-      .option('--pgp-key <file>', 'armored OpenPGP secret key (or SNAPGOV_PGP_KEY)')
-      .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
-      .option('--sigstore-key <file>', 'ECDSA P-256 private key in PEM')
-      .action(action(async ([ref], opts, g) => (await import('./commands/approve.js'))[verdict](ref, opts, g)));
+    statementKeyOptions(
+      program
+        .command(`${verdict} <ref>`)
+        .description(description)
+        .option('--env <name>', 'the environment it is for (required)')
+        .option('--role <role>', 'the role you sign as (required; your key must be one of its principals)')
+        .option('--reason <text>', 'why: in the statement and the audit log')
+        .option('--expires <duration>', "valid for at most this long (the environment's approvalMaxAge still applies)")
+        .option('--rollback', 'for moving the environment back to this snapshot'),
+      'your',
+    ).action(action(async ([ref], opts, g) => (await import('./commands/approve.js'))[verdict](ref, opts, g)));
   approvalCommand('approve', 'sign an approval of a snapshot for an environment, in a role');
   approvalCommand('reject', 'sign a rejection of a snapshot for an environment, in a role');
 
@@ -204,8 +213,7 @@ export function buildProgram(): Command {
     .option('--rollback', 'judge a rollback to the snapshot rather than a promotion')
     .action(action(async ([ref], opts, g) => (await import('./commands/approve.js')).approvals(ref, opts, g)));
 
-  program
-    .command('promote <ref>')
+  statementKeyOptions(program.command('promote <ref>'), "the operator's")
     .description("move an environment's pin to a snapshot, if its policy allows: a signed decision, a new pin, an audit record")
     .option('--env <name>', 'the environment (required)')
     .option('--run-id <id>', 'idempotency key: the same run id and snapshot again is a no-op success (default: a new one)')
@@ -213,9 +221,6 @@ export function buildProgram(): Command {
     .option('--rollback', 'move the pin back to an older snapshot (needs approvals for a rollback)')
     .option('--break-glass', "without approvals, path or rehearsal: only a principal in the environment's breakGlass list, with --reason; loudly reported and audited")
     .option('--read-data', 're-hash every object of the snapshot before deciding')
-    .option('--pgp-key <file>', "the operator's armored OpenPGP secret key (or SNAPGOV_PGP_KEY)")
-    .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
-    .option('--sigstore-key <file>', "the operator's ECDSA P-256 private key in PEM")
     .action(action(async ([ref], opts, g) => (await import('./commands/promote.js')).promote(ref, opts, g)));
 
   program
@@ -318,8 +323,8 @@ export function buildProgram(): Command {
     .option('--move', 'take the added tags from every other snapshot, so the tag names this one')
     .action(action(async ([ref, tags], opts, g) => (await import('./commands/tag.js')).tag(ref, tags ?? [], opts, g)));
 
-  program
-    .command('rehearse [ref]')
+  // A key given (or signing configured in snapgov.json) signs a statement of the result.
+  statementKeyOptions(program.command('rehearse [ref]'), "a signer's")
     .description('drill a rollback in a sandbox: restore, corrupt, detect, recover, verify, time against SLAs (default REF: latest)')
     .option('--scenario <name>', 'run only this scenario (repeatable; default all)', collect)
     .option('--sandbox <dir>', 'work in DIR (new or empty; default a temporary folder in the rehearsal folder)')
@@ -331,9 +336,6 @@ export function buildProgram(): Command {
     .option('--sla-verify <duration>', 'SLA for the byte-for-byte verification (default 60s)')
     .option('--sla-rollback <duration>', 'SLA for the rollback (default 5m)')
     .option('--sla-recovery <duration>', 'SLA for detect + rollback + verify (default 5m)')
-    .option('--pgp-key <file>', 'sign a statement of the result with this armored OpenPGP secret key (or SNAPGOV_PGP_KEY, or signing in snapgov.json)')
-    .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
-    .option('--sigstore-key <file>', 'sign a statement of the result with this ECDSA P-256 private key in PEM')
     .action(action(async ([ref], opts, g) => (await import('./commands/rehearse.js')).rehearse(ref, opts, g)));
 
   const audit = program
@@ -347,19 +349,15 @@ export function buildProgram(): Command {
     .option('--checkpoint <file>', 'also check the log against this checkpoint, kept outside the store (repeatable)', collect)
     .option('--decisions', "judge every environment pin's decision again, offline: signature, approvals, the policy at the decision's time")
     .action(action(async (_p, opts, g) => (await import('./commands/audit.js')).auditVerify(opts, g)));
-  audit
-    .command('checkpoint')
+  statementKeyOptions(audit.command('checkpoint'), "a principal's")
     .description('sign the head of the audit chain (sequence, hash, time), so a log rewritten or cut back behind it is found')
     .option('-o, --output <file>', 'write the checkpoint there (outside the store) instead of metadata/checkpoints/')
-    .option('--pgp-key <file>', 'armored OpenPGP secret key of a principal (or SNAPGOV_PGP_KEY)')
-    .option('--passphrase-file <file>', 'passphrase of the OpenPGP key (or SNAPGOV_PGP_PASSPHRASE); never a flag')
-    .option('--sigstore-key <file>', "a principal's ECDSA P-256 private key in PEM")
     .action(action(async (_p, opts, g) => (await import('./commands/audit.js')).auditCheckpoint(opts, g)));
 
   program
     .command('push <args...>')
     .description('upload a snapshot (default latest) with its signatures to OCI registries: [REF] REMOTE[:TAG]...')
-    .option('--password-stdin', 'read the registry password from standard input (user name: SNAPGOV_REGISTRY_USERNAME)')
+    .option('--password-stdin', PASSWORD_STDIN)
     .action(action(async ([args], opts, g) => (await import('./commands/remote.js')).push(args as unknown as string[], opts, g)));
 
   program
@@ -368,14 +366,14 @@ export function buildProgram(): Command {
     .option('--snapshot <id>', 'the snapshot with this ID (through its immutable tag snap-<hex>)')
     .option('--require-signature', 'refuse it unless the trust policy is satisfied, before any object is downloaded')
     .option('--key <file>', 'trust this armored OpenPGP or PEM public key for this run (repeatable)', collect)
-    .option('--password-stdin', 'read the registry password from standard input (user name: SNAPGOV_REGISTRY_USERNAME)')
+    .option('--password-stdin', PASSWORD_STDIN)
     .action(action(async ([remote], opts, g) => (await import('./commands/remote.js')).pull(remote, opts, g)));
 
   const remote = program.command('remote').description('OCI registries as remote stores');
   remote
     .command('list <remote>')
     .description('the snapshots a repository holds: ID, time, tags, signature count')
-    .option('--password-stdin', 'read the registry password from standard input (user name: SNAPGOV_REGISTRY_USERNAME)')
+    .option('--password-stdin', PASSWORD_STDIN)
     .action(action(async ([r], opts, g) => (await import('./commands/remote.js')).remoteList(r, opts, g)));
 
   program

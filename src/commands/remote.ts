@@ -3,13 +3,12 @@ import { readFileSync } from 'node:fs';
 import { shortId } from '../core/ref.js';
 import { SnapgovError } from '../errors.js';
 import { formatBytes, outcome, type GlobalOptions, type Outcome } from '../output.js';
-import { findCredentials } from '../remote/credentials.js';
 import { parseSnapshotManifest, metadataFromConfig, snapshotTag } from '../remote/format.js';
 import { pullSnapshot, type PullOptions, type PullResult } from '../remote/pull.js';
 import { pushTag, type PushResult } from '../remote/push.js';
 import { inParallel } from '../util/parallel.js';
 import { parseRemote, type RemoteRef } from '../remote/reference.js';
-import { RegistryClient } from '../remote/registry.js';
+import { clientFor } from '../remote/registry.js';
 import { openStore, resolveSnapshot } from '../store/open.js';
 import type { Workspace } from '../config/config.js';
 
@@ -21,10 +20,6 @@ function stdinPassword(o: RemoteOptions): string | null {
   if (!o.passwordStdin) return null;
   const text = readFileSync(0, 'utf8');
   return text.replace(/\r?\n$/, '');
-}
-
-function client(ref: RemoteRef, o: RemoteOptions, password: string | null = stdinPassword(o)): RegistryClient {
-  return new RegistryClient(ref, findCredentials(ref.registry, process.env, password));
 }
 
 export type { PullResult };
@@ -84,7 +79,7 @@ export interface RemoteListResult {
 export async function remoteList(remote: string, o: RemoteOptions, g: GlobalOptions): Promise<Outcome<RemoteListResult>> {
   const store = await openStore(g);
   const r = parseRemote(remote, store.ws);
-  const c = client(r, o);
+  const c = clientFor(r, stdinPassword(o));
   try {
     await c.ping(false);
     const tags = await c.tags();

@@ -62,8 +62,8 @@ export async function loadPrincipals(ws: Workspace): Promise<Principals> {
 }
 
 /** The principal a signing key belongs to; refused (nothing written) when it is nobody's. */
-export async function signingPrincipal(ws: Workspace, key: StatementKey): Promise<string> {
-  const principal = (await loadPrincipals(ws)).of(key.signer);
+export async function signingPrincipal(ws: Workspace, key: StatementKey, known?: Principals): Promise<string> {
+  const principal = (known ?? (await loadPrincipals(ws))).of(key.signer);
   if (principal === null) throw new SnapgovError('NOT_AUTHORIZED', `the signing key ${key.signer.id} belongs to no principal in snapgov.json`, 'add the key to a principal ("principals" in snapgov.json) or sign with your own key; nothing was written');
   return principal;
 }

@@ -34,6 +34,7 @@ interface DecisionPredicate {
 
 export async function reviewDecisions(ws: Workspace, layout: StoreLayout): Promise<DecisionReview[]> {
   const principals = await loadPrincipals(ws);
+  const approvalsOf = new Map<string, ReturnType<typeof readApprovals>>();
   const out: DecisionReview[] = [];
   for (const env of pinnedEnvironments(layout)) {
     let pins;
@@ -69,7 +70,10 @@ export async function reviewDecisions(ws: Workspace, layout: StoreLayout): Promi
         problem(`${env} is no longer an environment in snapgov.json: its policy cannot be evaluated`);
         continue;
       }
-      const found = await readApprovals(layout, e.snapshot, principals);
+      // Read and verified once per snapshot, however many pins name it.
+      let pending = approvalsOf.get(e.snapshot);
+      if (!pending) approvalsOf.set(e.snapshot, (pending = readApprovals(layout, e.snapshot, principals)));
+      const found = await pending;
       // Each input as it is stored now: present, verified, the bytes the decision hashed.
       const inputs = Array.isArray(p.inputs) ? p.inputs : [];
       for (const i of inputs) {

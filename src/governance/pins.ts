@@ -76,7 +76,8 @@ export async function promote(ws: Workspace, layout: StoreLayout, id: string, ke
   }
   const intent: Intent = req.rollback ? 'rollback' : 'promote';
   // The operator is whoever signs the decision.
-  const operator = await signingPrincipal(ws, key);
+  const principals = await loadPrincipals(ws);
+  const operator = await signingPrincipal(ws, key, principals);
   if (req.breakGlass) {
     // The environment names its break-glass principals; they need not be operators.
     const allowed = ws.config.environments[req.environment]!.breakGlass;
@@ -106,7 +107,7 @@ export async function promote(ws: Workspace, layout: StoreLayout, id: string, ke
   } else if (req.rollback) throw new SnapgovError('USAGE', `${req.environment} has no pin to roll back`, 'promote a snapshot first');
   if (req.rollback && !req.reason) throw new SnapgovError('USAGE', 'a rollback needs a reason', 'pass --reason TEXT');
 
-  const found = await readApprovals(layout, id, await loadPrincipals(ws));
+  const found = await readApprovals(layout, id, principals);
   const evaluated = evaluate(ws, layout, id, req.environment, intent, found, pinFacts(layout, id, req.environment), operator);
   // Breaking glass passes over the policy (and says what it passed over), never over verification or intent.
   const bypassed = req.breakGlass ? evaluated.failures : [];

@@ -22,11 +22,10 @@ import type { Metadata } from '../store/snapshots.js';
 import { writeAllSync } from '../util/fsx.js';
 import { inParallel } from '../util/parallel.js';
 import { progress, transferLine } from '../util/progress.js';
-import { findCredentials } from './credentials.js';
 import { BUNDLE_TYPE, metadataFromConfig, parseSnapshotManifest, PGP_ARTIFACT, PGP_LAYER, snapshotTag, type ParsedSnapshot } from './format.js';
 import { remotePackIndex } from './packs.js';
 import type { RemoteRef } from './reference.js';
-import { RegistryClient, type Descriptor } from './registry.js';
+import { clientFor, type Descriptor, type RegistryClient } from './registry.js';
 
 const MAX_SNAPGOV_MANIFEST = 512 << 20;
 const MAX_CONFIG = 16 << 20;
@@ -334,7 +333,7 @@ export interface PullOptions extends Pick<TrustFlags, 'key' | 'requireSignature'
 export async function pullSnapshot(store: Store, g: GlobalOptions, r: RemoteRef, o: PullOptions, password: string | null): Promise<PullResult> {
   if (o.snapshot !== undefined && !/^sha256:[0-9a-f]{64}$/.test(o.snapshot)) throw new SnapgovError('USAGE', `--snapshot ${JSON.stringify(o.snapshot)} is not a snapshot ID`, 'give the full ID, sha256:<64 hex>');
   const trust = await loadTrust(store.ws, { key: o.key, requireSignature: o.requireSignature });
-  const c = new RegistryClient(r, findCredentials(r.registry, process.env, password));
+  const c = clientFor(r, password);
   try {
     return await withLock(g, store.layout, 'exclusive', 'pull', async (lock) => {
       const objects = ObjectIndex.load(store.layout);

@@ -17,11 +17,10 @@ import { loadManifest, readManifestBytes, readMetadata, type Metadata } from '..
 import { writeAllSync } from '../util/fsx.js';
 import { inParallel } from '../util/parallel.js';
 import { progress, transferLine } from '../util/progress.js';
-import { findCredentials } from './credentials.js';
-import { BIG_OBJECT, configOf, digestOf, EMPTY_BYTES, EMPTY_CONFIG, OBJECT_LAYER, PACK_LAYER, PACK_OBJECTS, parseSnapshotManifest, signatureReferrer, snapshotManifest, snapshotTag, type ParsedSnapshot } from './format.js';
+import { BIG_OBJECT, CONFIG_TYPE, configOf, digestOf, EMPTY_BYTES, EMPTY_CONFIG, MANIFEST_LAYER, OBJECT_LAYER, PACK_LAYER, PACK_OBJECTS, parseSnapshotManifest, signatureReferrer, snapshotManifest, snapshotTag, type ParsedSnapshot } from './format.js';
 import { remotePackIndex } from './packs.js';
 import type { RemoteRef } from './reference.js';
-import { INDEX_TYPE, MANIFEST_TYPE, parseIndex, referrersTag, RegistryClient, type Body, type Descriptor } from './registry.js';
+import { clientFor, INDEX_TYPE, MANIFEST_TYPE, parseIndex, referrersTag, type Body, type Descriptor, type RegistryClient } from './registry.js';
 
 export interface PushResult {
   remote: string;
@@ -144,8 +143,8 @@ export async function pushSnapshot(client: RegistryClient, layout: StoreLayout, 
     reader.close();
 
     const config = configOf(meta, unique.size, [...unique.values()].reduce((n, e) => n + e.size, 0));
-    blobs.push({ desc: { mediaType: 'application/vnd.snapgov.manifest.v1+json', digest: id, size: manifestBytes.length }, body: manifestBytes });
-    blobs.push({ desc: { mediaType: 'config', digest: digestOf(config), size: config.length }, body: config });
+    blobs.push({ desc: { mediaType: MANIFEST_LAYER, digest: id, size: manifestBytes.length }, body: manifestBytes });
+    blobs.push({ desc: { mediaType: CONFIG_TYPE, digest: digestOf(config), size: config.length }, body: config });
     const stats = { uploaded: 0, present: 0, uploadedBytes: 0, presentBytes: 0 };
     const total = blobs.reduce((n, b) => n + b.desc.size, 0);
     const started = Date.now();
@@ -223,7 +222,7 @@ async function addToReferrersTag(client: RegistryClient, subject: string, fresh:
  * exclusive one (`push` and a promotion's tag move share it).
  */
 export async function pushTag(g: GlobalOptions, store: Store, ref: RemoteRef, id: string, password: string | null = null): Promise<PushResult> {
-  const client = new RegistryClient(ref, findCredentials(ref.registry, process.env, password));
+  const client = clientFor(ref, password);
   try {
     const res = await withLock(g, store.layout, 'shared', 'push', async () => pushSnapshot(client, store.layout, await readMetadata(store.layout, id), ref.tag ? [ref.tag] : []));
     await withLock(g, store.layout, 'exclusive', 'push', () => appendAudit(store.layout, { action: 'push', to: res.id, outcome: 'success', details: { remote: ref.display, digest: res.digest, tags: res.tags, uploadedBytes: res.blobs.uploadedBytes } }));

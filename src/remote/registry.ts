@@ -8,7 +8,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { SnapgovError } from '../errors.js';
-import type { Credentials } from './credentials.js';
+import { findCredentials, type Credentials } from './credentials.js';
 import type { RemoteRef } from './reference.js';
 
 export const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
@@ -169,13 +169,14 @@ export class RegistryClient {
     const header = headers['www-authenticate'];
     const ch = typeof header === 'string' ? parseChallenge(header) : null;
     const basic = this.creds?.username !== undefined && this.creds.password !== undefined ? `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64')}` : null;
-    if (this.creds?.token) {
-      this.auth[push ? 'push' : 'pull'] = `Bearer ${this.creds.token}`;
-      return;
-    }
     if (ch?.scheme === 'basic') {
       if (!basic) throw this.fail('REMOTE_AUTH', 'the registry asks for a user name and password', 'set SNAPGOV_REGISTRY_USERNAME and SNAPGOV_REGISTRY_PASSWORD (or --password-stdin), or log in with docker/podman');
       this.auth[push ? 'push' : 'pull'] = basic;
+      return;
+    }
+    // A token of the user's own is sent as it is; otherwise one is asked of the token service.
+    if (ch?.scheme === 'bearer' && this.creds?.token) {
+      this.auth[push ? 'push' : 'pull'] = `Bearer ${this.creds.token}`;
       return;
     }
     if (ch?.scheme !== 'bearer' || !ch.params.realm) throw this.fail('REMOTE_AUTH', `the registry answered 401 with a challenge snapgov does not know (${String(header).slice(0, 80)})`, 'snapgov speaks the Basic and Bearer token schemes of the distribution spec');
@@ -353,6 +354,11 @@ function readCa(path: string): string {
   } catch (e) {
     throw new SnapgovError('CONFIG_INVALID', `cannot read the CA file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'fix remotes.NAME.caFile in snapgov.json (a PEM file of the CA certificates to trust)');
   }
+}
+
+/** A client for a remote with the credentials found for its registry (a password from stdin first). */
+export function clientFor(ref: RemoteRef, stdinPassword: string | null): RegistryClient {
+  return new RegistryClient(ref, findCredentials(ref.registry, process.env, stdinPassword));
 }
 
 /** The referrers tag schema's tag for a subject. */

@@ -48,7 +48,8 @@ function host(): string {
 }
 /** A tree of many small files and one large one, so a snapshot has packs and an object blob. */
 function bigWorkspace(): string {
-  const files: Record<string, string | Buffer> = { 'model.bin': Buffer.alloc(5 << 20, 3) };
+  // model.bin travels as a blob of its own; texture.bin (2 MiB) inside a pack, though it is stored loose locally
+  const files: Record<string, string | Buffer> = { 'model.bin': Buffer.alloc(5 << 20, 3), 'texture.bin': Buffer.alloc(2 << 20, 4) };
   for (let i = 0; i < 200; i++) files[`artifacts/rules/r${i}.yaml`] = `rule: ${i}\n${'x'.repeat(2000 + i)}\n`;
   return sampleWorkspace(files);
 }
@@ -90,6 +91,11 @@ describe('push and pull through a registry', () => {
     expect(rb.code, rb.stderr).toBe(0);
     expect(readFileSync(join(h, 'artifacts/rules/r7.yaml'))).toEqual(readFileSync(join(ws, 'artifacts/rules/r7.yaml')));
     expect(readFileSync(join(h, 'model.bin')).equals(readFileSync(join(ws, 'model.bin')))).toBe(true);
+    // the packs kept as pulled (one holding the 2 MiB object) are ordinary local packs to gc and verify
+    const gc = runJson<{ objectsDeleted: number }>(h, ['gc']);
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(gc.doc.objectsDeleted).toBe(0);
+    expect(run(h, ['verify', '--all', '--read-data']).code).toBe(0);
     expect(runJson<Pulled>(h, ['pull', remote]).doc.pulled).toBe(false);
   });
 
@@ -322,6 +328,10 @@ describe('registries that ask for credentials', () => {
     const none = runJson(ws, ['push', remote], { HOME: tempDir(), DOCKER_CONFIG: tempDir() });
     expect(none.code).toBe(12);
     expect(none.error?.code).toBe('REMOTE_AUTH');
+    // a bearer token is no answer to a Basic challenge: the registry wants a user name and password
+    const tokenOnly = runJson(ws, ['push', remote], { HOME: tempDir(), DOCKER_CONFIG: tempDir(), SNAPGOV_REGISTRY_TOKEN: 'some-token' });
+    expect(tokenOnly.code).toBe(12);
+    expect(tokenOnly.error?.message).toContain('asks for a user name and password');
     const wrong = runJson(ws, ['push', remote], { ...creds, SNAPGOV_REGISTRY_PASSWORD: 'not-it' });
     expect(wrong.code).toBe(12);
     expect(wrong.stderr).not.toContain('not-it');

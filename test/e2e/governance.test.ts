@@ -554,4 +554,14 @@ describe('past decisions judged again, and where a snapshot is pinned', () => {
     // approvals are not confused by it
     expect(runJson<Approvals>(ws, ['approvals', id]).doc.statements).toEqual([]);
   });
+
+  it('rehearse signs with the signer snapgov.json configures, with no flag', () => {
+    const { ws, id } = governed();
+    const cfg = readJsonFile<Record<string, unknown>>(join(ws, 'snapgov.json'));
+    writeFileSync(join(ws, 'snapgov.json'), JSON.stringify({ ...cfg, signing: { method: 'sigstore-key', sigstoreKey: join(keys, 'ci.key') } }));
+    const r = runJson<{ statement?: string }>(ws, ['rehearse', id, '--scenario', 'stray-file']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.doc.statement).toMatch(/\.sigstore\.json$/);
+    expect(run(ws, ['audit', 'verify']).code).toBe(0);
+  });
 });
