@@ -159,21 +159,38 @@ const OBJECT_PARALLEL_MIN = 32 << 20;
 const OBJECT_BATCH = 8 << 20;
 
 /**
- * Re-hashes stored objects (verify --read-data): one task per pack or loose object, on worker
- * threads, or inline for little data. `weightOf` gives a task's size in bytes.
+ * Object checks (ObjectChecker tasks) on worker threads, or on this thread when `bytes`, all they
+ * will re-read, is little: requests may come as the work turns up (a pull's downloads).
+ */
+export class ObjectChecks {
+  private readonly pool: WorkerPool | null;
+  private readonly inline: ObjectChecker | null;
+
+  constructor(layout: StoreLayout, bytes: number) {
+    this.pool = bytes >= OBJECT_PARALLEL_MIN ? new WorkerPool({ root: layout.objects, layout, known: null }) : null;
+    this.inline = this.pool ? null : new ObjectChecker(layout);
+  }
+
+  async run(tasks: ObjectTask[]): Promise<ObjectFailure[]> {
+    if (this.inline) return tasks.flatMap((t) => this.inline!.check(t));
+    const r = await this.pool!.request({ type: 'objects', tasks });
+    return r.type === 'objects' ? r.failures : [];
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+}
+
+/**
+ * Re-hashes stored objects (verify --read-data): one task per pack or loose object, in requests of
+ * about OBJECT_BATCH bytes each (a whole pack, or many single objects). `weightOf` gives a task's
+ * size in bytes.
  */
 export async function checkObjects(tasks: readonly ObjectTask[], weightOf: (t: ObjectTask) => number, layout: StoreLayout, onFailure: (f: ObjectFailure) => void): Promise<void> {
-  if (tasks.reduce((s, t) => s + weightOf(t), 0) < OBJECT_PARALLEL_MIN) {
-    const checker = new ObjectChecker(layout);
-    for (const t of tasks) checker.check(t).forEach(onFailure);
-    return;
-  }
-  // Requests of about OBJECT_BATCH bytes each: a whole pack, or many single objects.
-  const requests = batches(tasks, weightOf, OBJECT_BATCH);
-  const pool = new WorkerPool({ root: layout.objects, layout, known: null });
-  const replies = requests.map((batch) => pool.request({ type: 'objects', tasks: batch }).then((r) => (r.type === 'objects' ? r.failures.forEach(onFailure) : undefined)));
-  const settled = await Promise.allSettled(replies);
-  await pool.close();
+  const checks = new ObjectChecks(layout, tasks.reduce((s, t) => s + weightOf(t), 0));
+  const settled = await Promise.allSettled(batches(tasks, weightOf, OBJECT_BATCH).map(async (batch) => (await checks.run(batch)).forEach(onFailure)));
+  await checks.close();
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
 }

@@ -4,10 +4,12 @@
 // here, before any object is downloaded), then every object re-hashed and its size checked. Only
 // the objects the store lacks are fetched: big blobs whole, small objects by range from packs.
 import { createHash } from 'node:crypto';
-import { existsSync, fchmodSync, fsyncSync, readSync } from 'node:fs';
+import { existsSync, fchmodSync, fsync, ftruncateSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { ManifestError, parseManifest, type FileEntry } from '../core/manifest.js';
 import { SnapgovError } from '../errors.js';
 import type { GlobalOptions } from '../output.js';
+import { ObjectChecks } from '../pool/pool.js';
 import { validate } from '../schema.js';
 import { checkSignatureRecord, trustSatisfied, type SignatureReport } from '../signing/signatures.js';
 import { loadTrust, type TrustFlags, type TrustSet } from '../signing/trust.js';
@@ -34,6 +36,7 @@ const MAX_SIGNATURE = 1 << 20;
 const RANGE_GAP = 64 << 10;
 const RANGE_MAX = 8 << 20;
 const JOBS = 4;
+const fsyncAsync = promisify(fsync);
 
 export interface Fetched {
   id: string;
@@ -118,26 +121,30 @@ async function locate(client: RegistryClient, parsed: ParsedSnapshot, missing: M
     const e = missing.get(h);
     if (e && o.size === e.size) at.set(h, { blob: o.digest, offset: 0, length: o.size, whole: true });
   }
-  const packs = at.size < missing.size ? parsed.packs : [];
-  await inParallel(packs, JOBS, async (p) => {
-    indexBytes += p.objects * PACK_RECORD + PACK_TRAILER;
-    const index = await remotePackIndex(client, p);
-    const mine = index.filter((x) => {
-      const e = missing.get(x.hash);
-      return e !== undefined && !at.has(x.hash) && x.length === e.size;
+  // Newest packs first (a push puts the packs it writes after those it reuses, which hold what a
+  // host following the tag has already), and no more indexes once every object is found.
+  const packs = [...parsed.packs].reverse();
+  for (let i = 0; i < packs.length && at.size < missing.size; i += JOBS) {
+    await inParallel(packs.slice(i, i + JOBS), JOBS, async (p) => {
+      indexBytes += p.objects * PACK_RECORD + PACK_TRAILER;
+      const index = await remotePackIndex(client, p);
+      const mine = index.filter((x) => {
+        const e = missing.get(x.hash);
+        return e !== undefined && !at.has(x.hash) && x.length === e.size;
+      });
+      // A pack whose every object is needed and of the size the manifest says is a local pack as it stands (its name is its digest).
+      if (mine.length === index.length && new Set(mine.map((x) => x.hash)).size === mine.length) {
+        for (const x of mine) at.set(x.hash, { blob: p.digest, offset: x.offset, length: x.length, whole: false, kept: true });
+        whole.push({ digest: p.digest, size: p.size, entries: index });
+      } else for (const x of mine) at.set(x.hash, { blob: p.digest, offset: x.offset, length: x.length, whole: false });
     });
-    // A pack whose every object is needed and of the size the manifest says is a local pack as it stands (its name is its digest).
-    if (mine.length === index.length && new Set(mine.map((x) => x.hash)).size === mine.length) {
-      for (const x of mine) at.set(x.hash, { blob: p.digest, offset: x.offset, length: x.length, whole: false, kept: true });
-      whole.push({ digest: p.digest, size: p.size, entries: index });
-    } else for (const x of mine) at.set(x.hash, { blob: p.digest, offset: x.offset, length: x.length, whole: false });
-  });
+  }
   for (const h of missing.keys()) if (!at.has(h)) throw invalid(`object ${h} of the snapshot is in none of its packs or blobs`);
   return { at, whole, indexBytes };
 }
 
 /** Reads every missing object, each re-hashed and counted against the manifest, into staged files. */
-async function download(client: RegistryClient, { at: sources, whole }: Located, missing: Map<string, FileEntry>, writer: ObjectWriter): Promise<number> {
+async function download(client: RegistryClient, layout: StoreLayout, { at: sources, whole }: Located, missing: Map<string, FileEntry>, writer: ObjectWriter): Promise<number> {
   let bytes = 0;
   const total = [...missing.values()].reduce((n, e) => n + e.size, 0);
   const started = Date.now();
@@ -178,74 +185,85 @@ async function download(client: RegistryClient, { at: sources, whole }: Located,
     progress(transferLine('pulling', bytes, total, started), false);
   });
   // Packs needed whole, and large objects: streamed to staging files of their own that a cut
-  // download leaves for the next pull to go on from; checked as blobs, packs then object by object.
-  const files = [...whole.map((p) => ({ digest: p.digest, size: p.size, pack: p })), ...big.map((h) => ({ digest: `sha256:${h}`, size: missing.get(h)!.size, pack: null }))];
-  await inParallel(files, JOBS, async (f) => {
-    const hex = f.digest.slice('sha256:'.length);
-    const t = writer.beginResumable(hex);
-    try {
-      bytes += await streamBlob(client, f.digest, f.size, t, f.pack ? `pack ${f.digest}` : `object ${hex}`);
-      if (f.pack) {
-        for (const x of f.pack.entries) {
-          const obj = Buffer.allocUnsafe(x.length);
-          if (readSync(t.fd, obj, 0, x.length, x.offset) !== x.length) throw invalid(`pack ${f.digest} is shorter than its index says`);
-          check(x.hash, obj);
-        }
+  // download leaves for the next pull to go on from; each checked once whole (the blob against its
+  // digest, a pack's objects against the hashes the signed manifest gives them) on worker threads
+  // while the downloads go on.
+  const files = [...whole.map((p) => ({ digest: p.digest, size: p.size, entries: p.entries })), ...big.map((h) => ({ digest: `sha256:${h}`, size: missing.get(h)!.size, entries: null }))];
+  const checks = new ObjectChecks(layout, files.reduce((n, f) => n + f.size, 0));
+  const kept = (t: { fd: number; path: string }, e: unknown) => {
+    // Bytes that do not check out are thrown away; a cut download is kept to be resumed.
+    if (e instanceof SnapgovError && e.code === 'REMOTE_INVALID') writer.abortLarge(t);
+    else writer.keepResumable(t);
+    return e;
+  };
+  const checked: Promise<unknown>[] = [];
+  let failure: unknown = null;
+  try {
+    await inParallel(files, JOBS, async (f) => {
+      const hex = f.digest.slice('sha256:'.length);
+      const what = f.entries ? `pack ${f.digest}` : `object ${hex}`;
+      const t = writer.beginResumable(hex);
+      try {
+        const got = await streamBlob(client, f.digest, f.size, t, what);
+        bytes += got;
+      } catch (e) {
+        throw kept(t, e);
       }
-      fsyncSync(t.fd);
-      fchmodSync(t.fd, 0o444);
-      if (f.pack) writer.adoptPack(t, hex, f.pack.entries);
-      else writer.endLarge(t, Buffer.from(hex, 'hex'), hex, f.size);
-    } catch (e) {
-      // Bytes that do not check out are thrown away; a cut download is kept to be resumed.
-      if (e instanceof SnapgovError && e.code === 'REMOTE_INVALID') writer.abortLarge(t);
-      else writer.keepResumable(t);
-      throw e;
-    }
-    progress(transferLine('pulling', bytes, total, started), false);
-  });
+      progress(transferLine('pulling', bytes, total, started), false);
+      const done = Promise.all([checks.run([{ kind: 'staged', file: t.path, digest: hex, size: f.size, entries: f.entries }]), fsyncAsync(t.fd)]).then(([failures]) => {
+        if (failures.length) throw invalid(`${what} came back with other bytes than its digest or the signed manifest say: ${failures[0]!.message}`);
+        fchmodSync(t.fd, 0o444);
+        if (f.entries) writer.adoptPack(t, hex, f.entries);
+        else writer.endLarge(t, Buffer.from(hex, 'hex'), hex, f.size);
+      });
+      // Settled here, thrown below: a failed check must not go unhandled while the downloads go on.
+      checked.push(done.then(() => null, (e: unknown) => kept(t, e)));
+    });
+  } catch (e) {
+    failure = e;
+  }
+  // Every check ends before the caller may discard what was staged.
+  const failed = (await Promise.all(checked)).find((e) => e !== null);
+  await checks.close();
+  if (failure !== null) throw failure;
+  if (failed !== undefined) throw failed;
   return bytes;
 }
 
 /**
  * Streams a blob into a staging file, going on from the bytes it holds already (a range request
- * for the rest): refuses a byte more than `size` and any bytes that do not hash to the digest; a cut
- * connection is a REMOTE_ERROR. Returns the bytes downloaded now.
+ * for the rest; from the start again where the registry ignores ranges): refuses a byte more than
+ * `size`; a cut connection is a REMOTE_ERROR. Returns the bytes downloaded now. The caller checks
+ * the bytes.
  */
 async function streamBlob(client: RegistryClient, digest: string, size: number, t: { fd: number; size: number }, what: string): Promise<number> {
-  const hash = createHash('sha256');
-  const have = Math.min(t.size, size);
-  const buf = Buffer.allocUnsafe(1 << 20);
-  for (let at = 0; at < have; ) {
-    const got = readSync(t.fd, buf, 0, Math.min(buf.length, have - at), at);
-    if (got === 0) break;
-    hash.update(buf.subarray(0, got));
-    at += got;
-  }
-  let n = have;
   if (t.size > size) throw invalid(`${what} is longer than the ${size} bytes the manifests give it`);
-  if (have < size) {
-    const res = have > 0 ? await client.blobStream(digest, { start: have, end: size - 1 }) : await client.blobStream(digest);
-    const chunks = (res as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<Buffer>;
-      try {
-        next = await chunks.next();
-      } catch {
-        throw new SnapgovError('REMOTE_ERROR', `the download of ${what} was cut after ${n} bytes`, 'the registry or a proxy cut the answer; pull again: it goes on from there');
-      }
-      if (next.done) break;
-      n += next.value.length;
-      if (n > size) {
-        res.destroy();
-        throw invalid(`${what} is longer than the ${size} bytes the manifests give it`);
-      }
-      hash.update(next.value);
-      writeAllSync(t.fd, next.value);
-    }
+  let n = t.size;
+  if (n === size) return 0;
+  const res = n > 0 ? await client.blobStream(digest, { start: n, end: size - 1 }, true) : await client.blobStream(digest);
+  if (n > 0 && res.statusCode === 200) {
+    ftruncateSync(t.fd, 0);
+    n = 0;
   }
-  if (n !== size || `sha256:${hash.digest('hex')}` !== digest) throw invalid(`${what} came back with other bytes than its digest (or size) says`);
-  return n - have;
+  const start = n;
+  const chunks = (res as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await chunks.next();
+    } catch {
+      throw new SnapgovError('REMOTE_ERROR', `the download of ${what} was cut after ${n} bytes`, 'the registry or a proxy cut the answer; pull again: it goes on from there');
+    }
+    if (next.done) break;
+    n += next.value.length;
+    if (n > size) {
+      res.destroy();
+      throw invalid(`${what} is longer than the ${size} bytes the manifests give it`);
+    }
+    writeAllSync(t.fd, next.value);
+  }
+  if (n !== size) throw invalid(`${what} came back shorter than the ${size} bytes the manifests give it`);
+  return n - start;
 }
 
 function stage(writer: ObjectWriter, h: string, data: Buffer): void {
@@ -303,7 +321,7 @@ export async function fetchSnapshot(client: RegistryClient, layout: StoreLayout,
   const writer = new ObjectWriter(layout.tmp, (h) => known.has(h));
   try {
     const located = await locate(client, parsed, missing);
-    const downloadedBytes = metaBytes + located.indexBytes + (await download(client, located, missing, writer));
+    const downloadedBytes = metaBytes + located.indexBytes + (await download(client, layout, located, missing, writer));
     return { ...fetched, staged: writer.finish(), downloadedBytes };
   } catch (e) {
     writer.discard();

@@ -3,14 +3,21 @@ import { createHash, hash } from 'node:crypto';
 import { join } from 'node:path';
 import { looseObjectPath, type StoreLayout } from './layout.js';
 import { readPackIndex } from './objects.js';
-import { PACK_RECORD, readU64 } from './pack.js';
+import { encodePackIndex, PACK_RECORD, readU64, type PackEntry } from './pack.js';
 
-/** A whole pack, one loose object, or one object inside a pack (when only a few of a pack's are needed). */
-export type ObjectTask = { kind: 'pack'; pack: string } | { kind: 'loose'; hash: string } | { kind: 'packed'; hash: string; pack: string; offset: number; length: number };
+/**
+ * A whole pack, one loose object, or one object inside a pack (when only a few of a pack's are
+ * needed); or a blob a pull downloaded into a staging file (a whole pack, or one large object).
+ */
+export type ObjectTask =
+  | { kind: 'pack'; pack: string }
+  | { kind: 'loose'; hash: string }
+  | { kind: 'packed'; hash: string; pack: string; offset: number; length: number }
+  | { kind: 'staged'; file: string; digest: string; size: number; entries: PackEntry[] | null };
 
 /** Bytes a task reads, for batching. */
 export function taskWeight(t: ObjectTask, packBytes: (pack: string) => number): number {
-  return t.kind === 'packed' ? t.length : t.kind === 'pack' ? packBytes(t.pack) : 1 << 20;
+  return t.kind === 'packed' ? t.length : t.kind === 'pack' ? packBytes(t.pack) : t.kind === 'staged' ? t.size : 1 << 20;
 }
 
 export interface ObjectFailure {
@@ -36,6 +43,7 @@ export class ObjectChecker {
   check(task: ObjectTask): ObjectFailure[] {
     if (task.kind === 'pack') return this.checkPack(task.pack);
     if (task.kind === 'loose') return this.checkLoose(task.hash);
+    if (task.kind === 'staged') return this.checkStaged(task.file, task.digest, task.size, task.entries);
     return this.checkPacked(task.hash, task.pack, task.offset, task.length);
   }
 
@@ -113,6 +121,59 @@ export class ObjectChecker {
     const b = Buffer.allocUnsafe(length);
     readSync(fd, b, 0, length, offset);
     return hash('sha256', b);
+  }
+
+  /**
+   * A downloaded blob, read once: all of it hashes to `digest` (hex) and is `size` bytes long; for
+   * a pack, each object in `entries` (offset order) hashes to its record and the file ends with
+   * exactly those records as its index, since the store reads a pack's objects from its own index.
+   */
+  private checkStaged(file: string, digest: string, size: number, entries: PackEntry[] | null): ObjectFailure[] {
+    const fd = openSync(file, 'r');
+    try {
+      const whole = createHash('sha256');
+      // buf[0 .. end - base) holds the file's bytes from `base`; each byte is read and hashed once,
+      // and what lies before `keepFrom` is dropped to make room.
+      let buf = this.buf;
+      let base = 0;
+      let end = 0;
+      const readTo = (keepFrom: number, to: number) => {
+        while (end < to) {
+          if (keepFrom > base) {
+            const from = Math.min(keepFrom, end);
+            buf.copyWithin(0, from - base, end - base);
+            base = from;
+          }
+          const got = readSync(fd, buf, end - base, Math.min(buf.length - (end - base), size - end), end);
+          if (got === 0) return;
+          whole.update(buf.subarray(end - base, end - base + got));
+          end += got;
+        }
+      };
+      const cut = (what: string): ObjectFailure[] => [{ hash: digest, code: 'OBJECT_SIZE_MISMATCH', message: `${what} is cut off in the downloaded blob sha256:${digest}` }];
+      for (const e of entries ?? []) {
+        // The caller bounds the length of an object in a pack (a few MiB).
+        if (buf.length < WINDOW + e.length) {
+          const grown = Buffer.allocUnsafe(WINDOW + e.length);
+          buf.copy(grown, 0, 0, end - base);
+          this.buf = buf = grown;
+        }
+        readTo(e.offset, e.offset + e.length);
+        if (end < e.offset + e.length) return cut(`object ${e.hash}`);
+        if (hash('sha256', buf.subarray(e.offset - base, e.offset - base + e.length)) !== e.hash) return [{ hash: e.hash, code: 'OBJECT_CORRUPT', message: `object ${e.hash} in the downloaded pack sha256:${digest} has other bytes than its hash` }];
+      }
+      readTo(Infinity, size);
+      if (end < size) return cut('the end');
+      if (fstatSync(fd).size !== size || whole.digest('hex') !== digest) return [{ hash: digest, code: 'OBJECT_CORRUPT', message: `the downloaded blob does not hash to sha256:${digest} (or is not ${size} bytes long)` }];
+      if (entries) {
+        const index = encodePackIndex(entries);
+        const tail = Buffer.allocUnsafe(index.length);
+        if (size < index.length || readSync(fd, tail, 0, tail.length, size - tail.length) !== tail.length || !tail.equals(index)) return [{ hash: digest, code: 'OBJECT_CORRUPT', message: `the index at the end of the downloaded pack sha256:${digest} is not the one read before` }];
+      }
+      return [];
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private checkLoose(hash: string): ObjectFailure[] {

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { BIN, listFiles, readJsonFile, run, runAsync, runJson, sampleWorkspace, tempDir } from '../helpers/cli.js';
@@ -106,6 +106,8 @@ describe('push and pull through a registry', () => {
     const p1 = runJson<Pushed>(ws, ['push', remote]).doc.pushes[0]!;
     const h = host();
     const full = runJson<Pulled>(h, ['pull', remote]).doc;
+    // everything pushed (packs and the model downloaded at once), and the pack indexes read first
+    expect(full.downloadedBytes).toBeGreaterThanOrEqual(p1.blobs.uploadedBytes);
     writeFileSync(join(ws, 'artifacts/rules/r3.yaml'), 'rule: changed\n');
     const id2 = runJson<{ id: string }>(ws, ['create']).doc.id;
     const p2 = runJson<Pushed>(ws, ['push', remote]).doc.pushes[0]!;
@@ -472,6 +474,35 @@ describe('what Distribution cannot show (a fake registry)', () => {
       expect(resumed.range).toMatch(/^bytes=\d+-6291455$/);
       expect(Number(/^bytes=(\d+)/.exec(resumed.range!)![1])).toBeGreaterThan(0);
       expect((JSON.parse(second.stdout) as Pulled).downloadedBytes).toBeLessThan(6 << 20);
+      expect(run(h, ['verify', id, '--read-data']).code).toBe(0);
+      expect(listFiles(join(h, 'snapshots/tmp'))).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('a pull that finds a part-downloaded object starts it again where the registry ignores ranges', async () => {
+    const fake = await startFakeRegistry();
+    try {
+      const ws = sampleWorkspace({ 'model.bin': Buffer.alloc(6 << 20, 9) });
+      const id = runJson<{ id: string }>(ws, ['create']).doc.id;
+      const remote = `oci://${fake.host}/snapgov/norange:prod`;
+      expect((await runAsync(ws, ['--json', 'push', remote])).code).toBe(0);
+      const model = `sha256:${sha(Buffer.alloc(6 << 20, 9))}`;
+      const h = host();
+      // what an earlier pull cut off left: the first MiB, and one byte that is wrong
+      const part = Buffer.alloc(1 << 20, 9);
+      part[100] = 1;
+      mkdirSync(join(h, 'snapshots/tmp'), { recursive: true });
+      writeFileSync(join(h, 'snapshots/tmp', `pull-${model.slice(7)}.part`), part);
+      fake.misbehave = (req, res, path) => {
+        if (req.method !== 'GET' || !path.endsWith(`/blobs/${model}`) || !req.headers.range) return false;
+        res.writeHead(200, { 'content-length': 6 << 20 }).end(Buffer.alloc(6 << 20, 9));
+        return true;
+      };
+      const pulled = await runAsync(h, ['--json', 'pull', remote]);
+      expect(pulled.code, pulled.stderr).toBe(0);
+      expect(fake.log.filter((l) => l.path.endsWith(`/blobs/${model}`) && l.method === 'GET').map((l) => l.range)).toEqual(['bytes=1048576-6291455']);
       expect(run(h, ['verify', id, '--read-data']).code).toBe(0);
       expect(listFiles(join(h, 'snapshots/tmp'))).toEqual([]);
     } finally {
