@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { SnapgovError } from './errors.js';
 import type { ValidateFunction } from 'ajv';
 
-export type SchemaName = 'config' | 'oci-config' | 'metadata' | 'audit-record' | 'audit-head' | 'export-header' | 'live' | 'lock' | 'journal' | 'rehearsal-report';
+export type SchemaName = 'config' | 'oci-config' | 'oci-manifest-delta' | 'metadata' | 'audit-record' | 'audit-head' | 'export-header' | 'live' | 'lock' | 'journal' | 'rehearsal-report';
 
 let userAjv: import('ajv').Ajv | undefined;
 

@@ -13,6 +13,7 @@ export const CONFIG_TYPE = 'application/vnd.snapgov.snapshot.config.v1+json';
 export const MANIFEST_LAYER = 'application/vnd.snapgov.manifest.v1+json';
 export const PACK_LAYER = 'application/vnd.snapgov.pack.v1';
 export const OBJECT_LAYER = 'application/vnd.snapgov.object.v1';
+export const DELTA_LAYER = 'application/vnd.snapgov.manifest-delta.v1+json';
 export const BUNDLE_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 export const PGP_ARTIFACT = 'application/vnd.snapgov.pgp-signature.v1';
 export const PGP_LAYER = 'application/pgp-signature';
@@ -21,6 +22,8 @@ export const CONFIG_FORMAT = 'snapgov-oci/1';
 export const BIG_OBJECT = 4 << 20;
 /** The annotation that gives a pack's object count, so one suffix range reads its index. */
 export const PACK_OBJECTS = 'dev.snapgov.pack.objects';
+/** On a delta layer: the snapshot ID it applies to. */
+export const DELTA_BASE = 'dev.snapgov.delta.base';
 
 const EMPTY = Buffer.from('{}');
 export const EMPTY_CONFIG: Descriptor = { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(EMPTY), size: 2 };
@@ -97,6 +100,8 @@ export interface ParsedSnapshot {
   config: Descriptor;
   packs: (Descriptor & { objects: number })[];
   objects: Descriptor[];
+  /** The snapgov manifest as changes from earlier snapshots (each smaller than the manifest). */
+  deltas: (Descriptor & { base: string })[];
 }
 
 const isDescriptor = (d: unknown): d is Descriptor => {
@@ -121,15 +126,21 @@ export function parseSnapshotManifest(bytes: Buffer, mediaType: string): ParsedS
   if (first!.mediaType !== MANIFEST_LAYER) throw invalid(`its first layer is ${first!.mediaType}, not the snapgov manifest`);
   const packs: ParsedSnapshot['packs'] = [];
   const objects: Descriptor[] = [];
+  const deltas: ParsedSnapshot['deltas'] = [];
   for (const l of rest) {
     if (l.mediaType === PACK_LAYER) {
       const n = Number(l.annotations?.[PACK_OBJECTS]);
       if (!Number.isSafeInteger(n) || n < 1 || n * 48 + 16 > l.size) throw invalid(`pack ${l.digest} does not say how many objects it holds, or more than fit in it`);
       packs.push({ ...l, objects: n });
     } else if (l.mediaType === OBJECT_LAYER) objects.push(l);
+    else if (l.mediaType === DELTA_LAYER) {
+      const base = l.annotations?.[DELTA_BASE] ?? '';
+      if (!/^sha256:[0-9a-f]{64}$/.test(base)) throw invalid(`delta ${l.digest} does not say which snapshot it applies to`);
+      if (l.size < first!.size) deltas.push({ ...l, base });
+    }
     // Other layer types are someone else's: ignored, as the image spec asks.
   }
-  return { id: first!.digest, manifestSize: first!.size, config: doc.config, packs, objects };
+  return { id: first!.digest, manifestSize: first!.size, config: doc.config, packs, objects, deltas };
 }
 
 /** The metadata a pulled snapshot gets: the config's, with no signatures yet (they come from referrers). */

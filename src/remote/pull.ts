@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, fchmodSync, fsync, ftruncateSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { applyManifestDelta, type ManifestDelta } from '../core/manifest-delta.js';
 import { ManifestError, parseManifest, type FileEntry } from '../core/manifest.js';
 import { SnapgovError } from '../errors.js';
 import type { GlobalOptions } from '../output.js';
@@ -20,7 +21,7 @@ import { LOOSE_MIN, ObjectIndex, ObjectWriter, type StagedObjects } from '../sto
 import { withLock, type Store } from '../store/open.js';
 import { PACK_RECORD, PACK_TRAILER, type PackEntry } from '../store/pack.js';
 import type { SignatureRecord } from '../store/signature-files.js';
-import type { Metadata } from '../store/snapshots.js';
+import { loadManifest, type Metadata } from '../store/snapshots.js';
 import { writeAllSync } from '../util/fsx.js';
 import { inParallel } from '../util/parallel.js';
 import { progress, transferLine } from '../util/progress.js';
@@ -62,6 +63,31 @@ export async function resolveRemote(client: RegistryClient, snapshot: string | n
   const parsed = parseSnapshotManifest(m.bytes, m.mediaType);
   if (snapshot && parsed.id !== snapshot) throw invalid(`the tag ${reference} names snapshot ${parsed.id}, not ${snapshot}`);
   return { digest: m.digest, parsed, bytes: m.bytes };
+}
+
+/**
+ * The snapgov manifest rebuilt from a delta against a snapshot the store holds; null when there
+ * is none, or it is damaged or does not make bytes that hash to the ID (the whole manifest is
+ * read instead: the ID, not the delta, is what counts).
+ */
+async function manifestFromDelta(client: RegistryClient, layout: StoreLayout, parsed: ParsedSnapshot): Promise<{ manifest: Buffer; downloaded: number } | null> {
+  const d = parsed.deltas.find((x) => existsSync(metadataPath(layout, x.base)));
+  if (!d) return null;
+  let doc: ManifestDelta;
+  try {
+    doc = JSON.parse((await client.blobBytes(d.digest, d.size)).toString('utf8')) as ManifestDelta;
+  } catch (e) {
+    if (e instanceof SnapgovError && e.code !== 'REMOTE_INVALID') throw e;
+    return null;
+  }
+  if (!(await validate('oci-manifest-delta', doc)).ok || doc.base !== d.base) return null;
+  let manifest: Buffer | null;
+  try {
+    manifest = applyManifestDelta(loadManifest(layout, d.base).entries, doc, parsed.id);
+  } catch {
+    return null; // the base's manifest here is damaged: `verify` says so; the pull reads the whole one
+  }
+  return manifest ? { manifest, downloaded: d.size } : null;
 }
 
 /** Signatures from the referrers of the snapshot's manifest, checked over its bytes against the trust policy. */
@@ -290,7 +316,8 @@ export async function fetchSnapshot(client: RegistryClient, layout: StoreLayout,
   const { digest, parsed } = await resolveRemote(client, snapshot);
   const id = parsed.id;
   if (parsed.manifestSize > MAX_SNAPGOV_MANIFEST) throw invalid(`the snapshot manifest is said to be ${parsed.manifestSize} bytes`);
-  const manifest = await client.blobBytes(id, Math.max(parsed.manifestSize, 1));
+  const delta = await manifestFromDelta(client, layout, parsed);
+  const manifest = delta?.manifest ?? (await client.blobBytes(id, Math.max(parsed.manifestSize, 1)));
   let entries: FileEntry[];
   try {
     entries = parseManifest(manifest).entries.filter((e): e is FileEntry => e.type === 'file');
@@ -311,7 +338,7 @@ export async function fetchSnapshot(client: RegistryClient, layout: StoreLayout,
   }
   const fetched = { id, digest, manifest, metadata: { ...metadata, signatures: records }, signatures: reports, trustSatisfied: satisfied, objects: new Set(entries.map((e) => e.sha256)).size };
   // Everything this pull moved: the snapshot's manifest and config, then pack indexes and objects.
-  const metaBytes = manifest.length + configBytes.length;
+  const metaBytes = (delta?.downloaded ?? manifest.length) + configBytes.length;
   if (present(id)) return { ...fetched, staged: null, downloadedBytes: metaBytes };
   const missing = new Map<string, FileEntry>();
   for (const e of entries) if (!objects.has(e.sha256) && !missing.has(e.sha256)) missing.set(e.sha256, e);

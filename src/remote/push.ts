@@ -3,13 +3,14 @@
 // bytes are still needed (restic's rule), so an incremental push uploads about what changed.
 // Every blob is checked with HEAD first: a second push of the same snapshot uploads nothing.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, openSync, rmSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FileEntry } from '../core/manifest.js';
+import { manifestDelta } from '../core/manifest-delta.js';
+import type { Entry, FileEntry } from '../core/manifest.js';
 import { SnapgovError } from '../errors.js';
 import type { GlobalOptions } from '../output.js';
 import { appendAudit } from '../store/audit-log.js';
-import { looseObjectPath, type StoreLayout } from '../store/layout.js';
+import { looseObjectPath, manifestPath, type StoreLayout } from '../store/layout.js';
 import { ObjectIndex, ObjectReader, PACK_TARGET } from '../store/objects.js';
 import { withLock, type Store } from '../store/open.js';
 import { encodePackIndex, type PackEntry } from '../store/pack.js';
@@ -17,7 +18,7 @@ import { loadManifest, readManifestBytes, readMetadata, type Metadata } from '..
 import { writeAllSync } from '../util/fsx.js';
 import { inParallel } from '../util/parallel.js';
 import { progress, transferLine } from '../util/progress.js';
-import { BIG_OBJECT, CONFIG_TYPE, configOf, digestOf, EMPTY_BYTES, EMPTY_CONFIG, MANIFEST_LAYER, OBJECT_LAYER, PACK_LAYER, PACK_OBJECTS, parseSnapshotManifest, signatureReferrer, snapshotManifest, snapshotTag, type ParsedSnapshot } from './format.js';
+import { BIG_OBJECT, CONFIG_TYPE, configOf, DELTA_BASE, DELTA_LAYER, digestOf, EMPTY_BYTES, EMPTY_CONFIG, MANIFEST_LAYER, OBJECT_LAYER, PACK_LAYER, PACK_OBJECTS, parseSnapshotManifest, signatureReferrer, snapshotManifest, snapshotTag, type ParsedSnapshot } from './format.js';
 import { remotePackIndex } from './packs.js';
 import type { RemoteRef } from './reference.js';
 import { clientFor, INDEX_TYPE, MANIFEST_TYPE, parseIndex, referrersTag, type Body, type Descriptor, type RegistryClient } from './registry.js';
@@ -70,15 +71,27 @@ function writePack(layout: StoreLayout, objects: ObjectIndex, reader: ObjectRead
 }
 
 /** The manifest a tag names, when it is a snapgov snapshot: the base whose packs may be reused. */
-async function baseSnapshot(client: RegistryClient, tag: string | null): Promise<{ digest: string; parsed: ParsedSnapshot } | null> {
+async function baseSnapshot(client: RegistryClient, tag: string | null): Promise<{ digest: string; bytes: Buffer; parsed: ParsedSnapshot } | null> {
   if (!tag) return null;
   const m = await client.manifest(tag);
   if (!m) return null;
   try {
-    return { digest: m.digest, parsed: parseSnapshotManifest(m.bytes, m.mediaType) };
+    return { digest: m.digest, bytes: m.bytes, parsed: parseSnapshotManifest(m.bytes, m.mediaType) };
   } catch {
     return null; // the tag holds something else: it is overwritten, nothing is reused from it
   }
+}
+
+/**
+ * The snapgov manifest as the changes from the base's, as a layer, when the store holds the base's
+ * manifest and the changes are less than half its size: a host that holds the base then downloads
+ * the changes instead of a line per file.
+ */
+function deltaBlob(layout: StoreLayout, id: string, entries: readonly Entry[], manifestSize: number, base: ParsedSnapshot | undefined): Blob | null {
+  if (!base || base.id === id || !existsSync(manifestPath(layout, base.id))) return null;
+  const body = Buffer.from(JSON.stringify(manifestDelta(base.id, loadManifest(layout, base.id).entries, entries)));
+  if (body.length * 2 > manifestSize) return null;
+  return { desc: { mediaType: DELTA_LAYER, digest: digestOf(body), size: body.length, annotations: { [DELTA_BASE]: base.id } }, body };
 }
 
 export async function pushSnapshot(client: RegistryClient, layout: StoreLayout, meta: Metadata, tags: string[]): Promise<PushResult> {
@@ -91,6 +104,19 @@ export async function pushSnapshot(client: RegistryClient, layout: StoreLayout, 
   const objects = ObjectIndex.load(layout);
   for (const h of unique.keys()) if (!objects.has(h)) throw new SnapgovError('STORE_CORRUPT', `object ${h} of ${id} is missing from the store`, 'run `snapgov verify --read-data`; nothing was pushed');
 
+  // Pushed before: its manifest is kept (the snapshot's tag is immutable, and others' signatures
+  // refer to it), so only the tags move; unless a blob has gone from the repository.
+  const pushed = await baseSnapshot(client, snapshotTag(id));
+  if (pushed?.parsed.id === id) {
+    const descs = [pushed.parsed.config, ...pushed.parsed.packs, ...pushed.parsed.objects, ...pushed.parsed.deltas, { digest: id, size: manifestBytes.length }];
+    const sizes = await Promise.all(descs.map((d) => client.blobSize(d.digest, true)));
+    if (sizes.every((n, i) => n === descs[i]!.size)) {
+      for (const t of tags) await client.putManifest(t, pushed.bytes, MANIFEST_TYPE);
+      const signatures = await pushSignatures(client, meta, { mediaType: MANIFEST_TYPE, digest: pushed.digest, size: pushed.bytes.length });
+      const blobs = { uploaded: 0, present: descs.length, uploadedBytes: 0, presentBytes: descs.reduce((n, d) => n + d.size, 0) };
+      return { remote: client.ref.display, id, digest: pushed.digest, tags: [snapshotTag(id), ...tags], blobs, packs: { reused: pushed.parsed.packs.length, written: 0 }, signatures, base: pushed.digest };
+    }
+  }
   const base = await baseSnapshot(client, tags[0] ?? null);
   const layers: Descriptor[] = [];
   const blobs: Blob[] = [];
@@ -141,6 +167,11 @@ export async function pushSnapshot(client: RegistryClient, layout: StoreLayout, 
     }
     flush();
     reader.close();
+    const delta = deltaBlob(layout, id, entries, manifestBytes.length, base?.parsed);
+    if (delta) {
+      layers.push(delta.desc);
+      blobs.push(delta);
+    }
 
     const config = configOf(meta, unique.size, [...unique.values()].reduce((n, e) => n + e.size, 0));
     blobs.push({ desc: { mediaType: MANIFEST_LAYER, digest: id, size: manifestBytes.length }, body: manifestBytes });

@@ -116,6 +116,8 @@ describe('push and pull through a registry', () => {
     expect(p2.blobs.uploadedBytes).toBeLessThan(p1.blobs.uploadedBytes / 10);
     const pulled = runJson<Pulled>(h, ['pull', remote]);
     expect(pulled.doc).toMatchObject({ id: id2, newObjects: 1 });
+    // the host holds the previous snapshot: its manifest is rebuilt from the changes, not read whole
+    expect(pulled.doc.downloadedBytes).toBeLessThan(readFileSync(join(ws, 'snapshots/manifests', `${id2.slice(7)}.json`)).length);
     // the manifest, the config, the packs' indexes (48 bytes per object) and the changed object by a range: not the packs
     expect(pulled.doc.downloadedBytes).toBeLessThan(full.downloadedBytes / 10);
     expect(run(h, ['verify', id2, '--read-data']).code).toBe(0);
@@ -476,6 +478,37 @@ describe('what Distribution cannot show (a fake registry)', () => {
       expect((JSON.parse(second.stdout) as Pulled).downloadedBytes).toBeLessThan(6 << 20);
       expect(run(h, ['verify', id, '--read-data']).code).toBe(0);
       expect(listFiles(join(h, 'snapshots/tmp'))).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('a damaged manifest delta is passed over for the whole manifest; a snapshot pushed again keeps its manifest', async () => {
+    const fake = await startFakeRegistry();
+    try {
+      const ws = bigWorkspace();
+      runJson(ws, ['create']);
+      const remote = `oci://${fake.host}/snapgov/delta:prod`;
+      expect((await runAsync(ws, ['--json', 'push', remote])).code).toBe(0);
+      const h = host();
+      expect((await runAsync(h, ['--json', 'pull', remote])).code).toBe(0);
+      writeFileSync(join(ws, 'artifacts/rules/r3.yaml'), 'rule: changed\n');
+      const id2 = runJson<{ id: string }>(ws, ['create']).doc.id;
+      const pushed = JSON.parse((await runAsync(ws, ['--json', 'push', remote])).stdout) as Pushed;
+      const oci = JSON.parse([...fake.manifests.values()].find((m) => m.bytes.toString().includes(id2) && m.bytes.toString().includes('manifest-delta'))!.bytes.toString()) as { layers: { mediaType: string; digest: string }[] };
+      const delta = oci.layers.find((l) => l.mediaType === 'application/vnd.snapgov.manifest-delta.v1+json')!;
+      fake.misbehave = (req, res, path) => {
+        if (req.method !== 'GET' || !path.endsWith(`/blobs/${delta.digest}`)) return false;
+        res.writeHead(200, { 'content-length': 2 }).end('{}');
+        return true;
+      };
+      const pulled = await runAsync(h, ['--json', 'pull', remote]);
+      expect(pulled.code, pulled.stderr).toBe(0);
+      expect(fake.log.some((l) => l.path.endsWith(`/blobs/${id2}`))).toBe(true);
+      expect(run(h, ['verify', id2, '--read-data']).code).toBe(0);
+      // pushed again to another tag (whose snapshot is another): the same manifest, nothing uploaded
+      const again = JSON.parse((await runAsync(ws, ['--json', 'push', id2.slice(0, 19), `oci://${fake.host}/snapgov/delta:other`])).stdout) as Pushed;
+      expect(again.pushes[0]).toMatchObject({ digest: pushed.pushes[0]!.digest, blobs: { uploaded: 0 } });
     } finally {
       await fake.close();
     }
