@@ -109,8 +109,11 @@ export async function pushSnapshot(client: RegistryClient, layout: StoreLayout, 
   const pushed = await baseSnapshot(client, snapshotTag(id));
   if (pushed?.parsed.id === id) {
     const descs = [pushed.parsed.config, ...pushed.parsed.packs, ...pushed.parsed.objects, ...pushed.parsed.deltas, { digest: id, size: manifestBytes.length }];
-    const sizes = await Promise.all(descs.map((d) => client.blobSize(d.digest, true)));
-    if (sizes.every((n, i) => n === descs[i]!.size)) {
+    let complete = true;
+    await inParallel(descs, JOBS, async (d) => {
+      if ((await client.blobSize(d.digest, true)) !== d.size) complete = false;
+    });
+    if (complete) {
       for (const t of tags) await client.putManifest(t, pushed.bytes, MANIFEST_TYPE);
       const signatures = await pushSignatures(client, meta, { mediaType: MANIFEST_TYPE, digest: pushed.digest, size: pushed.bytes.length });
       const blobs = { uploaded: 0, present: descs.length, uploadedBytes: 0, presentBytes: descs.reduce((n, d) => n + d.size, 0) };
